@@ -1,0 +1,470 @@
+//! The command line, as clap definitions only. Also read by the xtask that writes the
+//! completions and man pages, so every flag's help lives here.
+//!
+//! Values with a grammar (scopes, durations, CIDRs) are parsed here into their types, so
+//! commands never parse text by hand; free text (names, reasons) is checked by the command
+//! that knows the rules, with the offending text escaped in the message.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::expiry::{Expiry, Span};
+use crate::scope::Scope;
+
+const ABOUT_LONG: &str = "\
+Manage API tokens for a web application's HTTP API: create, list, show, rotate, revoke and
+audit them, and answer 'is this bearer token allowed?' for the API.
+
+Secrets are printed exactly once; the database (one SQLite file) keeps only their SHA-256.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # A token for the Mailchimp sync that may read and write contacts, for 30 days
+  tokenctl create --name 'Mailchimp sync' --scope contacts:write --expires 30d
+
+  # Everything active, as a table; the same as JSON for scripts
+  tokenctl list
+  tokenctl list --json | jq -r '.[].name'
+
+  # Replace a token, letting the old one work for one more hour
+  tokenctl rotate 'Mailchimp sync' --grace 1h
+
+  # Shut one off now
+  tokenctl revoke k3j9x0a1 --reason 'laptop stolen' --yes";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenctl",
+    version,
+    about = "Manage, verify and audit API tokens",
+    long_about = ABOUT_LONG,
+    after_long_help = EXAMPLES,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Database file [default: ~/.local/share/tokenctl/tokens.db]
+    #[arg(long, global = true, value_name = "PATH", env = "TOKENCTL_DB")]
+    pub db: Option<PathBuf>,
+
+    /// Print only data and errors, no notices
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to use colours (NO_COLOR turns off 'auto')
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Create(CreateArgs),
+    List(ListArgs),
+    Show(ShowArgs),
+    Revoke(RevokeArgs),
+    Rotate(RotateArgs),
+    Audit(AuditArgs),
+    Verify(VerifyArgs),
+    Config(ConfigArgs),
+    Prune(PruneArgs),
+}
+
+/// Create a token and print its secret, once
+///
+/// Prints only the token and a newline on stdout (a notice goes to stderr), so that
+/// `TOKEN=$(tokenctl create ...)` captures exactly the secret. With --json, prints the
+/// token's metadata and the secret as "token". On a terminal, asks for whatever is missing.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl create --name 'Mailchimp sync' --scope contacts:write --expires 30d
+  tokenctl create --name importer --scope cases:write --scope documents:read \\
+      --allow-ip 203.0.113.0/24 --description 'nightly case import'
+  # A CI job's token for one hour, secret taken with jq
+  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token")]
+pub struct CreateArgs {
+    /// What the token is for, such as the integration's name
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A grant, <module>:<read|write|delete>; repeat or separate with commas
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', value_parser = parse_scope)]
+    pub scopes: Vec<Scope>,
+
+    /// Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or 'never'
+    /// [default: setting default_lifetime]
+    #[arg(long, value_name = "WHEN", value_parser = parse_expiry)]
+    pub expires: Option<ExpiryArg>,
+
+    /// Environment the token works in (live, test, ...) [default: live]
+    #[arg(long, value_name = "ENV", value_parser = parse_env)]
+    pub env: Option<String>,
+
+    /// Only clients in this network may use the token (IPv4 or IPv6 CIDR or address);
+    /// repeat or separate with commas
+    #[arg(long = "allow-ip", value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
+    pub allow_ips: Vec<IpNet>,
+
+    /// A longer note about the token
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Allow the all-powerful scope *:delete
+    #[arg(long)]
+    pub unrestricted: bool,
+
+    /// Print the token and its metadata as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Active,
+    Expired,
+    Revoked,
+    All,
+}
+
+/// List tokens
+///
+/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS.
+/// Only active tokens unless --status says otherwise.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl list --status all
+  # Tokens that expire within two weeks, for a weekly report
+  tokenctl list --expiring-within 14d
+  # Tokens nobody used for 90 days: candidates for revocation
+  tokenctl list --unused-for 90d --json | jq -r '.[].id'")]
+pub struct ListArgs {
+    /// Which tokens to show
+    #[arg(long, value_enum, default_value_t = StatusFilter::Active)]
+    pub status: StatusFilter,
+
+    /// Only tokens of this environment
+    #[arg(long, value_name = "ENV", value_parser = parse_env)]
+    pub env: Option<String>,
+
+    /// Only tokens that expire within this duration
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    pub expiring_within: Option<Span>,
+
+    /// Only tokens not used for this long (never-used tokens count from their creation)
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    pub unused_for: Option<Span>,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show one token: metadata, usage and history (never the secret)
+///
+/// Usage covers the last use and its IP, requests in the last 24h, 7d and 30d (allowed and
+/// denied), each source IP with first and last sighting, and a 30-day sparkline.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl show k3j9x0a1
+  tokenctl show 'Mailchimp sync' --json | jq .usage.ips")]
+pub struct ShowArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Revoke a token: it stops working on the very next request
+///
+/// Asks for confirmation on a terminal unless --yes; without a terminal --yes is required.
+/// Revoking a token that is already revoked changes nothing and succeeds.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl revoke k3j9x0a1 --reason 'pushed to a public repository'
+  tokenctl revoke 'old importer' --yes")]
+pub struct RevokeArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Why, for the history
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Print the revoked token as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Replace a token with a new one, letting the old one work for a grace period
+///
+/// The new token gets the same name, environment, scopes, allowed IPs and description, and
+/// its secret is printed like `create` prints it. The old token expires after the grace
+/// period (default 24h); `--grace 0` revokes it at once. History links the two.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl rotate 'Mailchimp sync'
+  # From cron, every month: new secret to the secret store, old one valid for 2 more hours
+  tokenctl rotate 'Mailchimp sync' --grace 2h --expires 35d --json | jq -r .token | store-secret mailchimp")]
+pub struct RotateArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// How long the old token keeps working; 0 revokes it now
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "24h")]
+    pub grace: Span,
+
+    /// Expiry of the new token [default: the old token's lifetime, else default_lifetime]
+    #[arg(long, value_name = "WHEN", value_parser = parse_expiry)]
+    pub expires: Option<ExpiryArg>,
+
+    /// Print the new token and its metadata as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditBy {
+    Ip,
+    Day,
+}
+
+/// Audit usage: requests, source IPs and anomaly flags
+///
+/// Without ID|NAME: one row per token with requests, denied, distinct IPs, last use and
+/// flags over the window (default 30d), and uses of unknown or malformed tokens. With
+/// ID|NAME: that token's usage per IP and per day. Flags are about the last 24 hours:
+/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 1 when any flag is raised.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl audit
+  tokenctl audit 'Mailchimp sync' --by ip --since 7d
+  tokenctl audit --events --since 7d
+  # From cron: mail the findings when there are any
+  tokenctl audit --check --anomalies > /tmp/findings || mail -s 'token anomalies' ops@example.com < /tmp/findings")]
+pub struct AuditArgs {
+    /// One token's id or name
+    #[arg(value_name = "ID|NAME")]
+    pub token: Option<String>,
+
+    /// The window to report on
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "30d")]
+    pub since: Span,
+
+    /// For one token: only the per-IP or only the per-day breakdown
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub by: Option<AuditBy>,
+
+    /// Only tokens with anomaly flags
+    #[arg(long)]
+    pub anomalies: bool,
+
+    /// Show the admin event log of the window instead of usage
+    #[arg(long, conflicts_with_all = ["anomalies", "by", "check"])]
+    pub events: bool,
+
+    /// Exit 1 when any anomaly is flagged (for cron)
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden
+///
+/// Reads the token from the first line of stdin, or from $TOKENCTL_TOKEN when stdin is a
+/// terminal. Never from an argument: arguments end up in shell history and in `ps`.
+/// Records the use unless --no-record.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  printf '%s\\n' \"$TOKEN\" | tokenctl verify --scope cases:read --ip 203.0.113.7
+  TOKENCTL_TOKEN=$TOKEN tokenctl verify --env live --json < /dev/null")]
+pub struct VerifyArgs {
+    /// The scope the request needs
+    #[arg(long, value_name = "SCOPE", value_parser = parse_scope)]
+    pub scope: Option<Scope>,
+
+    /// The client's IP address
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<IpAddr>,
+
+    /// The environment this check runs in; tokens of other environments are refused
+    #[arg(long, value_name = "ENV", value_parser = parse_env)]
+    pub env: Option<String>,
+
+    /// Do not record this use
+    #[arg(long)]
+    pub no_record: bool,
+
+    /// Print the decision as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Refused: tokens are never accepted as arguments
+    #[arg(hide = true, value_name = "TOKEN")]
+    pub token_argument: Option<String>,
+}
+
+/// Show or change the database's settings
+///
+/// Settings live in the database, so every admin and process shares them:
+/// token_prefix, default_lifetime, max_lifetime, modules, usage_retention, spike_factor,
+/// spike_min_requests.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl config list
+  tokenctl config set modules cases,contacts,documents,invoices
+  tokenctl config set max_lifetime 180d
+  tokenctl config get default_lifetime")]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Every setting with its value and default
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one setting's value
+    Get {
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change one setting (validated; logged in the event log)
+    Set {
+        #[arg(value_name = "KEY")]
+        key: String,
+        #[arg(value_name = "VALUE")]
+        value: String,
+    },
+}
+
+/// Delete old usage counters (tokens and events are kept)
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl prune --dry-run
+  tokenctl prune --usage-older-than 180d")]
+pub struct PruneArgs {
+    /// Age of the usage to delete [default: setting usage_retention]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    pub usage_older_than: Option<Span>,
+
+    /// Only say what would be deleted
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the counts as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--expires` as given (kept for messages) and as understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryArg {
+    pub raw: String,
+    pub expiry: Expiry,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse()
+        .map_err(|e: crate::scope::ScopeError| e.to_string())
+}
+
+fn parse_span(s: &str) -> Result<Span, String> {
+    s.parse()
+        .map_err(|e: crate::expiry::SpanError| e.to_string())
+}
+
+fn parse_expiry(s: &str) -> Result<ExpiryArg, String> {
+    Ok(ExpiryArg {
+        raw: s.to_string(),
+        expiry: s
+            .parse()
+            .map_err(|e: crate::expiry::ExpiryError| e.to_string())?,
+    })
+}
+
+fn parse_env(s: &str) -> Result<String, String> {
+    if crate::token::is_valid_env(s) {
+        Ok(s.to_string())
+    } else {
+        Err("an environment is 2 to 8 lowercase letters or digits, starting with a letter (live, test, staging)".into())
+    }
+}
+
+/// A CIDR, or a single address (taken as /32 or /128).
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        if net.trunc() != net {
+            return Err(format!("host bits are set; did you mean {}?", net.trunc()));
+        }
+        return Ok(net);
+    }
+    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        "not an IP network: use 203.0.113.0/24, 2001:db8::/32 or a single address".into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_cidr("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");
+        assert_eq!(
+            parse_cidr("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
+        assert_eq!(parse_cidr("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_cidr("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
+        for bad in ["10.0.0.0/33", "300.0.0.0/8", "example.com", "", "10.0.0.0/"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+}

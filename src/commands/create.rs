@@ -1,0 +1,241 @@
+//! `tokenctl create`: issue a token and show its secret once.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use dialoguer::{Input, MultiSelect, Select, theme::ColorfulTheme};
+
+use super::{Ctx, actor, check_name, check_text};
+use crate::cli::{CreateArgs, ExpiryArg};
+use crate::error::{Exit, usage};
+use crate::expiry::{Expiry, Span};
+use crate::render::{IssuedJson, TokenJson, escape};
+use crate::scope::{Access, Module, Scope, ScopeSet, check_catalogue};
+use crate::settings::Settings;
+use crate::store::{NewToken, TokenRecord};
+use crate::token::{self, Secret};
+use crate::usage::Requests;
+
+const DEFAULT_ENV: &str = "live";
+
+pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
+    let mut store = ctx.store()?;
+    let settings = store.settings()?;
+    if ctx.ui.can_prompt() && (args.name.is_none() || args.scopes.is_empty()) {
+        prompt_missing(&mut args, &settings)?;
+    }
+    let name = match &args.name {
+        Some(n) => check_name(n)?,
+        None => {
+            return Err(usage(
+                "--name is required (stdin is not a terminal, so tokenctl does not prompt)",
+            ));
+        }
+    };
+    let scopes = checked_scopes(&args.scopes, args.unrestricted, &settings)?;
+    let expires_at = resolve_expiry(&settings, args.expires.as_ref(), ctx.now)?;
+    let description = args
+        .description
+        .as_deref()
+        .map(|d| check_text("description", d))
+        .transpose()?;
+    let env = args.env.clone().unwrap_or_else(|| DEFAULT_ENV.to_string());
+
+    let same_name = store.active_named(&name, ctx.now)?;
+    if !same_name.is_empty() {
+        let ids: Vec<&str> = same_name.iter().map(|t| t.id.as_str()).collect();
+        ctx.ui.warn(&format!(
+            "an active token is already named '{}' ({}); the new one will share the name",
+            escape(&name),
+            ids.join(", ")
+        ));
+    }
+
+    let generated = token::generate(&settings.token_prefix, &env)?;
+    let record = store.create_token(
+        &NewToken {
+            hash: generated.hash,
+            hint: generated.hint,
+            name,
+            description,
+            env,
+            scopes,
+            allowed_ips: args.allow_ips,
+            expires_at,
+        },
+        &actor(),
+        ctx.now,
+    )?;
+    print_issued(ctx, &record, &generated.secret, args.json, "Created")?;
+    Ok(Exit::Success)
+}
+
+/// Checks the grants: at least one, `*:delete` only when unrestricted, modules from the
+/// catalogue when there is one.
+pub(super) fn checked_scopes(
+    scopes: &[Scope],
+    unrestricted: bool,
+    settings: &Settings,
+) -> Result<ScopeSet> {
+    if scopes.is_empty() {
+        return Err(usage(
+            "at least one --scope is required, such as --scope cases:read (tokens get the least access that works)",
+        ));
+    }
+    if !unrestricted && scopes.iter().any(Scope::is_unrestricted) {
+        return Err(usage(
+            "scope '*:delete' grants everything; pass --unrestricted if that is really meant",
+        ));
+    }
+    let set = ScopeSet::new(scopes.iter().cloned());
+    check_catalogue(&set, &settings.modules).map_err(|e| usage(e.to_string()))?;
+    Ok(set)
+}
+
+/// `--expires` (or the default) as a moment, within the settings' limits.
+pub(super) fn resolve_expiry(
+    settings: &Settings,
+    arg: Option<&ExpiryArg>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    settings
+        .limits()
+        .resolve(arg.map(|a| &a.expiry), arg.map(|a| a.raw.as_str()), now)
+        .map_err(|e| usage(e.to_string()))
+}
+
+/// Prints a new secret: alone on stdout (or in JSON), with a once-only notice on stderr.
+pub(super) fn print_issued(
+    ctx: &Ctx,
+    record: &TokenRecord,
+    secret: &Secret,
+    json: bool,
+    verb: &str,
+) -> Result<()> {
+    if json {
+        let metadata = TokenJson::new(record, &Requests::default(), ctx.now);
+        ctx.ui.secret_json(&IssuedJson {
+            metadata,
+            token: secret.expose(),
+        })?;
+    } else {
+        ctx.ui.secret(secret.expose())?;
+    }
+    let expiry = record.expires_at.map_or_else(
+        || "never expires".to_string(),
+        |t| format!("expires {}", crate::render::when(t, ctx.now)),
+    );
+    ctx.ui.status(&format!(
+        "{verb} token {} '{}' ({}, {}), {expiry}.\nThis is the only time the secret is shown: store it now.",
+        record.id,
+        escape(&record.name),
+        record.env,
+        record.scopes,
+    ));
+    Ok(())
+}
+
+/// Asks on the terminal for what the flags left out.
+fn prompt_missing(args: &mut CreateArgs, settings: &Settings) -> Result<()> {
+    let theme = ColorfulTheme::default();
+    if args.name.is_none() {
+        let name: String = Input::with_theme(&theme)
+            .with_prompt("Name (what is the token for?)")
+            .validate_with(|s: &String| check_name(s).map(|_| ()).map_err(|e| e.to_string()))
+            .interact_text()?;
+        args.name = Some(name);
+    }
+    if args.scopes.is_empty() {
+        args.scopes = if settings.modules.is_empty() {
+            let text: String = Input::with_theme(&theme)
+                .with_prompt("Scopes (module:read|write|delete, comma-separated)")
+                .validate_with(|s: &String| parse_scope_list(s).map(|_| ()))
+                .interact_text()?;
+            parse_scope_list(&text).map_err(anyhow::Error::msg)?
+        } else {
+            prompt_scopes_from_catalogue(&theme, &settings.modules)?
+        };
+    }
+    if args.expires.is_none() {
+        let choices = ["30d", "90d", "180d", "1y", "custom"];
+        let default = choices
+            .iter()
+            .position(|c| c.parse::<Span>().ok() == Some(settings.default_lifetime))
+            .unwrap_or(1);
+        let pick = Select::with_theme(&theme)
+            .with_prompt("Expires in")
+            .items(choices)
+            .default(default)
+            .interact()?;
+        let raw = if choices[pick] == "custom" {
+            Input::<String>::with_theme(&theme)
+                .with_prompt("Expires (duration, date or RFC 3339 time)")
+                .validate_with(|s: &String| {
+                    s.parse::<Expiry>().map(|_| ()).map_err(|e| e.to_string())
+                })
+                .interact_text()?
+        } else {
+            choices[pick].to_string()
+        };
+        let expiry = raw
+            .parse()
+            .map_err(|e: crate::expiry::ExpiryError| anyhow::anyhow!("{e}"))?;
+        args.expires = Some(ExpiryArg { raw, expiry });
+    }
+    if args.env.is_none() {
+        let env: String = Input::with_theme(&theme)
+            .with_prompt("Environment")
+            .default(DEFAULT_ENV.to_string())
+            .validate_with(|s: &String| {
+                if token::is_valid_env(s) {
+                    Ok(())
+                } else {
+                    Err("2 to 8 lowercase letters or digits, starting with a letter")
+                }
+            })
+            .interact_text()?;
+        args.env = Some(env);
+    }
+    Ok(())
+}
+
+fn parse_scope_list(text: &str) -> Result<Vec<Scope>, String> {
+    let scopes: Vec<Scope> = text
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|e: crate::scope::ScopeError| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    if scopes.is_empty() {
+        return Err("give at least one scope".into());
+    }
+    Ok(scopes)
+}
+
+fn prompt_scopes_from_catalogue(theme: &ColorfulTheme, modules: &[String]) -> Result<Vec<Scope>> {
+    let picked = loop {
+        let picked = MultiSelect::with_theme(theme)
+            .with_prompt("Modules (space to select, enter to confirm)")
+            .items(modules)
+            .interact()?;
+        if !picked.is_empty() {
+            break picked;
+        }
+    };
+    let levels = Access::ALL.map(Access::as_str);
+    picked
+        .into_iter()
+        .map(|i| {
+            let access = Select::with_theme(theme)
+                .with_prompt(format!("Access to {}", modules[i]))
+                .items(levels)
+                .default(0)
+                .interact()?;
+            Ok(Scope {
+                module: Module::Named(modules[i].clone()),
+                access: Access::ALL[access],
+            })
+        })
+        .collect()
+}

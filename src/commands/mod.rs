@@ -1,0 +1,128 @@
+//! One file per subcommand, and the one dispatcher. A command reads its arguments, calls
+//! the store, and hands values to `render`/`ui`; it writes no SQL and parses no text by
+//! hand.
+
+mod audit;
+mod config;
+mod create;
+mod list;
+mod prune;
+mod revoke;
+mod rotate;
+mod show;
+mod verify;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+
+use crate::cli::{Cli, Command};
+use crate::error::{Exit, usage};
+use crate::render::escape;
+use crate::store::{OpenMode, Store};
+use crate::ui::Ui;
+
+/// Longest token name, in characters.
+const NAME_MAX_CHARS: usize = 100;
+/// Longest description or reason, in characters.
+const TEXT_MAX_CHARS: usize = 1_000;
+
+/// What every command gets: the terminal, the database path and the time of the run.
+pub struct Ctx {
+    pub ui: Ui,
+    pub db: PathBuf,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// Opens the database for an admin command, creating it on first use.
+    pub fn store(&self) -> Result<Store> {
+        self.open(OpenMode::Create)
+    }
+
+    /// Opens the database, which must exist (verification never creates one).
+    pub fn existing_store(&self) -> Result<Store> {
+        self.open(OpenMode::Existing)
+    }
+
+    fn open(&self, mode: OpenMode) -> Result<Store> {
+        let mut store = Store::open(&self.db, mode)?;
+        for w in store.take_warnings() {
+            self.ui.warn(&w);
+        }
+        Ok(store)
+    }
+}
+
+/// The acting OS user recorded in the event log: the login name, and the user who ran
+/// sudo when there is one.
+pub fn actor() -> String {
+    let user = whoami::username().unwrap_or_else(|_| "unknown".into());
+    match std::env::var("SUDO_USER") {
+        Ok(sudo) if !sudo.is_empty() && sudo != user => format!("{user} (sudo by {sudo})"),
+        _ => user,
+    }
+}
+
+/// The default database: `~/.local/share/tokenctl/tokens.db` on Linux.
+pub fn default_db() -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "tokenctl")
+        .context("cannot find a home directory for the default database; pass --db PATH")?;
+    Ok(dirs.data_dir().join("tokens.db"))
+}
+
+/// A token name: 1 to 100 characters, no control characters.
+pub fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(usage(
+            "the name is empty; give --name a few words saying what the token is for",
+        ));
+    }
+    if name.chars().count() > NAME_MAX_CHARS {
+        return Err(usage(format!(
+            "the name '{}…' is longer than {NAME_MAX_CHARS} characters",
+            escape(&name.chars().take(20).collect::<String>())
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(usage(format!(
+            "the name '{}' contains control characters",
+            escape(name)
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// A description or reason: at most 1,000 characters (shown escaped).
+pub fn check_text(what: &str, text: &str) -> Result<String> {
+    if text.chars().count() > TEXT_MAX_CHARS {
+        return Err(usage(format!(
+            "the {what} is longer than {TEXT_MAX_CHARS} characters"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    let ctx = Ctx {
+        ui: Ui::new(cli.quiet, cli.color),
+        db: match cli.db {
+            Some(p) => p,
+            None => default_db()?,
+        },
+        now: crate::clock::now(),
+    };
+    match cli.command {
+        Command::Create(args) => create::run(&ctx, args),
+        Command::List(args) => list::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Revoke(args) => revoke::run(&ctx, args),
+        Command::Rotate(args) => rotate::run(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
+        Command::Verify(args) => verify::run(&ctx, args),
+        Command::Config(args) => config::run(&ctx, args),
+        Command::Prune(args) => prune::run(&ctx, args),
+    }
+}

@@ -1,0 +1,125 @@
+//! `tokenctl verify`: the decision the API would make, as an exit status.
+//!
+//! The token comes from `$TOKENCTL_TOKEN`, else the first line of stdin (a hidden prompt
+//! on a terminal) — never from an argument, which shell history and `ps` would keep.
+
+use std::io::{self, BufRead, IsTerminal, Read};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::Ctx;
+use crate::cli::VerifyArgs;
+use crate::error::{Exit, usage};
+use crate::render::escape;
+use crate::token;
+use crate::verify::{Decision, DenyReason, Request, Verifier};
+
+/// Read at most this much of stdin: a token is far shorter, and anything longer is
+/// malformed without being held in memory whole.
+const INPUT_CAP: u64 = 1024;
+
+#[derive(Serialize)]
+struct DecisionJson<'a> {
+    allowed: bool,
+    reason: Option<DenyReason>,
+    token_id: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
+    if args.token_argument.is_some() {
+        return Err(usage(
+            "tokens are never accepted as command-line arguments: they would stay in shell history and be visible to other users in `ps`. \
+             Pipe the token on stdin (printf '%s\\n' \"$TOKEN\" | tokenctl verify) or set TOKENCTL_TOKEN",
+        ));
+    }
+    let presented = read_token(ctx)?;
+    let mut verifier = Verifier::new(ctx.existing_store().context("denied: cannot verify")?);
+    if args.no_record {
+        verifier = verifier.without_recording();
+    }
+    let mut request = Request::new(presented.as_slice());
+    request.scope = args.scope.as_ref();
+    request.ip = args.ip;
+    request.env = args.env.as_deref();
+    let decision = verifier
+        .verify_at(&request, ctx.now)
+        .context("denied: cannot verify")?;
+    // A use that cannot be recorded is not allowed: an unaudited allow is what an
+    // attacker who fills the disk would want.
+    verifier.flush().context("denied: cannot record the use")?;
+
+    let (exit, json) = match &decision {
+        Decision::Allowed(g) => (
+            Exit::Success,
+            DecisionJson {
+                allowed: true,
+                reason: None,
+                token_id: Some(&g.token_id),
+                name: Some(&g.name),
+            },
+        ),
+        Decision::Denied(d) => (
+            if d.reason.is_forbidden() {
+                Exit::Forbidden
+            } else {
+                Exit::Unauthenticated
+            },
+            DecisionJson {
+                allowed: false,
+                reason: Some(d.reason),
+                token_id: d.token_id.as_deref(),
+                name: d.name.as_deref(),
+            },
+        ),
+    };
+    if args.json {
+        ctx.ui.json(&json)?;
+    } else {
+        let who = match (json.token_id, json.name) {
+            (Some(id), Some(name)) => format!(" (token {id} '{}')", escape(name)),
+            _ => String::new(),
+        };
+        match json.reason {
+            None => ctx.ui.data(&format!("allowed{who}"))?,
+            Some(r) => ctx.ui.data(&format!("denied: {r}{who}"))?,
+        }
+    }
+    Ok(exit)
+}
+
+/// The token's bytes: `$TOKENCTL_TOKEN`, else stdin's first line.
+fn read_token(ctx: &Ctx) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(v) = std::env::var_os("TOKENCTL_TOKEN").filter(|v| !v.is_empty()) {
+        use std::os::unix::ffi::OsStrExt;
+        return Ok(Zeroizing::new(trim(v.as_bytes()).to_vec()));
+    }
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        if !ctx.ui.can_prompt() {
+            return Err(usage(
+                "no token given: pipe it on stdin or set TOKENCTL_TOKEN",
+            ));
+        }
+        let typed = Zeroizing::new(dialoguer::Password::new().with_prompt("Token").interact()?);
+        return Ok(Zeroizing::new(trim(typed.as_bytes()).to_vec()));
+    }
+    let mut line = Zeroizing::new(Vec::with_capacity(token::MAX_LEN + 2));
+    stdin
+        .lock()
+        .take(INPUT_CAP)
+        .read_until(b'\n', &mut line)
+        .context("cannot read the token from stdin")?;
+    if line.is_empty() {
+        return Err(usage(
+            "no token given: stdin was empty and TOKENCTL_TOKEN is not set",
+        ));
+    }
+    Ok(Zeroizing::new(trim(&line).to_vec()))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}

@@ -1,0 +1,164 @@
+//! What tokenctl keeps on disk, in the product's words: tokens, settings, the admin event
+//! log and usage counters. The types here are backend-neutral; `sqlite` is the only module
+//! that knows SQL. A second backend (PostgreSQL for several API servers) would sit beside
+//! it and offer the same methods.
+
+mod sqlite;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::scope::ScopeSet;
+use crate::token::TokenHash;
+
+pub use sqlite::{OpenMode, Pruned, Store};
+
+/// A token's lifecycle state, computed at read time from its timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One token as stored: metadata only, never the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Internal row key, used by usage counters.
+    pub(crate) key: i64,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub env: String,
+    pub scopes: ScopeSet,
+    pub allowed_ips: Vec<IpNet>,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+    pub rotated_from: Option<String>,
+    pub rotated_to: Option<String>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_ip: Option<String>,
+}
+
+impl TokenRecord {
+    /// Revoked wins over expired; a token is expired from exactly `expires_at` on.
+    pub fn status(&self, now: DateTime<Utc>) -> Status {
+        if self.revoked_at.is_some() {
+            Status::Revoked
+        } else if self.expires_at.is_some_and(|e| now >= e) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+
+    /// Whether `ip` may use this token (an empty allow list allows every address).
+    pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Everything needed to insert a token; the secret itself is not among it.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub hash: TokenHash,
+    pub hint: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub env: String,
+    pub scopes: ScopeSet,
+    pub allowed_ips: Vec<IpNet>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Which tokens `list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// `None`: every status.
+    pub status: Option<Status>,
+    pub env: Option<String>,
+    /// Only tokens that expire before this moment.
+    pub expiring_before: Option<DateTime<Utc>>,
+    /// Only tokens not presented since this moment (never-used ones count from creation).
+    pub unused_since: Option<DateTime<Utc>>,
+}
+
+/// What `revoke` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revocation {
+    Revoked(TokenRecord),
+    AlreadyRevoked(TokenRecord),
+}
+
+/// How the old token ends when it is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldTokenEnd {
+    /// It keeps working until this moment (never later than its own expiry).
+    ExpiresAt(DateTime<Utc>),
+    /// `--grace 0`: revoked at once.
+    RevokedNow,
+}
+
+/// One entry of the admin event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdminEvent {
+    pub seq: i64,
+    #[serde(with = "crate::render::rfc3339")]
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub token_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Why a token reference (`ID|NAME`) did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    NotFound(String),
+    Ambiguous { name: String, ids: Vec<String> },
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let esc = crate::render::escape;
+        match self {
+            LookupError::NotFound(r) => write!(
+                f,
+                "no token has the id or name '{}' (see 'tokenctl list --status all')",
+                esc(r)
+            ),
+            LookupError::Ambiguous { name, ids } => write!(
+                f,
+                "several tokens are named '{}' ({}); give the id instead",
+                esc(name),
+                ids.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}

@@ -1,0 +1,82 @@
+//! The SQLite backend: opening a file safely, the pragmas, migrations, and one file per
+//! table family (`tokens`, `settings`, `events`, `usage`).
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
+//! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY
+//! when it would upgrade a read lock (which WAL mode cannot retry).
+
+mod events;
+mod migrations;
+mod open;
+mod settings;
+mod tokens;
+mod usage;
+
+pub use usage::Pruned;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use open::OpenMode;
+
+/// An open tokenctl database. One connection; not shared between threads.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (and with [`OpenMode::Create`], creates) the database at `path`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        open::open(path, mode)
+    }
+
+    /// An in-memory database with the current schema, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        open::open_in_memory()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Problems found while opening that the user should hear about (for example
+    /// permissions that were repaired).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn write(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+/// Seconds since the epoch, as stored.
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

@@ -1,0 +1,333 @@
+//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate.
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use rusqlite::{OptionalExtension, Row, params, types::Type};
+use serde_json::json;
+
+use super::events::insert_event;
+use super::{Store, from_ts, ts};
+use crate::render::rfc3339_text;
+use crate::scope::ScopeSet;
+use crate::store::{
+    LookupError, NewToken, OldTokenEnd, Revocation, Status, TokenFilter, TokenRecord,
+};
+use crate::token::{self, TokenHash};
+
+pub(super) const COLUMNS: &str = "pk, id, name, description, env, scopes, allowed_ips, hint, \
+     created_at, created_by, expires_at, revoked_at, revoke_reason, rotated_from, rotated_to, \
+     last_used_at, last_used_ip";
+
+/// How many times to draw a new public id when one collides (1 in 36^8 per existing token).
+const ID_ATTEMPTS: usize = 8;
+
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let bad =
+        |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into());
+    let scopes: String = r.get(5)?;
+    let ips: String = r.get(6)?;
+    Ok(TokenRecord {
+        key: r.get(0)?,
+        id: r.get(1)?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        env: r.get(4)?,
+        scopes: ScopeSet::parse_list(&scopes).map_err(|e| bad(5, e.to_string()))?,
+        allowed_ips: ips
+            .split_whitespace()
+            .map(|n| n.parse::<IpNet>().map_err(|e| bad(6, e.to_string())))
+            .collect::<rusqlite::Result<_>>()?,
+        hint: r.get(7)?,
+        created_at: from_ts(r.get(8)?),
+        created_by: r.get(9)?,
+        expires_at: r.get::<_, Option<i64>>(10)?.map(from_ts),
+        revoked_at: r.get::<_, Option<i64>>(11)?.map(from_ts),
+        revoke_reason: r.get(12)?,
+        rotated_from: r.get(13)?,
+        rotated_to: r.get(14)?,
+        last_used_at: r.get::<_, Option<i64>>(15)?.map(from_ts),
+        last_used_ip: r.get(16)?,
+    })
+}
+
+fn ips_text(ips: &[IpNet]) -> String {
+    ips.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Inserts a token with a fresh public id; retries the id on the (rare) collision.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    new: &NewToken,
+    rotated_from: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    for _ in 0..ID_ATTEMPTS {
+        let id = token::new_public_id()?;
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)",
+            [&id],
+            |r| r.get(0),
+        )?;
+        if taken {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO tokens (id, hash, hint, name, description, env, scopes, allowed_ips, \
+             created_at, created_by, expires_at, rotated_from) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                id,
+                &new.hash.0[..],
+                new.hint,
+                new.name,
+                new.description,
+                new.env,
+                new.scopes.to_string(),
+                ips_text(&new.allowed_ips),
+                ts(now),
+                actor,
+                new.expires_at.map(ts),
+                rotated_from,
+            ],
+        )?;
+        return Ok(id);
+    }
+    bail!("could not find an unused token id after {ID_ATTEMPTS} attempts")
+}
+
+fn by_id(conn: &rusqlite::Connection, id: &str) -> Result<Option<TokenRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+fn require(conn: &rusqlite::Connection, id: &str) -> Result<TokenRecord> {
+    by_id(conn, id)?.ok_or_else(|| LookupError::NotFound(id.to_string()).into())
+}
+
+impl Store {
+    /// Inserts a new token and logs a `create` event.
+    pub fn create_token(
+        &mut self,
+        new: &NewToken,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord> {
+        let tx = self.write()?;
+        let id = insert(&tx, new, None, actor, now)?;
+        insert_event(
+            &tx,
+            now,
+            actor,
+            "create",
+            Some(&id),
+            &json!({
+                "name": new.name,
+                "env": new.env,
+                "scopes": new.scopes,
+                "expires_at": new.expires_at.map(rfc3339_text),
+            }),
+        )?;
+        let record = require(&tx, &id)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// The token with this hash: the lookup `verify` does for every request.
+    pub fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([&hash.0[..]], from_row)
+            .optional()?)
+    }
+
+    /// The token with this public id.
+    pub fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        by_id(&self.conn, id)
+    }
+
+    /// Resolves `ID|NAME` as `show`, `revoke`, `rotate` and `audit` take it. A name shared
+    /// by several tokens narrows to the active ones, then to the newest of a rotation chain
+    /// (the one not rotated to another); if that still leaves several, it is ambiguous.
+    pub fn resolve(&self, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
+        if let Some(t) = self.token(reference)? {
+            return Ok(t);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE name = ?1 ORDER BY pk");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut found: Vec<TokenRecord> = stmt
+            .query_map([reference], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        if found.len() > 1 && found.iter().any(|t| t.status(now) == Status::Active) {
+            found.retain(|t| t.status(now) == Status::Active);
+        }
+        if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
+            found.retain(|t| t.rotated_to.is_none());
+        }
+        match found.len() {
+            0 => Err(LookupError::NotFound(reference.to_string()).into()),
+            1 => Ok(found.pop().expect("one element")),
+            _ => Err(LookupError::Ambiguous {
+                name: reference.to_string(),
+                ids: found.into_iter().map(|t| t.id).collect(),
+            }
+            .into()),
+        }
+    }
+
+    /// Active tokens with this exact name (for the "already exists" warning).
+    pub fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![name, ts(now)], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Tokens matching `filter`, oldest first.
+    pub fn list_tokens(
+        &self,
+        filter: &TokenFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenRecord>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut clause = |text: &str, value: Option<rusqlite::types::Value>| {
+            sql.push_str(" AND ");
+            sql.push_str(text);
+            values.extend(value);
+        };
+        match filter.status {
+            None => {}
+            Some(Status::Active) => clause(
+                "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                Some(ts(now).into()),
+            ),
+            Some(Status::Expired) => clause(
+                "revoked_at IS NULL AND expires_at <= ?",
+                Some(ts(now).into()),
+            ),
+            Some(Status::Revoked) => clause("revoked_at IS NOT NULL", None),
+        }
+        if let Some(env) = &filter.env {
+            clause("env = ?", Some(env.clone().into()));
+        }
+        if let Some(before) = filter.expiring_before {
+            clause("expires_at < ?", Some(ts(before).into()));
+        }
+        if let Some(since) = filter.unused_since {
+            clause(
+                "coalesce(last_used_at, created_at) < ?",
+                Some(ts(since).into()),
+            );
+        }
+        sql.push_str(" ORDER BY created_at, pk");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Revokes now. Revoking a revoked token changes nothing and logs nothing.
+    pub fn revoke_token(
+        &mut self,
+        id: &str,
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Revocation> {
+        let tx = self.write()?;
+        let current = require(&tx, id)?;
+        if current.revoked_at.is_some() {
+            return Ok(Revocation::AlreadyRevoked(current));
+        }
+        tx.execute(
+            "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
+            params![id, ts(now), reason],
+        )?;
+        insert_event(
+            &tx,
+            now,
+            actor,
+            "revoke",
+            Some(id),
+            &json!({ "reason": reason }),
+        )?;
+        let record = require(&tx, id)?;
+        tx.commit()?;
+        Ok(Revocation::Revoked(record))
+    }
+
+    /// Issues `new` as the successor of `old_id` and ends the old token as `end` says.
+    /// Returns the new token and the old one as they are afterwards.
+    pub fn rotate_token(
+        &mut self,
+        old_id: &str,
+        new: &NewToken,
+        end: OldTokenEnd,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenRecord, TokenRecord)> {
+        let tx = self.write()?;
+        let old = require(&tx, old_id)?;
+        if old.revoked_at.is_some() {
+            bail!(crate::error::UsageError(format!(
+                "token {old_id} is revoked; create a new token instead of rotating it"
+            )));
+        }
+        if let Some(to) = &old.rotated_to {
+            bail!(crate::error::UsageError(format!(
+                "token {old_id} was already rotated to {to}; rotate {to} instead"
+            )));
+        }
+        let new_id = insert(&tx, new, Some(old_id), actor, now)?;
+        let details = match end {
+            OldTokenEnd::RevokedNow => {
+                tx.execute(
+                    "UPDATE tokens SET rotated_to = ?2, revoked_at = ?3, revoke_reason = 'rotated' \
+                     WHERE id = ?1",
+                    params![old_id, new_id, ts(now)],
+                )?;
+                json!({ "to": new_id, "revoked": true })
+            }
+            OldTokenEnd::ExpiresAt(at) => {
+                let at = old.expires_at.map_or(at, |e| e.min(at));
+                tx.execute(
+                    "UPDATE tokens SET rotated_to = ?2, expires_at = ?3 WHERE id = ?1",
+                    params![old_id, new_id, ts(at)],
+                )?;
+                json!({ "to": new_id, "expires_at": rfc3339_text(at) })
+            }
+        };
+        insert_event(&tx, now, actor, "rotate", Some(old_id), &details)?;
+        insert_event(
+            &tx,
+            now,
+            actor,
+            "create",
+            Some(&new_id),
+            &json!({
+                "name": new.name,
+                "env": new.env,
+                "scopes": new.scopes,
+                "expires_at": new.expires_at.map(rfc3339_text),
+                "rotated_from": old_id,
+            }),
+        )?;
+        let new_record = require(&tx, &new_id)?;
+        let old_record = require(&tx, old_id)?;
+        tx.commit()
+            .context("could not commit the rotation; nothing was changed")?;
+        Ok((new_record, old_record))
+    }
+}

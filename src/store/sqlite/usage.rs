@@ -1,0 +1,375 @@
+//! The usage tables: committing batches of counters, the windows `list`, `show` and
+//! `audit` show, the facts the anomaly rules need, and pruning.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
+use serde_json::json;
+
+use super::events::insert_event;
+use super::{Store, from_ts, ts};
+use crate::usage::{
+    AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests, StrangerUsage,
+    WindowTotals, hour_of,
+};
+
+const HOURS_24H: i64 = 24;
+const HOURS_7D: i64 = 7 * 24;
+const HOURS_30D: i64 = 30 * 24;
+
+/// What `prune` removed (or would remove).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Pruned {
+    pub usage_rows: u64,
+    pub stranger_rows: u64,
+    pub uses: u64,
+}
+
+fn day_of_hour(hour: i64) -> NaiveDate {
+    from_ts(hour.div_euclid(24) * 86_400).date_naive()
+}
+
+fn requests_sql(filter: &str) -> String {
+    format!(
+        "SELECT token_pk, \
+           sum(CASE WHEN hour >= ?1 THEN allowed ELSE 0 END), \
+           sum(CASE WHEN hour >= ?1 THEN denied ELSE 0 END), \
+           sum(CASE WHEN hour >= ?2 THEN allowed ELSE 0 END), \
+           sum(CASE WHEN hour >= ?2 THEN denied ELSE 0 END), \
+           sum(allowed), sum(denied) \
+         FROM usage WHERE hour >= ?3 {filter} GROUP BY token_pk"
+    )
+}
+
+impl Store {
+    /// Commits a batch of counters in one transaction, and moves each token's
+    /// `last_used_at`/`last_used_ip` forward.
+    pub fn record_usage(&mut self, batch: &Batch) -> Result<()> {
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        {
+            let mut usage = tx.prepare_cached(
+                "INSERT INTO usage (token_pk, hour, ip, allowed, denied, first_seen, last_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT DO UPDATE SET allowed = allowed + excluded.allowed, \
+                   denied = denied + excluded.denied, \
+                   first_seen = min(first_seen, excluded.first_seen), \
+                   last_seen = max(last_seen, excluded.last_seen)",
+            )?;
+            let mut ips = tx.prepare_cached(
+                "INSERT INTO token_ips (token_pk, ip, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
+                   last_seen = max(last_seen, excluded.last_seen)",
+            )?;
+            let mut strangers = tx.prepare_cached(
+                "INSERT INTO stranger_usage (hour, ip, kind, count, first_seen, last_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count, \
+                   first_seen = min(first_seen, excluded.first_seen), \
+                   last_seen = max(last_seen, excluded.last_seen)",
+            )?;
+            let mut last_use: HashMap<i64, (i64, &str)> = HashMap::new();
+            for row in &batch.rows {
+                let c = &row.counts;
+                match row.presented {
+                    Presented::Token(key) => {
+                        usage.execute(params![
+                            key,
+                            row.hour,
+                            row.ip,
+                            c.allowed,
+                            c.denied,
+                            c.first_seen,
+                            c.last_seen
+                        ])?;
+                        ips.execute(params![key, row.ip, c.first_seen, c.last_seen])?;
+                        let e = last_use.entry(key).or_insert((c.last_seen, &row.ip));
+                        if c.last_seen > e.0 {
+                            *e = (c.last_seen, &row.ip);
+                        }
+                    }
+                    kind => {
+                        strangers.execute(params![
+                            row.hour,
+                            row.ip,
+                            kind.stranger_label(),
+                            c.allowed + c.denied,
+                            c.first_seen,
+                            c.last_seen
+                        ])?;
+                    }
+                }
+            }
+            let mut touch = tx.prepare_cached(
+                "UPDATE tokens SET last_used_at = ?2, last_used_ip = nullif(?3, '') \
+                 WHERE pk = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2)",
+            )?;
+            for (key, (at, ip)) in last_use {
+                touch.execute(params![key, at, ip])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Request windows of every token used in the last 30 days, by token key.
+    pub fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
+        self.requests_where("", None, now)
+    }
+
+    /// Request windows of one token.
+    pub fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
+        Ok(self
+            .requests_where("AND token_pk = ?4", Some(key), now)?
+            .remove(&key)
+            .unwrap_or_default())
+    }
+
+    fn requests_where(
+        &self,
+        filter: &str,
+        key: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<i64, Requests>> {
+        let h = hour_of(now);
+        let mut stmt = self.conn.prepare_cached(&requests_sql(filter))?;
+        let mut values = vec![h - HOURS_24H + 1, h - HOURS_7D + 1, h - HOURS_30D + 1];
+        values.extend(key);
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Requests {
+                    allowed_24h: r.get(1)?,
+                    denied_24h: r.get(2)?,
+                    allowed_7d: r.get(3)?,
+                    denied_7d: r.get(4)?,
+                    allowed_30d: r.get(5)?,
+                    denied_30d: r.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Per source IP of one token: uses since `since` and first/last sighting ever.
+    /// With `seen_only`, IPs without use in the window are left out.
+    pub fn token_ips(
+        &self,
+        key: i64,
+        since: DateTime<Utc>,
+        seen_only: bool,
+    ) -> Result<Vec<IpUsage>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ti.ip, coalesce(sum(u.allowed), 0), coalesce(sum(u.denied), 0), \
+                    ti.first_seen, ti.last_seen \
+             FROM token_ips ti \
+             LEFT JOIN usage u ON u.token_pk = ti.token_pk AND u.ip = ti.ip AND u.hour >= ?2 \
+             WHERE ti.token_pk = ?1 GROUP BY ti.ip \
+             HAVING NOT ?3 OR coalesce(sum(u.allowed), 0) + coalesce(sum(u.denied), 0) > 0 \
+             ORDER BY ti.last_seen DESC, ti.ip",
+        )?;
+        let rows = stmt.query_map(params![key, hour_of(since), seen_only], |r| {
+            Ok(IpUsage {
+                ip: r.get(0)?,
+                allowed: r.get(1)?,
+                denied: r.get(2)?,
+                first_seen: from_ts(r.get(3)?),
+                last_seen: from_ts(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Uses per UTC day since `since`, of one token or (with `None`) all tokens; days
+    /// without use are included as zeros, up to `now`.
+    pub fn daily_usage(
+        &self,
+        key: Option<i64>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DayUsage>> {
+        let first_day = hour_of(since).div_euclid(24);
+        let last_day = hour_of(now).div_euclid(24);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
+             WHERE hour >= ?2 AND (?1 IS NULL OR token_pk = ?1) GROUP BY hour / 24",
+        )?;
+        let found: HashMap<i64, (u64, u64)> = stmt
+            .query_map(params![key, first_day * 24], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((first_day..=last_day)
+            .map(|d| {
+                let (allowed, denied) = found.get(&d).copied().unwrap_or((0, 0));
+                DayUsage {
+                    day: day_of_hour(d * 24),
+                    allowed,
+                    denied,
+                }
+            })
+            .collect())
+    }
+
+    /// Per token used since `since`: totals, distinct IPs and last use in the window.
+    pub fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT token_pk, sum(allowed), sum(denied), count(DISTINCT ip), max(last_seen) \
+             FROM usage WHERE hour >= ?1 GROUP BY token_pk",
+        )?;
+        let rows = stmt.query_map([hour_of(since)], |r| {
+            Ok((
+                r.get(0)?,
+                WindowTotals {
+                    allowed: r.get(1)?,
+                    denied: r.get(2)?,
+                    distinct_ips: r.get(3)?,
+                    last_seen: r.get::<_, Option<i64>>(4)?.map(from_ts),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Uses of tokens this database does not know, per IP and kind, since `since`.
+    pub fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ip, kind, sum(count), min(first_seen), max(last_seen) FROM stranger_usage \
+             WHERE hour >= ?1 GROUP BY ip, kind ORDER BY sum(count) DESC, ip, kind",
+        )?;
+        let rows = stmt.query_map([hour_of(since)], |r| {
+            Ok(StrangerUsage {
+                ip: r.get(0)?,
+                kind: r.get(1)?,
+                count: r.get(2)?,
+                first_seen: from_ts(r.get(3)?),
+                last_seen: from_ts(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The facts behind the anomaly flags, about the 24 hours up to `now`; for one token
+    /// or (with `None`) all.
+    pub fn anomaly_facts(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts> {
+        let h = hour_of(now);
+        let day_start = ts(now) - 86_400;
+        // Hours [h-23, h] are "the last 24h"; the 30 days before start 720 hours earlier.
+        let recent = h - HOURS_24H + 1;
+        let base = recent - HOURS_30D;
+        let mut facts = AnomalyFacts::default();
+
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips n \
+             WHERE n.first_seen >= ?1 AND n.ip NOT IN (?3, ?4) \
+               AND (?2 IS NULL OR n.token_pk = ?2) \
+               AND EXISTS (SELECT 1 FROM token_ips o WHERE o.token_pk = n.token_pk \
+                           AND o.first_seen < ?1 AND o.ip NOT IN (?3, ?4)) \
+             ORDER BY n.token_pk, n.first_seen",
+        )?;
+        facts.new_ips = stmt
+            .query_map(params![day_start, key, NO_IP, OVERFLOW_IP], |r| {
+                Ok((r.get(0)?, r.get(1)?, from_ts(r.get(2)?)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT token_pk, (hour - ?1) / 24, sum(allowed + denied) FROM usage \
+             WHERE hour >= ?1 AND hour <= ?3 AND (?2 IS NULL OR token_pk = ?2) \
+             GROUP BY token_pk, (hour - ?1) / 24",
+        )?;
+        let rows = stmt.query_map(params![base, key, h], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, u64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (token, day, n) = row?;
+            if let Ok(day) = usize::try_from(day)
+                && day < 31
+            {
+                facts.daily.entry(token).or_insert([0; 31])[day] += n;
+            }
+        }
+
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.token_pk, sum(u.denied) FROM usage u JOIN tokens t ON t.pk = u.token_pk \
+             WHERE u.hour >= ?1 AND u.denied > 0 AND (?2 IS NULL OR u.token_pk = ?2) \
+               AND (t.revoked_at IS NOT NULL OR t.expires_at <= ?3) \
+               AND u.last_seen >= coalesce(t.revoked_at, t.expires_at) \
+             GROUP BY u.token_pk",
+        )?;
+        facts.denied_after_end = stmt
+            .query_map(params![recent, key, ts(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM usage u \
+             JOIN tokens t ON t.pk = u.token_pk \
+             WHERE u.hour >= ?1 AND t.allowed_ips != '' AND (?2 IS NULL OR u.token_pk = ?2) \
+             GROUP BY u.token_pk, u.ip",
+        )?;
+        facts.restricted_ips = stmt
+            .query_map(params![recent, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(facts)
+    }
+
+    /// Deletes usage counters of hours that ended before `before` (all of them with
+    /// `dry_run` false), logging a `prune` event. Tokens and events are kept.
+    pub fn prune_usage(
+        &mut self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Pruned> {
+        let cutoff = hour_of(before);
+        let tx = self.write()?;
+        let (usage_rows, usage_uses): (u64, u64) = tx.query_row(
+            "SELECT count(*), coalesce(sum(allowed + denied), 0) FROM usage WHERE hour < ?1",
+            [cutoff],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (stranger_rows, stranger_uses): (u64, u64) = tx.query_row(
+            "SELECT count(*), coalesce(sum(count), 0) FROM stranger_usage WHERE hour < ?1",
+            [cutoff],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let pruned = Pruned {
+            usage_rows,
+            stranger_rows,
+            uses: usage_uses + stranger_uses,
+        };
+        if dry_run {
+            return Ok(pruned);
+        }
+        tx.execute("DELETE FROM usage WHERE hour < ?1", [cutoff])?;
+        tx.execute("DELETE FROM stranger_usage WHERE hour < ?1", [cutoff])?;
+        insert_event(
+            &tx,
+            now,
+            actor,
+            "prune",
+            None,
+            &json!({
+                "before": crate::render::rfc3339_text(before),
+                "usage_rows": pruned.usage_rows,
+                "stranger_rows": pruned.stranger_rows,
+                "uses": pruned.uses,
+            }),
+        )?;
+        tx.commit()?;
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,100 @@
+//! The user's terminal: stdout for data, stderr for messages, whether colour is on, and
+//! whether anyone is there to answer a prompt.
+//!
+//! Nothing here prompts by itself; commands ask [`Ui::can_prompt`] first, so that a run
+//! without a terminal never waits for input.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cli::ColorChoice;
+
+pub struct Ui {
+    quiet: bool,
+    color: bool,
+    err_color: bool,
+    can_prompt: bool,
+}
+
+impl Ui {
+    pub fn new(quiet: bool, color: ColorChoice) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let decide = |is_terminal: bool| match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => !no_color && !dumb && is_terminal,
+        };
+        Ui {
+            quiet,
+            color: decide(io::stdout().is_terminal()),
+            err_color: decide(io::stderr().is_terminal()),
+            can_prompt: io::stdin().is_terminal() && io::stderr().is_terminal(),
+        }
+    }
+
+    /// Whether tables and statuses may use ANSI colours.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Prompts are allowed only when stdin and stderr are both a terminal.
+    pub fn can_prompt(&self) -> bool {
+        self.can_prompt
+    }
+
+    /// Data: a line (or block) on stdout.
+    pub fn data(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// A secret, alone on its line; the copy made for writing is zeroed afterwards.
+    pub fn secret(&self, token: &str) -> io::Result<()> {
+        let mut line = Zeroizing::new(String::with_capacity(token.len() + 1));
+        line.push_str(token);
+        line.push('\n');
+        let mut out = io::stdout().lock();
+        out.write_all(line.as_bytes())?;
+        out.flush()
+    }
+
+    /// JSON that contains a secret; the serialized text is zeroed afterwards.
+    pub fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+        let mut text =
+            Zeroizing::new(serde_json::to_string_pretty(value).map_err(io::Error::other)?);
+        text.push('\n');
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
+
+    /// Data as pretty JSON on stdout.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        self.data(&text)
+    }
+
+    /// A message for the human (stderr); `--quiet` silences it.
+    pub fn status(&self, msg: &str) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr(), "{msg}");
+        }
+    }
+
+    /// A warning (stderr); shown even with `--quiet`.
+    pub fn warn(&self, msg: &str) {
+        let prefix = if self.err_color {
+            "\x1b[33mwarning:\x1b[0m"
+        } else {
+            "warning:"
+        };
+        let _ = writeln!(io::stderr(), "{prefix} {msg}");
+    }
+}

@@ -1,0 +1,389 @@
+//! Usage: every presentation of a token, counted per token, hour and source IP, and the
+//! types the audit queries return.
+//!
+//! Recording is write-behind: [`UsageBuffer::record`] adds to counters in memory (a hash
+//! map update, no I/O), and a flush commits the whole buffer in one transaction. Memory is
+//! bounded: past [`UsageBuffer::MAX_KEYS`] distinct keys, new source IPs are counted under
+//! [`OVERFLOW_IP`] instead of growing the map, so a flood of garbage tokens from many
+//! addresses changes counts, never memory use. Nothing here holds a secret: uses are keyed
+//! by the token's internal row key, or by "unknown"/"malformed".
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// Source-IP label for uses counted after the buffer reached its key limit.
+pub const OVERFLOW_IP: &str = "other";
+/// Source-IP label for uses whose client address was not given (`verify` without `--ip`).
+pub const NO_IP: &str = "";
+
+/// Whether a use was let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+}
+
+/// Who presented what, as far as usage is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presented {
+    /// A token of this database (its internal key).
+    Token(i64),
+    /// Well-formed, valid checksum, but not in this database.
+    Unknown,
+    /// Failed shape or checksum.
+    Malformed,
+}
+
+impl Presented {
+    pub fn stranger_label(self) -> &'static str {
+        match self {
+            Presented::Token(_) => "token",
+            Presented::Unknown => "unknown",
+            Presented::Malformed => "malformed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    Addr(IpAddr),
+    None,
+    Overflow,
+}
+
+impl IpKey {
+    fn label(self) -> String {
+        match self {
+            IpKey::Addr(ip) => ip.to_string(),
+            IpKey::None => NO_IP.to_string(),
+            IpKey::Overflow => OVERFLOW_IP.to_string(),
+        }
+    }
+}
+
+/// Counts for one key of the buffer, and of one row of the usage tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub allowed: u64,
+    pub denied: u64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+impl Counter {
+    fn add(&mut self, outcome: Outcome, at: i64) {
+        match outcome {
+            Outcome::Allowed => self.allowed += 1,
+            Outcome::Denied => self.denied += 1,
+        }
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+    }
+}
+
+/// One row to add to the usage tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub presented: Presented,
+    /// Hours since the epoch (UTC).
+    pub hour: i64,
+    pub ip: String,
+    pub counts: Counter,
+}
+
+/// What a flush commits: the rows, and how many uses they add up to.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub rows: Vec<UsageRow>,
+    pub uses: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    counters: HashMap<(Presented, i64, IpKey), Counter>,
+    uses: u64,
+}
+
+/// The in-memory side of write-behind recording; shared by all verifying threads.
+#[derive(Default)]
+pub struct UsageBuffer {
+    pending: Mutex<Pending>,
+}
+
+impl std::fmt::Debug for UsageBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageBuffer")
+            .field("uses", &self.len())
+            .finish()
+    }
+}
+
+impl UsageBuffer {
+    /// Distinct (token, hour, IP) keys held before new IPs fold into [`OVERFLOW_IP`]:
+    /// about 100 bytes each, so at most ~10 MB.
+    pub const MAX_KEYS: usize = 100_000;
+
+    pub fn new() -> UsageBuffer {
+        UsageBuffer::default()
+    }
+
+    /// Counts one use. Never fails, never blocks on I/O.
+    pub fn record(
+        &self,
+        presented: Presented,
+        ip: Option<IpAddr>,
+        outcome: Outcome,
+        at: DateTime<Utc>,
+    ) {
+        let secs = at.timestamp();
+        let hour = secs.div_euclid(3600);
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let ip = ip.map_or(IpKey::None, IpKey::Addr);
+        let mut key = (presented, hour, ip);
+        if p.counters.len() >= Self::MAX_KEYS && !p.counters.contains_key(&key) {
+            key.2 = IpKey::Overflow;
+        }
+        p.counters
+            .entry(key)
+            .or_insert(Counter {
+                allowed: 0,
+                denied: 0,
+                first_seen: secs,
+                last_seen: secs,
+            })
+            .add(outcome, secs);
+        p.uses += 1;
+    }
+
+    /// Uses recorded since the last [`take`](Self::take).
+    pub fn len(&self) -> u64 {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).uses
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties the buffer into a batch for the store.
+    pub fn take(&self) -> Batch {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        Batch {
+            uses: pending.uses,
+            rows: pending
+                .counters
+                .into_iter()
+                .map(|((presented, hour, ip), counts)| UsageRow {
+                    presented,
+                    hour,
+                    ip: ip.label(),
+                    counts,
+                })
+                .collect(),
+        }
+    }
+
+    /// Puts a batch back after a failed flush, so that nothing is lost while the database
+    /// is briefly unavailable.
+    pub fn restore(&self, batch: Batch) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.uses += batch.uses;
+        for row in batch.rows {
+            let ip = match row.ip.as_str() {
+                NO_IP => IpKey::None,
+                OVERFLOW_IP => IpKey::Overflow,
+                text => text.parse().map_or(IpKey::Overflow, IpKey::Addr),
+            };
+            match p.counters.entry((row.presented, row.hour, ip)) {
+                Entry::Vacant(v) => {
+                    v.insert(row.counts);
+                }
+                Entry::Occupied(mut o) => {
+                    let c = o.get_mut();
+                    c.allowed += row.counts.allowed;
+                    c.denied += row.counts.denied;
+                    c.first_seen = c.first_seen.min(row.counts.first_seen);
+                    c.last_seen = c.last_seen.max(row.counts.last_seen);
+                }
+            }
+        }
+    }
+}
+
+/// Allowed and denied counts over the three standard windows.
+///
+/// Windows are whole hours: "24h" is the current hour and the 23 before it, "7d" 168
+/// hours, "30d" 720 hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Requests {
+    pub allowed_24h: u64,
+    pub denied_24h: u64,
+    pub allowed_7d: u64,
+    pub denied_7d: u64,
+    pub allowed_30d: u64,
+    pub denied_30d: u64,
+}
+
+impl Requests {
+    pub fn total_24h(&self) -> u64 {
+        self.allowed_24h + self.denied_24h
+    }
+    pub fn total_7d(&self) -> u64 {
+        self.allowed_7d + self.denied_7d
+    }
+    pub fn total_30d(&self) -> u64 {
+        self.allowed_30d + self.denied_30d
+    }
+}
+
+/// Usage of one token from one source IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpUsage {
+    pub ip: String,
+    pub allowed: u64,
+    pub denied: u64,
+    #[serde(with = "crate::render::rfc3339")]
+    pub first_seen: DateTime<Utc>,
+    #[serde(with = "crate::render::rfc3339")]
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Usage of one token (or all) on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayUsage {
+    pub day: NaiveDate,
+    pub allowed: u64,
+    pub denied: u64,
+}
+
+/// Uses of tokens this database does not know, per source IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StrangerUsage {
+    pub ip: String,
+    /// "unknown" or "malformed".
+    pub kind: String,
+    pub count: u64,
+    #[serde(with = "crate::render::rfc3339")]
+    pub first_seen: DateTime<Utc>,
+    #[serde(with = "crate::render::rfc3339")]
+    pub last_seen: DateTime<Utc>,
+}
+
+/// One token's usage over an audit window, for the all-token summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub allowed: u64,
+    pub denied: u64,
+    pub distinct_ips: u64,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// The raw facts the anomaly rules look at, all about the last 24 hours.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnomalyFacts {
+    /// (token key, ip, first seen) for IPs first seen in the last 24h by a token that was
+    /// used from other IPs before.
+    pub new_ips: Vec<(i64, String, DateTime<Utc>)>,
+    /// Per token: uses on each of the 30 days before the last 24h (oldest first), then
+    /// uses in the last 24h.
+    pub daily: HashMap<i64, [u64; 31]>,
+    /// (token key, denied uses) of revoked or expired tokens presented after their end.
+    pub denied_after_end: Vec<(i64, u64)>,
+    /// (token key, ip, uses) in the last 24h, for tokens that have an allow list.
+    pub restricted_ips: Vec<(i64, String, u64)>,
+}
+
+/// Hours since the epoch of a moment.
+pub fn hour_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn aggregates_per_token_hour_and_ip() {
+        let b = UsageBuffer::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        b.record(
+            Presented::Token(1),
+            Some(ip),
+            Outcome::Allowed,
+            t("2026-01-01T10:00:00Z"),
+        );
+        b.record(
+            Presented::Token(1),
+            Some(ip),
+            Outcome::Denied,
+            t("2026-01-01T10:59:59Z"),
+        );
+        b.record(
+            Presented::Token(1),
+            Some(ip),
+            Outcome::Allowed,
+            t("2026-01-01T11:00:00Z"),
+        );
+        b.record(
+            Presented::Unknown,
+            None,
+            Outcome::Denied,
+            t("2026-01-01T11:00:00Z"),
+        );
+        assert_eq!(b.len(), 4);
+        let mut batch = b.take();
+        assert!(b.is_empty());
+        assert_eq!(batch.uses, 4);
+        batch
+            .rows
+            .sort_by_key(|r| (r.hour, r.ip.clone(), r.presented.stranger_label()));
+        assert_eq!(batch.rows.len(), 3);
+        let first = &batch.rows[0];
+        assert_eq!((first.counts.allowed, first.counts.denied), (1, 1));
+        assert_eq!(first.counts.last_seen - first.counts.first_seen, 3599);
+        assert_eq!(batch.rows[1].ip, NO_IP);
+    }
+
+    #[test]
+    fn bounded_memory_keeps_counts() {
+        let b = UsageBuffer::new();
+        let at = t("2026-01-01T10:00:00Z");
+        let n = UsageBuffer::MAX_KEYS as u32 + 500;
+        for i in 0..n {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
+            b.record(Presented::Malformed, Some(ip), Outcome::Denied, at);
+        }
+        let batch = b.take();
+        assert_eq!(batch.rows.len(), UsageBuffer::MAX_KEYS + 1);
+        let total: u64 = batch.rows.iter().map(|r| r.counts.denied).sum();
+        assert_eq!(total, n as u64);
+        assert!(
+            batch
+                .rows
+                .iter()
+                .any(|r| r.ip == OVERFLOW_IP && r.counts.denied == 500)
+        );
+    }
+
+    #[test]
+    fn restore_merges_back() {
+        let b = UsageBuffer::new();
+        let at = t("2026-01-01T10:00:00Z");
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        let batch = b.take();
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        b.restore(batch);
+        let again = b.take();
+        assert_eq!(again.uses, 2);
+        assert_eq!(again.rows.len(), 1);
+        assert_eq!(again.rows[0].counts.allowed, 2);
+    }
+}
