@@ -1,0 +1,161 @@
+//! The one test environment: a temporary directory with HOME and XDG pointed into it, a
+//! cleared environment, a database path, and the real binary run through assert_cmd.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct TestEnv {
+    dir: TempDir,
+    db: PathBuf,
+    now: Option<String>,
+}
+
+/// The result of a run, for assertions.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A token made for a test: its public id and its secret.
+pub struct Made {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("tokenctl-test")
+            .tempdir()
+            .expect("temp dir");
+        let db = dir.path().join("data").join("tokens.db");
+        TestEnv { dir, db, now: None }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
+    /// Pins the clock of every later run (debug builds honour TOKENCTL_TEST_NOW).
+    pub fn set_now(&mut self, rfc3339: &str) {
+        self.now = Some(rfc3339.to_string());
+    }
+
+    /// The binary with a clean environment; stdin is empty unless a test writes to it.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("tokenctl").expect("binary");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C")
+            .env("TOKENCTL_DB", &self.db)
+            .current_dir(self.dir.path());
+        if let Some(now) = &self.now {
+            cmd.env("TOKENCTL_TEST_NOW", now);
+        }
+        cmd
+    }
+
+    /// Runs with `args` and empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, None)
+    }
+
+    /// Runs with `args` and `stdin`.
+    pub fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        if let Some(input) = stdin {
+            cmd.write_stdin(input);
+        }
+        let out = cmd.output().expect("run tokenctl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Creates a token through the CLI and returns its id and secret.
+    pub fn create(&self, name: &str, scopes: &[&str], extra: &[&str]) -> Made {
+        let mut args = vec!["create", "--name", name, "--json"];
+        for s in scopes {
+            args.push("--scope");
+            args.push(s);
+        }
+        args.extend_from_slice(extra);
+        let v = self.run(&args).success().json();
+        Made {
+            id: v["id"].as_str().expect("id").to_string(),
+            secret: v["token"].as_str().expect("token").to_string(),
+        }
+    }
+
+    /// `verify` with the token on stdin; returns the exit code and the JSON decision.
+    pub fn verify(&self, secret: &str, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["verify", "--json"];
+        all.extend_from_slice(args);
+        let run = self.run_with(&all, Some(&format!("{secret}\n")));
+        (run.code, run.json())
+    }
+
+    /// `show ID --json`.
+    pub fn show(&self, id: &str) -> Value {
+        self.run(&["show", id, "--json"]).success().json()
+    }
+
+    /// The database file's bytes and its -wal's, for checks that no secret is stored.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(&self.db).unwrap_or_default();
+        let mut wal = self.db.as_os_str().to_owned();
+        wal.push("-wal");
+        bytes.extend(std::fs::read(PathBuf::from(wal)).unwrap_or_default());
+        bytes
+    }
+}
+
+/// Replaces each `(from, to)` in `text`, for snapshots of output with random ids.
+pub fn redact(text: &str, pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+}
