@@ -80,3 +80,6 @@ fn from_ts(s: i64) -> DateTime<Utc> {
         .single()
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
+
+#[cfg(test)]
+mod tests;
