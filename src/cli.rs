@@ -106,7 +106,7 @@ pub struct CreateArgs {
 
     /// Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or 'never'
     /// [default: setting default_lifetime]
-    #[arg(long, value_name = "WHEN", value_parser = parse_expiry)]
+    #[arg(long, value_name = "WHEN", value_parser = parse_expiry, allow_hyphen_values = true)]
     pub expires: Option<ExpiryArg>,
 
     /// Environment the token works in (live, test, ...) [default: live]
@@ -161,11 +161,11 @@ pub struct ListArgs {
     pub env: Option<String>,
 
     /// Only tokens that expire within this duration
-    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, allow_hyphen_values = true)]
     pub expiring_within: Option<Span>,
 
     /// Only tokens not used for this long (never-used tokens count from their creation)
-    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, allow_hyphen_values = true)]
     pub unused_for: Option<Span>,
 
     /// Print as JSON
@@ -236,11 +236,11 @@ pub struct RotateArgs {
     pub token: String,
 
     /// How long the old token keeps working; 0 revokes it now
-    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "24h")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "24h", allow_hyphen_values = true)]
     pub grace: Span,
 
     /// Expiry of the new token [default: the old token's lifetime, else default_lifetime]
-    #[arg(long, value_name = "WHEN", value_parser = parse_expiry)]
+    #[arg(long, value_name = "WHEN", value_parser = parse_expiry, allow_hyphen_values = true)]
     pub expires: Option<ExpiryArg>,
 
     /// Print the new token and its metadata as JSON
@@ -274,7 +274,7 @@ pub struct AuditArgs {
     pub token: Option<String>,
 
     /// The window to report on
-    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "30d")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, default_value = "30d", allow_hyphen_values = true)]
     pub since: Span,
 
     /// For one token: only the per-IP or only the per-day breakdown
@@ -384,7 +384,7 @@ Examples:
   tokenctl prune --usage-older-than 180d")]
 pub struct PruneArgs {
     /// Age of the usage to delete [default: setting usage_retention]
-    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, allow_hyphen_values = true)]
     pub usage_older_than: Option<Span>,
 
     /// Only say what would be deleted

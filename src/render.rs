@@ -154,7 +154,7 @@ pub fn sparkline(values: &[u64]) -> String {
             if v == 0 {
                 ' '
             } else {
-                let idx = ((v - 1) * 8 / max.max(1)) as usize;
+                let idx = ((v * 8 - 1) / max) as usize;
                 BARS[idx.min(7)]
             }
         })
@@ -256,6 +256,7 @@ mod tests {
     fn sparklines() {
         assert_eq!(sparkline(&[0, 1, 8, 4]), " ▁█▄");
         assert_eq!(sparkline(&[0, 0]), "  ");
+        assert_eq!(sparkline(&[1, 2]), "▄█");
         assert_eq!(sparkline(&[]), "");
     }
 }

@@ -193,16 +193,23 @@ pub(super) fn ip_table(
     table
 }
 
+fn detail_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(detail_value).collect::<Vec<_>>().join(",")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The details of an event in a line: `key=value` pairs.
 pub(super) fn event_summary(e: &AdminEvent) -> String {
     match &e.details {
         serde_json::Value::Object(map) => map
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
+            .map(|(k, v)| format!("{k}={}", detail_value(v)))
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),

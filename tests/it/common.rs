@@ -82,7 +82,12 @@ impl TestEnv {
 
     /// The binary with a clean environment; stdin is empty unless a test writes to it.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("tokenctl").expect("binary");
+        Command::from_std(self.std_cmd())
+    }
+
+    /// The same, as a std `Command`, for tests that spawn and manage the process.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokenctl"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())

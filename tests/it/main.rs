@@ -3,4 +3,14 @@
 
 mod common;
 
+mod audit;
+mod concurrency;
+mod config;
 mod create;
+mod list;
+mod prune;
+mod revoke;
+mod rotate;
+mod show;
+mod storage;
+mod verify;

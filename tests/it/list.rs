@@ -1,0 +1,112 @@
+use crate::common::{TestEnv, redact};
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn filters() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    env.create("soon", &["cases:read"], &["--expires", "5d"]);
+    env.create(
+        "later",
+        &["cases:read"],
+        &["--expires", "60d", "--env", "test"],
+    );
+    let gone = env.create("gone", &["cases:read"], &[]);
+    env.run(&["revoke", &gone.id, "--yes"]).success();
+    let list = |env: &TestEnv, args: &[&str]| {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        names(&env.run(&all).success().json())
+    };
+    assert_eq!(list(&env, &[]), ["soon", "later"]);
+    assert_eq!(list(&env, &["--status", "all"]), ["soon", "later", "gone"]);
+    assert_eq!(list(&env, &["--status", "revoked"]), ["gone"]);
+    assert_eq!(list(&env, &["--env", "test"]), ["later"]);
+    assert_eq!(list(&env, &["--expiring-within", "7d"]), ["soon"]);
+    assert_eq!(list(&env, &["--unused-for", "1d"]), Vec::<String>::new());
+    env.set_now("2026-03-08T10:00:00Z");
+    assert_eq!(list(&env, &["--status", "expired"]), ["soon"]);
+    assert_eq!(list(&env, &["--unused-for", "1d"]), ["later"]);
+    let run = env.run(&["list", "--status", "bogus"]).code(2);
+    assert!(run.stderr.contains("bogus"));
+}
+
+#[test]
+fn table_snapshot() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let a = env.create("Mailchimp sync", &["contacts:write"], &["--expires", "30d"]);
+    let b = env.create(
+        "importer",
+        &["cases:write", "documents:read"],
+        &["--env", "test"],
+    );
+    env.set_now("2026-03-01T13:00:00Z");
+    env.verify(&a.secret, &["--ip", "203.0.113.7"]);
+    let out = env.run(&["list"]).success().stdout;
+    insta::assert_snapshot!(redact(&out, &[(&a.id, "[ID-A]  "), (&b.id, "[ID-B]  ")]), @r"
+    ID        NAME            ENV   SCOPES                      EXPIRES      LAST USED  REQ 24H  STATUS
+    [ID-A]    Mailchimp sync  live  contacts:write              in 30 days   just now   1        active
+    [ID-B]    importer        test  cases:write documents:read  in 3 months  never      0        active
+    ");
+}
+
+#[test]
+fn empty_list_says_so_on_stderr() {
+    let env = TestEnv::new();
+    let run = env.run(&["list"]).success();
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("No tokens"));
+    assert_eq!(
+        env.run(&["list", "--json"]).success().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let env = TestEnv::new();
+    for i in 0..50 {
+        env.create(&format!("t{i}"), &["cases:read"], &[]);
+    }
+    let mut child = env
+        .std_cmd()
+        .arg("list")
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn color_always_and_never() {
+    let env = TestEnv::new();
+    env.create("c", &["cases:read"], &[]);
+    let colored = env.run(&["--color", "always", "list"]).success().stdout;
+    assert!(colored.contains("\x1b["), "{colored:?}");
+    let plain = env.run(&["--color", "never", "list"]).success().stdout;
+    assert!(!plain.contains('\x1b'));
+    // auto without a terminal: plain.
+    assert!(!env.run(&["list"]).success().stdout.contains('\x1b'));
+}

@@ -1,0 +1,112 @@
+use crate::common::{TestEnv, redact};
+
+#[test]
+fn json_has_usage_and_history() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let t = env.create("importer", &["cases:read"], &[]);
+    env.set_now("2026-03-01T11:15:00Z");
+    env.verify(&t.secret, &["--ip", "10.0.0.1"]);
+    env.verify(&t.secret, &["--ip", "10.0.0.1", "--scope", "cases:write"]);
+    env.set_now("2026-03-02T09:00:00Z");
+    env.verify(&t.secret, &["--ip", "2001:db8::7"]);
+    let v = env.show(&t.id);
+    assert_eq!(v["id"], t.id.as_str());
+    assert_eq!(v["last_used_at"], "2026-03-02T09:00:00Z");
+    assert_eq!(v["last_used_ip"], "2001:db8::7");
+    assert_eq!(v["requests_24h"], 3);
+    assert_eq!(v["usage"]["allowed_24h"], 2);
+    assert_eq!(v["usage"]["denied_24h"], 1);
+    assert_eq!(v["usage"]["allowed_30d"], 2);
+    let ips = v["usage"]["ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 2);
+    assert_eq!(ips[0]["ip"], "2001:db8::7");
+    assert_eq!(ips[1]["first_seen"], "2026-03-01T11:15:00Z");
+    let daily = v["usage"]["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 30);
+    assert_eq!(daily[28]["day"], "2026-03-01");
+    assert_eq!(daily[28]["allowed"], 1);
+    assert_eq!(daily[28]["denied"], 1);
+    assert_eq!(daily[29]["allowed"], 1);
+    assert_eq!(v["events"][0]["action"], "create");
+    assert!(v.get("token").is_none(), "show never prints the secret");
+    let text = env.run(&["show", &t.id]).success().stdout + &serde_json::to_string(&v).unwrap();
+    assert!(!text.contains(&t.secret));
+}
+
+#[test]
+fn human_snapshot() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let t = env.create(
+        "importer",
+        &["cases:write", "documents:read"],
+        &[
+            "--allow-ip",
+            "10.0.0.0/8",
+            "--description",
+            "nightly case import",
+        ],
+    );
+    env.set_now("2026-03-03T10:00:00Z");
+    env.verify(&t.secret, &["--ip", "10.0.0.1"]);
+    env.verify(&t.secret, &["--ip", "192.0.2.1"]);
+    let hint = env.show(&t.id)["hint"].as_str().unwrap().to_string();
+    let user = env.show(&t.id)["created_by"].as_str().unwrap().to_string();
+    let out = env.run(&["show", "importer"]).success().stdout;
+    let out = redact(
+        &out,
+        &[
+            (&t.id, "[ID]"),
+            (&hint, "[HINT]"),
+            (&format!(" {user} "), " [USER] "),
+            (&format!(" {user}\n"), " [USER]\n"),
+        ],
+    );
+    insta::assert_snapshot!(out, @r#"
+    ID           [ID]
+    Name         importer
+    Description  nightly case import
+    Status       active
+    Environment  live
+    Scopes       cases:write documents:read
+    Allowed IPs  10.0.0.0/8
+    Hint         [HINT]
+    Created      2026-03-01 10:00 (2 days ago) by [USER]
+    Expires      2026-05-30 10:00 (in 3 months)
+    Last used    2026-03-03 10:00 (just now) from 192.0.2.1
+    Flag         IP_BLOCKED outside the allow list: 192.0.2.1 ×1
+
+    REQUESTS  24H  7D  30D
+    allowed   1    1   1
+    denied    1    1   1
+
+    Last 30 days  |                             █|  (requests per UTC day, peak 2)
+
+    IP         ALLOWED (30D)  DENIED (30D)  FIRST SEEN  LAST SEEN
+    10.0.0.1   1              0             just now    just now
+    192.0.2.1  0              1             just now    just now
+
+    History
+      2026-03-01 10:00  create   [USER]  env=live expires_at=2026-05-30T10:00:00Z name=importer scopes=cases:write,documents:read
+    "#);
+}
+
+#[test]
+fn unknown_and_ambiguous_references() {
+    let env = TestEnv::new();
+    let run = env.run(&["show", "nope"]).code(1);
+    assert!(
+        run.stderr.contains("no token has the id or name 'nope'"),
+        "{}",
+        run.stderr
+    );
+    let a = env.create("dup", &["cases:read"], &[]);
+    let b = env.create("dup", &["cases:read"], &[]);
+    let run = env.run(&["show", "dup"]).code(1);
+    assert!(
+        run.stderr.contains(&a.id) && run.stderr.contains(&b.id),
+        "{}",
+        run.stderr
+    );
+}
