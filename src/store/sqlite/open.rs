@@ -64,7 +64,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
     .map_err(|e| explain(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
 
-    let identity = identify(&conn).map_err(|e| refuse(path, e))?;
+    let identity = identify_consistently(&conn).map_err(|e| refuse(path, e))?;
     if identity == Identity::Empty && mode == OpenMode::Existing {
         bail!(
             "database {} is empty: no token was ever created in it",
@@ -157,6 +157,15 @@ fn tighten_permissions(path: &Path, warnings: &mut Vec<String>) {
             path.display()
         )),
     }
+}
+
+/// [`identify`] inside one read transaction, so that the header and the schema are read
+/// from the same snapshot even while another process initialises the file.
+fn identify_consistently(conn: &Connection) -> Result<Identity> {
+    let tx = conn.unchecked_transaction()?;
+    let identity = identify(&tx);
+    tx.rollback()?;
+    identity
 }
 
 /// Reads the header fields and the schema size; writes nothing.
