@@ -2,11 +2,12 @@
 //!
 //! The checks run in a fixed order: shape and checksum (no database access for a
 //! malformed token), lookup by hash, revoked, expired, environment, allowed IPs, scope.
-//! Every decision reads the token's row afresh — there is no cache — so a revocation
-//! committed by another process denies the very next verification. Any error (the
-//! database missing, locked, corrupt) is returned as an error, which callers treat as a
-//! denial: verification fails closed.
+//! A revocation committed by another process denies the very next verification: see
+//! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database
+//! missing, locked, corrupt) is returned as an error, which callers treat as a denial:
+//! verification fails closed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
@@ -16,9 +17,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::scope::{Scope, ScopeSet};
-use crate::store::{OpenMode, Status, Store};
-use crate::token;
+use crate::scope::{Scope, ScopeSet, text_allows};
+use crate::store::{Credential, OpenMode, Status, Store};
+use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
 /// What is being asked: a token (raw bytes, as presented) and the request's context.
@@ -123,18 +124,26 @@ impl fmt::Display for DenyReason {
 /// An allowed request: which token, and what it may do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
-    pub token_id: String,
-    pub name: String,
-    pub env: String,
-    pub scopes: ScopeSet,
+    pub token_id: Arc<str>,
+    pub name: Arc<str>,
+    pub env: Arc<str>,
+    /// The token's grants, canonical and space-separated (`cases:write documents:read`).
+    pub scopes: Arc<str>,
+}
+
+impl Grant {
+    /// The grants as a set, to check further scopes.
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::parse_list(&self.scopes).unwrap_or_default()
+    }
 }
 
 /// A refused request; the token's id and name when it was one of ours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
     pub reason: DenyReason,
-    pub token_id: Option<String>,
-    pub name: Option<String>,
+    pub token_id: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -181,6 +190,48 @@ pub struct Verifier {
     store: Store,
     usage: Arc<UsageBuffer>,
     record: bool,
+    cache: CredentialCache,
+}
+
+/// Credentials read since the database last changed, by token hash.
+///
+/// Why this can never serve a revoked token: before every lookup the verifier reads
+/// `PRAGMA data_version`, which SQLite changes whenever any other connection — another
+/// process's `tokenctl revoke`, a rotation, a server's usage flusher — has committed since
+/// this connection's previous read. Any change empties the cache. A revocation that
+/// committed before a request arrived therefore reaches that request through a fresh
+/// SELECT. Expiry needs no invalidation: it is computed from `expires_at` at request time.
+/// Only this verifier's own connection could write without changing the number, and it
+/// only writes usage counters, never a credential.
+#[derive(Default)]
+struct CredentialCache {
+    version: Option<i64>,
+    entries: HashMap<TokenHash, Arc<Credential>>,
+}
+
+impl CredentialCache {
+    /// Bounds memory: a flood of distinct valid tokens only empties the cache more often.
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&mut self, store: &Store, hash: &TokenHash) -> Result<Option<Arc<Credential>>> {
+        let version = store.data_version()?;
+        if self.version != Some(version) {
+            self.entries.clear();
+            self.version = Some(version);
+        }
+        if let Some(c) = self.entries.get(hash) {
+            return Ok(Some(Arc::clone(c)));
+        }
+        let Some(found) = store.credential_by_hash(hash)? else {
+            return Ok(None);
+        };
+        if self.entries.len() >= Self::MAX_ENTRIES {
+            self.entries.clear();
+        }
+        let found = Arc::new(found);
+        self.entries.insert(*hash, Arc::clone(&found));
+        Ok(Some(found))
+    }
 }
 
 impl fmt::Debug for Verifier {
@@ -209,6 +260,7 @@ impl Verifier {
             store,
             usage,
             record: true,
+            cache: CredentialCache::default(),
         }
     }
 
@@ -241,8 +293,12 @@ impl Verifier {
         Ok(decision)
     }
 
-    fn decide(&self, request: &Request<'_>, now: DateTime<Utc>) -> Result<(Presented, Decision)> {
-        let deny = |presented, reason, token: Option<&crate::store::TokenRecord>| {
+    fn decide(
+        &mut self,
+        request: &Request<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Presented, Decision)> {
+        let deny = |presented, reason, token: Option<&Credential>| {
             Ok((
                 presented,
                 Decision::Denied(Denial {
@@ -259,14 +315,16 @@ impl Verifier {
             Some(p) => p,
             None => return deny(Presented::Malformed, DenyReason::Malformed, None),
         };
-        let Some(t) = self.store.find_by_hash(&parsed.hash())? else {
+        let Some(t) = self.cache.get(&self.store, &parsed.hash())? else {
             return deny(Presented::Unknown, DenyReason::Unknown, None);
         };
         let presented = Presented::Token(t.key);
         let reason = match t.status(now) {
             Status::Revoked => Some(DenyReason::Revoked),
             Status::Expired => Some(DenyReason::Expired),
-            Status::Active if request.env.is_some_and(|e| e != t.env) => Some(DenyReason::WrongEnv),
+            Status::Active if request.env.is_some_and(|e| e != &*t.env) => {
+                Some(DenyReason::WrongEnv)
+            }
             Status::Active
                 if !request
                     .ip
@@ -274,7 +332,7 @@ impl Verifier {
             {
                 Some(DenyReason::IpNotAllowed)
             }
-            Status::Active if request.scope.is_some_and(|s| !t.scopes.allows(s)) => {
+            Status::Active if request.scope.is_some_and(|s| !text_allows(&t.scopes, s)) => {
                 Some(DenyReason::InsufficientScope)
             }
             Status::Active => None,
@@ -285,10 +343,10 @@ impl Verifier {
         Ok((
             presented,
             Decision::Allowed(Grant {
-                token_id: t.id,
-                name: t.name,
-                env: t.env,
-                scopes: t.scopes,
+                token_id: Arc::clone(&t.id),
+                name: Arc::clone(&t.name),
+                env: Arc::clone(&t.env),
+                scopes: Arc::clone(&t.scopes),
             }),
         ))
     }
@@ -312,5 +370,104 @@ pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
             buffer.restore(batch);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewToken;
+    use chrono::TimeDelta;
+
+    fn issue(store: &mut Store, scopes: &str, now: DateTime<Utc>) -> (String, String) {
+        let g = token::generate("tok", "live").unwrap();
+        let rec = store
+            .create_token(
+                &NewToken {
+                    hash: g.hash,
+                    hint: g.hint,
+                    name: "t".into(),
+                    description: None,
+                    env: "live".into(),
+                    scopes: ScopeSet::parse_list(scopes).unwrap(),
+                    allowed_ips: vec![],
+                    expires_at: Some(now + TimeDelta::days(1)),
+                },
+                "test",
+                now,
+            )
+            .unwrap();
+        (rec.id, g.secret.expose().to_string())
+    }
+
+    fn reason(v: &mut Verifier, secret: &str, now: DateTime<Utc>) -> Option<DenyReason> {
+        match v.verify_at(&Request::new(secret), now).unwrap() {
+            Decision::Allowed(_) => None,
+            Decision::Denied(d) => Some(d.reason),
+        }
+    }
+
+    /// The cache of a long-lived verifier never outlives a change made by another
+    /// connection: revocation, rotation, and its own flushes in between.
+    #[test]
+    fn cached_credentials_follow_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = crate::clock::now();
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (id, secret) = issue(&mut admin, "cases:read", now);
+        let (other_id, other) = issue(&mut admin, "cases:read", now);
+        let mut v = Verifier::open(&path).unwrap();
+        for _ in 0..3 {
+            assert_eq!(reason(&mut v, &secret, now), None);
+        }
+        v.flush().unwrap();
+        assert_eq!(reason(&mut v, &secret, now), None);
+        admin.revoke_token(&id, None, "test", now).unwrap();
+        assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));
+        // A rotation's grace period shortens the old token's life: seen at once too.
+        assert_eq!(reason(&mut v, &other, now), None);
+        let (next, _) = {
+            let g = token::generate("tok", "live").unwrap();
+            let n = NewToken {
+                hash: g.hash,
+                hint: g.hint,
+                name: "t".into(),
+                description: None,
+                env: "live".into(),
+                scopes: ScopeSet::parse_list("cases:read").unwrap(),
+                allowed_ips: vec![],
+                expires_at: None,
+            };
+            (n, g.secret)
+        };
+        let end = now + TimeDelta::minutes(5);
+        admin
+            .rotate_token(
+                &other_id,
+                &next,
+                crate::store::OldTokenEnd::ExpiresAt(end),
+                "test",
+                now,
+            )
+            .unwrap();
+        assert_eq!(reason(&mut v, &other, now), None);
+        assert_eq!(reason(&mut v, &other, end), Some(DenyReason::Expired));
+    }
+
+    #[test]
+    fn storage_errors_are_errors_not_decisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = crate::clock::now();
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (_, secret) = issue(&mut admin, "cases:read", now);
+        let mut v = Verifier::open(&path).unwrap();
+        assert_eq!(reason(&mut v, &secret, now), None);
+        admin
+            .conn_for_tests()
+            .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE tokens;")
+            .unwrap();
+        assert!(v.verify_at(&Request::new(&secret), now).is_err());
     }
 }

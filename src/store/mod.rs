@@ -6,6 +6,7 @@
 mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -65,20 +66,64 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// Revoked wins over expired; a token is expired from exactly `expires_at` on.
+    /// The internal row key that usage counters refer to ([`crate::usage::Presented`]).
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+
     pub fn status(&self, now: DateTime<Utc>) -> Status {
-        if self.revoked_at.is_some() {
-            Status::Revoked
-        } else if self.expires_at.is_some_and(|e| now >= e) {
-            Status::Expired
-        } else {
-            Status::Active
-        }
+        status_at(self.revoked_at, self.expires_at, now)
     }
 
     /// Whether `ip` may use this token (an empty allow list allows every address).
     pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
         self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Revoked wins over expired; a token is expired from exactly `expires_at` on.
+fn status_at(
+    revoked_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Status {
+    if revoked_at.is_some() {
+        Status::Revoked
+    } else if expires_at.is_some_and(|e| now >= e) {
+        Status::Expired
+    } else {
+        Status::Active
+    }
+}
+
+/// What verification reads of a token: only the fields its checks need, as stored, so
+/// the per-request lookup allocates and parses as little as possible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    pub(crate) key: i64,
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub env: Arc<str>,
+    /// Canonical space-separated grants, as in `X-Token-Scopes`.
+    pub scopes: Arc<str>,
+    /// Space-separated CIDRs; empty allows every address.
+    pub allowed_ips: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Credential {
+    pub fn status(&self, now: DateTime<Utc>) -> Status {
+        status_at(self.revoked_at, self.expires_at, now)
+    }
+
+    /// Whether `ip` may use this token; CIDRs were validated when the token was made.
+    pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_ips.is_empty()
+            || self
+                .allowed_ips
+                .split(' ')
+                .any(|n| n.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)))
     }
 }
 

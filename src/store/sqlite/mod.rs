@@ -63,6 +63,12 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
+    /// The raw connection, for tests that damage the database on purpose.
+    #[cfg(test)]
+    pub(crate) fn conn_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+
     fn write(&mut self) -> Result<Transaction<'_>> {
         Ok(self
             .conn

@@ -1,5 +1,7 @@
 //! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
@@ -11,7 +13,7 @@ use super::{Store, from_ts, ts};
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    LookupError, NewToken, OldTokenEnd, Revocation, Status, TokenFilter, TokenRecord,
+    Credential, LookupError, NewToken, OldTokenEnd, Revocation, Status, TokenFilter, TokenRecord,
 };
 use crate::token::{self, TokenHash};
 
@@ -120,27 +122,77 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<TokenRecord> {
-        let tx = self.write()?;
-        let id = insert(&tx, new, None, actor, now)?;
-        insert_event(
-            &tx,
-            now,
-            actor,
-            "create",
-            Some(&id),
-            &json!({
-                "name": new.name,
-                "env": new.env,
-                "scopes": new.scopes,
-                "expires_at": new.expires_at.map(rfc3339_text),
-            }),
-        )?;
-        let record = require(&tx, &id)?;
-        tx.commit()?;
-        Ok(record)
+        let mut created = self.create_tokens(std::slice::from_ref(new), actor, now)?;
+        Ok(created.pop().expect("one token in, one out"))
     }
 
-    /// The token with this hash: the lookup `verify` does for every request.
+    /// Inserts several tokens in one transaction (all or none), each with its `create`
+    /// event: for imports and for seeding test and benchmark databases.
+    pub fn create_tokens(
+        &mut self,
+        new: &[NewToken],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenRecord>> {
+        let tx = self.write()?;
+        let mut records = Vec::with_capacity(new.len());
+        for n in new {
+            let id = insert(&tx, n, None, actor, now)?;
+            insert_event(
+                &tx,
+                now,
+                actor,
+                "create",
+                Some(&id),
+                &json!({
+                    "name": n.name,
+                    "env": n.env,
+                    "scopes": n.scopes,
+                    "expires_at": n.expires_at.map(rfc3339_text),
+                }),
+            )?;
+            records.push(require(&tx, &id)?);
+        }
+        tx.commit()?;
+        Ok(records)
+    }
+
+    /// What verification needs of the token with this hash: the lookup done for every
+    /// request, so it reads only the columns the checks use, through a cached statement.
+    pub fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
+        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
+                           FROM tokens WHERE hash = ?1";
+        Ok(self
+            .conn
+            .prepare_cached(SQL)?
+            .query_row([&hash.0[..]], |r| {
+                let text = |i: usize| -> rusqlite::Result<Arc<str>> {
+                    Ok(Arc::from(r.get_ref(i)?.as_str()?))
+                };
+                Ok(Credential {
+                    key: r.get(0)?,
+                    id: text(1)?,
+                    name: text(2)?,
+                    env: text(3)?,
+                    scopes: text(4)?,
+                    allowed_ips: r.get(5)?,
+                    expires_at: r.get::<_, Option<i64>>(6)?.map(from_ts),
+                    revoked_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
+                })
+            })
+            .optional()?)
+    }
+
+    /// A number that changes whenever another connection commits to the database
+    /// (`PRAGMA data_version`); verification uses it to know its cache is still current.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// The token with this hash, with all its metadata.
     pub fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1");
         Ok(self
