@@ -100,6 +100,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Config(ConfigArgs),
     Prune(PruneArgs),
+    Completions(CompletionsArgs),
 }
 
 /// Create a token and print its secret, once
@@ -452,6 +453,30 @@ pub struct PruneArgs {
     /// Print the counts as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// Print the completion script for bash, zsh, fish, elvish or PowerShell
+///
+/// The script is the same as the repository's completions/ folder holds. Save it where
+/// the shell looks for completions, or load it from the shell's start-up file; it
+/// completes subcommands, flags and their fixed values.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # bash (needs the bash-completion package)
+  tokenctl completions bash > ~/.local/share/bash-completion/completions/tokenctl
+  # zsh: a folder in $fpath, before compinit runs in ~/.zshrc
+  mkdir -p ~/.zfunc && tokenctl completions zsh > ~/.zfunc/_tokenctl
+  # fish
+  tokenctl completions fish > ~/.config/fish/completions/tokenctl.fish
+  # elvish, in ~/.config/elvish/rc.elv
+  eval (tokenctl completions elvish | slurp)
+  # PowerShell, in $PROFILE
+  tokenctl completions powershell | Out-String | Invoke-Expression")]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--expires` as given (kept for messages) and as understood.
