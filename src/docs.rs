@@ -145,11 +145,10 @@ const MAN_LINE_BYTES: usize = 80;
 /// The page made clean for `mandoc -Tlint -Wall` without changing what a reader sees:
 /// clap_mangen ends some lines with a space, separates "Possible values:" from the help
 /// with `.br`, a blank line and `.br` (mandoc: "skipping paragraph macro"), and writes
-/// each paragraph on one line; the roff crate writes a backslash as `\\`, which mandoc
-/// misreads after a string such as `\*(Aq`. Lines in no-fill mode and `.TP` tags are not
-/// wrapped.
+/// each paragraph on one line, which is wrapped here (lines in no-fill mode and `.TP` tags
+/// excepted). Escapes are made portable first (see [`portable_escapes`]).
 fn tidy(page: &str) -> String {
-    let page = backslashes_as_e(page);
+    let page = portable_escapes(page);
     let lines: Vec<&str> = page.lines().map(str::trim_end).collect();
     let mut out = String::with_capacity(page.len() + page.len() / 16);
     let mut fill = true;
@@ -182,22 +181,25 @@ fn tidy(page: &str) -> String {
     out
 }
 
-/// `\\` (a printed backslash) as `\e`, the form every formatter reads the same way.
-fn backslashes_as_e(page: &str) -> String {
+/// A printed backslash as `\e` rather than the roff crate's `\\`, which mandoc misreads
+/// after a string such as `\*(Aq`; and every non-ASCII character as `\[uXXXX]`, which every
+/// formatter reads whatever its input encoding, and which is what mandoc measures a line
+/// with.
+fn portable_escapes(page: &str) -> String {
     let mut out = String::with_capacity(page.len());
     let mut chars = page.chars();
     while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('\\') => out.push_str("\\e"),
-            Some(next) => {
-                out.push('\\');
-                out.push(next);
-            }
-            None => out.push('\\'),
+        match c {
+            '\\' => match chars.next() {
+                Some('\\') => out.push_str("\\e"),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            c if c.is_ascii() => out.push(c),
+            c => out.push_str(&format!("\\[u{:04X}]", u32::from(c))),
         }
     }
     out
@@ -490,6 +492,16 @@ mod tests {
             unreachable!()
         };
         assert_eq!(commands(lines), ["tokenctl b --flag"]);
+    }
+
+    #[test]
+    fn escapes_are_ascii() {
+        assert_eq!(
+            portable_escapes("GET \u{2192} read, tr , \\*(Aq\\\\n\\*(Aq \u{1F600}"),
+            "GET \\[u2192] read, tr , \\*(Aq\\en\\*(Aq \\[u1F600]"
+        );
+        let long = format!("{} {}", "a".repeat(70), "\u{2192}".repeat(3));
+        assert_eq!(tidy(&long).lines().count(), 2, "measured as escaped");
     }
 
     #[test]
