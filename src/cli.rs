@@ -457,8 +457,8 @@ pub struct PruneArgs {
 
 /// Print the completion script for bash, zsh, fish, elvish or PowerShell
 ///
-/// The script is the same as the repository's completions/ folder holds. Save it where
-/// the shell looks for completions, or load it from the shell's start-up file; it
+/// Prints the same script as the file in the repository's completions/ folder. Save it
+/// where the shell looks for completions, or load it from the shell's start-up file; it
 /// completes subcommands, flags and their fixed values.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
