@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use ipnet::IpNet;
 
 use crate::expiry::{Expiry, Span};
@@ -35,6 +35,9 @@ Examples:
   # Shut one off now
   tokenctl revoke k3j9x0a1 --reason 'laptop stolen' --yes";
 
+/// The heading of the flags every command takes, kept apart from each command's own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tokenctl",
@@ -47,15 +50,29 @@ Examples:
 )]
 pub struct Cli {
     /// Database file [default: ~/.local/share/tokenctl/tokens.db]
-    #[arg(long, global = true, value_name = "PATH", env = "TOKENCTL_DB")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "TOKENCTL_DB",
+        value_hint = ValueHint::FilePath,
+        help_heading = GLOBAL
+    )]
     pub db: Option<PathBuf>,
 
     /// Print only data and errors, no notices
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// When to use colours (NO_COLOR turns off 'auto')
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        help_heading = GLOBAL
+    )]
     pub color: ColorChoice,
 
     #[command(subcommand)]
@@ -64,8 +81,11 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// Colours on a terminal, unless NO_COLOR is set or TERM is dumb
     Auto,
+    /// Colours even into a pipe or file
     Always,
+    /// No colours
     Never,
 }
 
@@ -80,6 +100,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Config(ConfigArgs),
     Prune(PruneArgs),
+    Completions(CompletionsArgs),
 }
 
 /// Create a token and print its secret, once
@@ -133,9 +154,13 @@ pub struct CreateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
+    /// Neither expired nor revoked
     Active,
+    /// Past their expiry, not revoked
     Expired,
+    /// Revoked
     Revoked,
+    /// Every token
     All,
 }
 
@@ -228,8 +253,9 @@ pub struct RevokeArgs {
 #[command(after_long_help = "\
 Examples:
   tokenctl rotate 'Mailchimp sync'
-  # From cron, every month: new secret to the secret store, old one valid for 2 more hours
-  tokenctl rotate 'Mailchimp sync' --grace 2h --expires 35d --json | jq -r .token | store-secret mailchimp")]
+  # Monthly from cron: the new secret goes to Vault, the old one works for 2 more hours
+  tokenctl rotate 'Mailchimp sync' --grace 2h --expires 35d --json \\
+      | jq -r .token | vault kv put secret/mailchimp token=-")]
 pub struct RotateArgs {
     /// The token's id, or its name
     #[arg(value_name = "ID|NAME")]
@@ -250,7 +276,9 @@ pub struct RotateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditBy {
+    /// One row per source IP address
     Ip,
+    /// One row per day
     Day,
 }
 
@@ -267,7 +295,8 @@ Examples:
   tokenctl audit 'Mailchimp sync' --by ip --since 7d
   tokenctl audit --events --since 7d
   # From cron: mail the findings when there are any
-  tokenctl audit --check --anomalies > /tmp/findings || mail -s 'token anomalies' ops@example.com < /tmp/findings")]
+  tokenctl audit --anomalies --check > /tmp/token-findings \\
+      || mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
 pub struct AuditArgs {
     /// One token's id or name
     #[arg(value_name = "ID|NAME")]
@@ -300,20 +329,20 @@ pub struct AuditArgs {
 
 /// Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden
 ///
-/// Reads the token from the first line of stdin, or from $TOKENCTL_TOKEN when stdin is a
-/// terminal. Never from an argument: arguments end up in shell history and in `ps`.
-/// Records the use unless --no-record.
+/// Reads the token from $TOKENCTL_TOKEN when it is set, else from the first line of stdin
+/// (with a hidden prompt on a terminal). Never from an argument: arguments end up in shell
+/// history and in `ps`. Records the use, allowed or denied, unless --no-record.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
   printf '%s\\n' \"$TOKEN\" | tokenctl verify --scope cases:read --ip 203.0.113.7
   TOKENCTL_TOKEN=$TOKEN tokenctl verify --env live --json < /dev/null")]
 pub struct VerifyArgs {
-    /// The scope the request needs
+    /// The scope the request needs, <module>:<read|write|delete>
     #[arg(long, value_name = "SCOPE", value_parser = parse_scope)]
     pub scope: Option<Scope>,
 
-    /// The client's IP address
+    /// The client's IP address, checked against the token's allowed networks
     #[arg(long, value_name = "IP")]
     pub ip: Option<IpAddr>,
 
@@ -353,14 +382,24 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
-    /// Every setting with its value and default
+    /// Every setting with its value, default and meaning
+    #[command(after_long_help = "\
+Examples:
+  tokenctl config list
+  tokenctl config list --json | jq -r '.[] | select(.value != .default) | .key'")]
     List {
         /// Print as JSON
         #[arg(long)]
         json: bool,
     },
     /// Print one setting's value
+    #[command(after_long_help = "\
+Examples:
+  tokenctl config get default_lifetime
+  # The module catalogue, one per line
+  tokenctl config get modules | tr , '\\n'")]
     Get {
+        /// The setting's name, such as max_lifetime (`tokenctl config list` shows them all)
         #[arg(value_name = "KEY")]
         key: String,
         /// Print as JSON
@@ -368,19 +407,39 @@ pub enum ConfigAction {
         json: bool,
     },
     /// Change one setting (validated; logged in the event log)
+    ///
+    /// The value is checked before it is stored: durations such as 90d for the lifetimes
+    /// and usage_retention, 'none' for no max_lifetime, a comma-separated list for modules
+    /// (empty accepts any module), 2 to 8 lowercase letters for token_prefix.
+    #[command(after_long_help = "\
+Examples:
+  # Only these modules may appear in scopes from now on
+  tokenctl config set modules cases,contacts,documents,invoices
+  tokenctl config set max_lifetime 180d
+  # Flag a spike from 5 times the usual daily requests, and at least 50
+  tokenctl config set spike_factor 5
+  tokenctl config set spike_min_requests 50")]
     Set {
+        /// The setting's name, such as max_lifetime (`tokenctl config list` shows them all)
         #[arg(value_name = "KEY")]
         key: String,
+        /// The new value, in the setting's own format
         #[arg(value_name = "VALUE")]
         value: String,
     },
 }
 
 /// Delete old usage counters (tokens and events are kept)
+///
+/// Deletes the hourly request counts (per token and source IP, and those of unknown or
+/// malformed tokens) older than the given age, by default the setting usage_retention
+/// (400d). Tokens, their first/last-seen IPs and the event log are kept; the deletion is
+/// itself recorded in the event log.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
   tokenctl prune --dry-run
+  # Weekly from cron, keeping half a year of usage
   tokenctl prune --usage-older-than 180d")]
 pub struct PruneArgs {
     /// Age of the usage to delete [default: setting usage_retention]
@@ -394,6 +453,30 @@ pub struct PruneArgs {
     /// Print the counts as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// Print the completion script for bash, zsh, fish, elvish or PowerShell
+///
+/// Prints the same script as the file in the repository's completions/ folder. Save it
+/// where the shell looks for completions, or load it from the shell's start-up file; it
+/// completes subcommands, flags and their fixed values.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # bash (needs the bash-completion package)
+  tokenctl completions bash > ~/.local/share/bash-completion/completions/tokenctl
+  # zsh: a folder in $fpath, before compinit runs in ~/.zshrc
+  mkdir -p ~/.zfunc && tokenctl completions zsh > ~/.zfunc/_tokenctl
+  # fish
+  tokenctl completions fish > ~/.config/fish/completions/tokenctl.fish
+  # elvish, in ~/.config/elvish/rc.elv
+  eval (tokenctl completions elvish | slurp)
+  # PowerShell, in $PROFILE
+  tokenctl completions powershell | Out-String | Invoke-Expression")]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--expires` as given (kept for messages) and as understood.

@@ -9,6 +9,7 @@ pub mod anomaly;
 pub mod cli;
 pub mod clock;
 mod commands;
+pub mod docs;
 pub mod error;
 pub mod expiry;
 pub mod render;

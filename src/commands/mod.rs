@@ -3,6 +3,7 @@
 //! hand.
 
 mod audit;
+mod completions;
 mod config;
 mod create;
 mod list;
@@ -124,5 +125,6 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Verify(args) => verify::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
+        Command::Completions(args) => completions::run(&ctx, args),
     }
 }

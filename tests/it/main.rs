@@ -2,11 +2,14 @@
 //! per command.
 
 mod common;
+mod tools;
 
 mod audit;
+mod completions;
 mod concurrency;
 mod config;
 mod create;
+mod docs;
 mod list;
 mod prune;
 mod revoke;
