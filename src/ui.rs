@@ -77,8 +77,11 @@ impl Ui {
 
     /// Data as pretty JSON on stdout.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
-        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-        self.data(&text)
+        // Streamed: a list of thousands of tokens is never built as one string.
+        let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
+        out.flush()
     }
 
     /// A message for the human (stderr); `--quiet` silences it.

@@ -38,8 +38,13 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
     let requests = store.token_requests(t.key, ctx.now)?;
     let month_ago = ctx.now - TimeDelta::days(30);
     let ips = store.token_ips(t.key, month_ago, false)?;
-    // 30 days including today.
-    let daily = store.daily_usage(Some(t.key), ctx.now - TimeDelta::days(29), ctx.now)?;
+    // 30 whole UTC days, today included.
+    let first_day = (ctx.now - TimeDelta::days(29))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let daily = store.daily_usage(Some(t.key), first_day, ctx.now)?;
     let facts = store.anomaly_facts(Some(t.key), ctx.now)?;
     let settings = store.settings()?;
     let flags = anomaly::detect(&facts, &HashMap::from([(t.key, &t)]), &settings)

@@ -13,12 +13,18 @@ use std::process::ExitCode;
 
 use tokenctl::docs::{COMPLETIONS_DIR, GeneratedFile, MAN_DIR, generated_files};
 
+mod seed;
+
 const USAGE: &str = "\
 Usage: cargo xtask gen
+       cargo xtask seed DB TOKENS [DAYS] [IPS_PER_TOKEN]
 
 Commands:
   gen   Write completions/ and man/ from tokenctl's command-line definition, removing
-        files there that are no longer generated (such as the page of a removed command)";
+        files there that are no longer generated (such as the page of a removed command)
+  seed  Fill the database DB with TOKENS tokens and DAYS days (default 0) of hourly usage
+        from IPS_PER_TOKEN addresses each (default 2); prints the first token's id and
+        secret. For benchmarks: run it with --release for large databases";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +41,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["seed", db, rest @ ..] if rest.len() <= 3 && !rest.is_empty() => {
+            let number = |i: usize, default: i64| -> Option<i64> {
+                rest.get(i).map_or(Some(default), |v| v.parse().ok())
+            };
+            let (Some(tokens), Some(days), Some(ips)) = (number(0, 0), number(1, 0), number(2, 2))
+            else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            let plan = seed::Plan {
+                tokens: tokens as usize,
+                days,
+                ips_per_token: ips as usize,
+            };
+            match seed::seed(Path::new(db), &plan) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -184,22 +184,24 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Uses per UTC day since `since`, of one token or (with `None`) all tokens; days
-    /// without use are included as zeros, up to `now`.
+    /// Uses per UTC day from `since` (hourly resolution: the first day counts from the
+    /// hour of `since`) to `now`, of one token or (with `None`) all tokens; days without
+    /// use are included as zeros.
     pub fn daily_usage(
         &self,
         key: Option<i64>,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<DayUsage>> {
-        let first_day = hour_of(since).div_euclid(24);
+        let first_hour = hour_of(since);
+        let first_day = first_hour.div_euclid(24);
         let last_day = hour_of(now).div_euclid(24);
         let mut stmt = self.conn.prepare_cached(
             "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
              WHERE hour >= ?2 AND (?1 IS NULL OR token_pk = ?1) GROUP BY hour / 24",
         )?;
         let found: HashMap<i64, (u64, u64)> = stmt
-            .query_map(params![key, first_day * 24], |r| {
+            .query_map(params![key, first_hour], |r| {
                 Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
             })?
             .collect::<rusqlite::Result<_>>()?;
