@@ -100,7 +100,7 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                     ip: addr.to_string(),
                     counts: Counter {
                         allowed: n,
-                        denied: u64::from(dice.next() % 50 == 0),
+                        denied: u64::from(dice.next().is_multiple_of(50)),
                         first_seen: h * 3600,
                         last_seen: at,
                     },
