@@ -12,6 +12,7 @@ mod commands;
 pub mod error;
 pub mod expiry;
 pub mod render;
+pub mod scan;
 pub mod scope;
 pub mod settings;
 pub mod store;
