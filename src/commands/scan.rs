@@ -424,14 +424,16 @@ fn summary(ctx: &Ctx, scan: &Scan, findings: &[Finding], stdin: bool) {
     if findings.is_empty() {
         text.push_str(". No tokens found.");
     } else {
-        let mut by_status: Vec<(&str, usize)> = Vec::new();
-        for f in findings {
-            match by_status.iter_mut().find(|(s, _)| *s == f.status_text()) {
-                Some((_, n)) => *n += 1,
-                None => by_status.push((f.status_text(), 1)),
-            }
-        }
-        let parts: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let parts: Vec<String> = ["active", "expired", "revoked", "unknown"]
+            .iter()
+            .filter_map(|status| {
+                let n = findings
+                    .iter()
+                    .filter(|f| f.status_text() == *status)
+                    .count();
+                (n > 0).then(|| format!("{n} {status}"))
+            })
+            .collect();
         text.push_str(&format!(
             ". Found {}: {}.",
             plural(findings.len() as u64, "token"),

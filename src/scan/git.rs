@@ -11,8 +11,8 @@
 //!   reported, with the path it had there. With `-c` a merge lists only paths that differ
 //!   from all its parents, so the blob of a conflict resolution is attributed to the merge
 //!   and everything else to the commit that really wrote it.
-//! - `git cat-file --batch` reads each blob once, decompressing in its own process while
-//!   this one searches the previous blob.
+//! - `git cat-file --batch` reads each blob once, one process per core on consecutive
+//!   parts of the list, decompressing while this process searches.
 //!
 //! The two listings run at the same time, each one walk over the history, so the cost is
 //! about two `git log --raw` plus reading every blob once.
@@ -28,6 +28,11 @@ use indicatif::ProgressBar;
 
 use super::{Origin, Scan, display_text, is_binary, spots};
 use crate::render::escape;
+
+/// At most this many `git cat-file` processes read one repository's blobs.
+const MAX_READERS: usize = 4;
+/// Fewer blobs than this are not worth another process.
+const MIN_PART: usize = 1_000;
 
 /// A repository found from a path the user gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,8 +285,6 @@ pub fn search(repo: &Repository, max_size: u64, progress: &ProgressBar) -> Resul
     let intro = reader.join().expect("the log reader does not panic")?;
     log.finish()?;
 
-    // Oldest introduction first, so findings read in the order the leaks happened.
-    blobs.sort_by_key(|b| intro.blobs.get(b).map_or(usize::MAX, |i| i.commit));
     progress.set_length(blobs.len() as u64);
     let origin = |blob: &[u8]| match intro.blobs.get(blob) {
         Some(i) => Origin::Blob {
@@ -293,7 +296,44 @@ pub fn search(repo: &Repository, max_size: u64, progress: &ProgressBar) -> Resul
             path: shown(&repo.shown_from, b""),
         },
     };
-    read_blobs(dir, &blobs, max_size, progress, origin)
+    // Blobs are read in rev-list's order, which follows the packs' and so keeps git's
+    // delta cache warm, by one cat-file per core on consecutive parts of the list:
+    // inflating and applying deltas is most of the work.
+    let readers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_READERS);
+    let part = blobs.len().div_ceil(readers).max(MIN_PART);
+    let mut scan = Scan::default();
+    std::thread::scope(|s| -> Result<()> {
+        let parts: Vec<_> = blobs
+            .chunks(part)
+            .map(|p| s.spawn(|| read_blobs(dir, p, max_size, progress, &origin)))
+            .collect();
+        for p in parts {
+            scan.add(p.join().expect("a blob reader does not panic")?);
+        }
+        Ok(())
+    })?;
+    // Findings in the order the leaks happened: oldest commit first.
+    let order: HashMap<&str, usize> = intro
+        .commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    scan.sightings.sort_by_cached_key(|s| match &s.origin {
+        Origin::Blob { commit, path } => (
+            commit
+                .as_deref()
+                .and_then(|c| order.get(c).copied())
+                .unwrap_or(usize::MAX),
+            path.clone(),
+            s.line,
+            s.readings[0].column,
+        ),
+        _ => (usize::MAX, String::new(), s.line, s.readings[0].column),
+    });
+    Ok(scan)
 }
 
 /// A path inside the repository as findings show it.
@@ -308,12 +348,12 @@ fn shown(from: &Path, path: &[u8]) -> String {
 }
 
 /// Reads `blobs` through one `git cat-file --batch` and searches them.
-fn read_blobs(
+fn read_blobs<F: Fn(&[u8]) -> Origin>(
     dir: &Path,
     blobs: &[Vec<u8>],
     max_size: u64,
     progress: &ProgressBar,
-    origin: impl Fn(&[u8]) -> Origin,
+    origin: &F,
 ) -> Result<Scan> {
     let mut cmd = git(dir);
     cmd.args(["cat-file", "--batch", "--buffer"]);
@@ -430,6 +470,139 @@ mod tests {
         assert_eq!(at(b"aaaa"), Some((0, "a.txt".into())));
         assert_eq!(at(b"bbbb"), Some((0, "d/b c.txt".into())));
         assert_eq!(at(b"cccc"), Some((1, "a.txt".into())));
+    }
+
+    /// git in `dir` with no user or system configuration.
+    fn git_in(dir: &Path, args: &[&str], stdin: &[u8]) -> String {
+        let mut child = Command::new("git")
+            .args(["-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Deleted files, a conflict resolution in a merge, a tag on a bare blob, and enough
+    /// blobs for several readers.
+    #[test]
+    fn history_of_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let secret = || crate::token::generate("tok", "live").unwrap();
+        let (deleted, merged, tagged) = (secret(), secret(), secret());
+        let mut stream = String::new();
+        let mut commit = |branch: &str, parents: &[&str], files: &[(&str, String)], mark: u32| {
+            stream.push_str(&format!(
+                "commit refs/heads/{branch}\nmark :{mark}\ncommitter t <t@example.com> {} +0000\ndata 1\nx\n",
+                1_600_000_000 + mark
+            ));
+            for (i, p) in parents.iter().enumerate() {
+                stream.push_str(&format!("{} {p}\n", if i == 0 { "from" } else { "merge" }));
+            }
+            for (path, content) in files {
+                if content.is_empty() {
+                    stream.push_str(&format!("D {path}\n"));
+                } else {
+                    stream.push_str(&format!(
+                        "M 100644 inline {path}\ndata {}\n{content}\n",
+                        content.len()
+                    ));
+                }
+            }
+            stream.push('\n');
+        };
+        let filler: Vec<(String, String)> = (0..2_100)
+            .map(|i| (format!("f/{i}.txt"), format!("filler {i}\n")))
+            .collect();
+        let filler: Vec<(&str, String)> = filler
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.clone()))
+            .collect();
+        commit("main", &[], &filler, 1);
+        commit(
+            "main",
+            &[":1"],
+            &[("a.txt", format!("one\ntoken {}\n", deleted.secret.expose()))],
+            2,
+        );
+        commit("main", &[":2"], &[("a.txt", String::new())], 3);
+        commit("side", &[":1"], &[("b.txt", "side\n".into())], 4);
+        commit(
+            "main",
+            &[":3", ":4"],
+            &[
+                ("b.txt", "side\n".into()),
+                ("c.txt", format!("= {}\n", merged.secret.expose())),
+            ],
+            5,
+        );
+        git_in(root, &["init", "-q"], b"");
+        git_in(root, &["fast-import", "--quiet"], stream.as_bytes());
+        let blob = git_in(
+            root,
+            &["hash-object", "-w", "--stdin"],
+            tagged.secret.expose().as_bytes(),
+        );
+        git_in(
+            root,
+            &["tag", "-a", "-m", "t", "bare-blob", blob.trim()],
+            b"",
+        );
+        let commits: Vec<String> = git_in(
+            root,
+            &["rev-list", "--all", "--reverse", "--topo-order"],
+            b"",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+        let merge = git_in(root, &["rev-parse", "main"], b"").trim().to_string();
+        let add = git_in(root, &["rev-parse", "main~1~1"], b"")
+            .trim()
+            .to_string();
+        assert_eq!(commits.len(), 5);
+
+        let repo = repository(root).unwrap();
+        let scan = search(&repo, 1 << 20, &ProgressBar::hidden()).unwrap();
+        assert_eq!(scan.blobs, 2_100 + 4);
+        let found: Vec<(Option<String>, String, crate::token::TokenHash)> = scan
+            .sightings
+            .iter()
+            .map(|s| match &s.origin {
+                Origin::Blob { commit, path } => (
+                    commit.clone(),
+                    Path::new(path)
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                    s.readings[0].hash,
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(add), "a.txt".into(), deleted.hash),
+                (Some(merge), "c.txt".into(), merged.hash),
+                (
+                    None,
+                    root.file_name().unwrap().to_string_lossy().into_owned(),
+                    tagged.hash
+                ),
+            ]
+        );
     }
 
     #[test]
