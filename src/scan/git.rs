@@ -15,7 +15,8 @@
 //!   parts of the list, decompressing while this process searches.
 //!
 //! The two listings run at the same time, each one walk over the history, so the cost is
-//! about two `git log --raw` plus reading every blob once.
+//! about two `git log --raw` plus reading every blob once. The blob-type filter needs
+//! git 2.32 or later.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
