@@ -43,6 +43,9 @@ _tokenctl() {
             tokenctl,rotate)
                 cmd="tokenctl__subcmd__rotate"
                 ;;
+            tokenctl,scan)
+                cmd="tokenctl__subcmd__scan"
+                ;;
             tokenctl,show)
                 cmd="tokenctl__subcmd__show"
                 ;;
@@ -100,6 +103,9 @@ _tokenctl() {
             tokenctl__subcmd__help,rotate)
                 cmd="tokenctl__subcmd__help__subcmd__rotate"
                 ;;
+            tokenctl__subcmd__help,scan)
+                cmd="tokenctl__subcmd__help__subcmd__scan"
+                ;;
             tokenctl__subcmd__help,show)
                 cmd="tokenctl__subcmd__help__subcmd__show"
                 ;;
@@ -122,7 +128,7 @@ _tokenctl() {
 
     case "${cmd}" in
         tokenctl)
-            opts="-q -h -V --db --quiet --color --help --version create list show revoke rotate audit verify config prune completions help"
+            opts="-q -h -V --db --quiet --color --help --version create list show revoke rotate audit verify config prune scan completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,7 +494,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__help)
-            opts="create list show revoke rotate audit verify config prune completions help"
+            opts="create list show revoke rotate audit verify config prune scan completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -669,6 +675,20 @@ _tokenctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokenctl__subcmd__help__subcmd__scan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokenctl__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -832,6 +852,43 @@ _tokenctl() {
                     return 0
                     ;;
                 --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokenctl__subcmd__scan)
+            opts="-q -h -V --git --stdin --revoke --strict --max-size --json --gitleaks-rule --db --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

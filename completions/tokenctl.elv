@@ -35,6 +35,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand verify 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
+            cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -213,6 +214,23 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'tokenctl;scan'= {
+            cand --max-size 'Skip files and blobs larger than this (K, M, G: powers of 1024)'
+            cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
+            cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
+            cand --git 'Also search the git history of the repositories holding the PATHs, and the text files in their .git directories'
+            cand --stdin 'Search standard input instead of files (for pipelines and hooks)'
+            cand --revoke 'Revoke every active token found, with the reason ''leaked: <where>'''
+            cand --strict 'Exit 1 for tokens this database does not know, too (they may be live in another)'
+            cand --json 'Print the findings as JSON'
+            cand --gitleaks-rule 'Print a gitleaks rule (TOML) for this database''s token prefix instead of searching'
+            cand -q 'Print only data and errors, no notices'
+            cand --quiet 'Print only data and errors, no notices'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'tokenctl;completions'= {
             cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
@@ -233,6 +251,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand verify 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
+            cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -262,6 +281,8 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
         &'tokenctl;help;config;set'= {
         }
         &'tokenctl;help;prune'= {
+        }
+        &'tokenctl;help;scan'= {
         }
         &'tokenctl;help;completions'= {
         }

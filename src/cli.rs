@@ -100,6 +100,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Config(ConfigArgs),
     Prune(PruneArgs),
+    Scan(ScanArgs),
     Completions(CompletionsArgs),
 }
 
@@ -455,6 +456,69 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
+/// Find leaked tokens in files and git history, and revoke them
+///
+/// Searches the files under each PATH (default: the current directory) for tokens of this
+/// format with a valid checksum, whatever their prefix, and shows where each one is (path,
+/// line, column counted in characters), its hint (never the token) and its status in this
+/// database: active, expired, revoked, or unknown (not in this database). Hidden and
+/// git-ignored files are searched too; binary files, files above --max-size and the inside
+/// of .git directories are skipped and counted.
+///
+/// --git also searches every blob reachable from any ref of the repositories that hold the
+/// PATHs, each blob once, shown with the commit that added it. --revoke revokes the active
+/// tokens found at once (no question asked: the flag is the decision, and every target was
+/// proven by its own secret) and prints the command that issues a replacement.
+///
+/// Exit status: 1 when an active token is found, also when --revoke revoked it (the secret
+/// is still where it was found); with --strict also when an unknown token is found; 0
+/// otherwise.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl scan
+  tokenctl scan ~/src/integrations --git
+  # Shut off whatever leaked into a repository, then issue replacements
+  tokenctl scan --git --revoke
+  # In .git/hooks/pre-commit: refuse commits that add a token
+  git diff --cached -U0 --no-color | grep '^+' | tokenctl scan --stdin --strict
+  # For CI, where gitleaks already runs
+  tokenctl scan --gitleaks-rule > .gitleaks.toml")]
+pub struct ScanArgs {
+    /// Files or directories to search [default: .]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Also search the git history of the repositories holding the PATHs, and the text files
+    /// in their .git directories
+    #[arg(long)]
+    pub git: bool,
+
+    /// Search standard input instead of files (for pipelines and hooks)
+    #[arg(long, conflicts_with_all = ["paths", "git"])]
+    pub stdin: bool,
+
+    /// Revoke every active token found, with the reason 'leaked: <where>'
+    #[arg(long)]
+    pub revoke: bool,
+
+    /// Exit 1 for tokens this database does not know, too (they may be live in another)
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Skip files and blobs larger than this (K, M, G: powers of 1024)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10M")]
+    pub max_size: u64,
+
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print a gitleaks rule (TOML) for this database's token prefix instead of searching
+    #[arg(long, conflicts_with_all = ["paths", "git", "stdin", "revoke", "strict", "json"])]
+    pub gitleaks_rule: bool,
+}
+
 /// Print the completion script for bash, zsh, fish, elvish or PowerShell
 ///
 /// Prints the same script as the file in the repository's completions/ folder. Save it
@@ -513,6 +577,26 @@ fn parse_env(s: &str) -> Result<String, String> {
     }
 }
 
+/// A size in bytes, with an optional K, M or G (powers of 1024) and an optional B.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let err = || {
+        format!(
+            "'{}' is not a size: use bytes or K, M, G, as in 500K or 10M",
+            crate::render::escape(s)
+        )
+    };
+    let upper = s.trim().to_ascii_uppercase();
+    let number = upper.strip_suffix('B').unwrap_or(&upper);
+    let (digits, shift) = match number.as_bytes().last() {
+        Some(b'K') => (&number[..number.len() - 1], 10),
+        Some(b'M') => (&number[..number.len() - 1], 20),
+        Some(b'G') => (&number[..number.len() - 1], 30),
+        _ => (number, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    n.checked_mul(1 << shift).ok_or_else(err)
+}
+
 /// A CIDR, or a single address (taken as /32 or /128).
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(net) = s.parse::<IpNet>() {
@@ -548,6 +632,17 @@ mod tests {
         assert!(parse_cidr("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
         for bad in ["10.0.0.0/33", "300.0.0.0/8", "example.com", "", "10.0.0.0/"] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("500k"), Ok(500 << 10));
+        assert_eq!(parse_size("1GB"), Ok(1 << 30));
+        assert_eq!(parse_size("123"), Ok(123));
+        for bad in ["", "M", "-1", "1.5M", "10T", "99999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
 }

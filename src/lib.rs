@@ -13,6 +13,7 @@ pub mod docs;
 pub mod error;
 pub mod expiry;
 pub mod render;
+pub mod scan;
 pub mod scope;
 pub mod settings;
 pub mod store;

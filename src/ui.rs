@@ -45,6 +45,11 @@ impl Ui {
         self.can_prompt
     }
 
+    /// Whether a progress bar may be drawn: stderr is a terminal and no --quiet.
+    pub fn can_show_progress(&self) -> bool {
+        !self.quiet && io::stderr().is_terminal()
+    }
+
     /// Data: a line (or block) on stdout.
     pub fn data(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();

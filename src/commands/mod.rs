@@ -10,6 +10,7 @@ mod list;
 mod prune;
 mod revoke;
 mod rotate;
+mod scan;
 mod show;
 mod verify;
 
@@ -125,6 +126,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Verify(args) => verify::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
+        Command::Scan(args) => scan::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
     }
 }

@@ -14,6 +14,7 @@ mod list;
 mod prune;
 mod revoke;
 mod rotate;
+mod scan;
 mod show;
 mod storage;
 mod verify;
