@@ -12,6 +12,7 @@ mod create;
 mod docs;
 mod list;
 mod prune;
+mod readme;
 mod revoke;
 mod rotate;
 mod scan;

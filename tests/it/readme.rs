@@ -1,0 +1,257 @@
+//! The README is a promise: its tour (```console blocks) runs and prints what it shows, and
+//! every ```sh block is either run here or says why not.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::TestEnv;
+
+/// The moment the tour's output was captured at.
+const TOUR_NOW: &str = "2026-12-01T09:00:00Z";
+
+struct Block {
+    lang: String,
+    /// Line number of the opening fence, for messages.
+    line: usize,
+    /// The `<!-- readme-test: ... -->` marker just before the block, if any.
+    marker: Option<String>,
+    body: Vec<String>,
+}
+
+fn blocks() -> Vec<Block> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<Block> = None;
+    let mut marker: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        if let Some(block) = current.as_mut() {
+            if line.starts_with("```") {
+                out.push(current.take().unwrap());
+            } else {
+                block.body.push(line.to_string());
+            }
+            continue;
+        }
+        if let Some(lang) = line.strip_prefix("```") {
+            current = Some(Block {
+                lang: lang.trim().to_string(),
+                line: i + 1,
+                marker: marker.take(),
+                body: Vec::new(),
+            });
+        } else if let Some(m) = line.strip_prefix("<!-- readme-test:") {
+            marker = Some(m.trim_end_matches("-->").trim().to_string());
+        } else if !line.trim().is_empty() {
+            marker = None;
+        }
+    }
+    out
+}
+
+fn bin_dir() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("tokenctl")
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// jq runs many README examples; without it the test skips (and fails in CI).
+fn need_jq() -> bool {
+    if have("jq") {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "jq is missing in CI"
+    );
+    eprintln!("notice: README tests skipped: jq is not installed");
+    false
+}
+
+fn bash(env: &TestEnv, script: &str, extra_path: Option<&Path>) -> std::process::Output {
+    let mut path = std::env::join_paths([bin_dir()]).unwrap();
+    if let Some(p) = extra_path {
+        path = std::env::join_paths([p.to_path_buf(), bin_dir()]).unwrap();
+    }
+    let mut full = path.into_string().unwrap();
+    full.push(':');
+    full.push_str(&std::env::var("PATH").unwrap_or_default());
+    // The environment the binary gets in every other test, but running bash.
+    let cmd = env.std_cmd();
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    Command::new("bash")
+        .env_clear()
+        .envs(envs)
+        .env("PATH", full)
+        .current_dir(cmd.get_current_dir().unwrap())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap()
+}
+
+/// A line of expected output: `[..]` matches any text within the line.
+fn line_matches(expected: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = expected.split("[..]").collect();
+    if parts.len() == 1 {
+        return expected == actual;
+    }
+    let mut rest = actual;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part) && rest.len() >= part.len();
+        } else {
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+fn trimmed(lines: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = lines.iter().map(|l| l.trim_end().to_string()).collect();
+    while v.last().is_some_and(|l| l.is_empty()) {
+        v.pop();
+    }
+    v
+}
+
+#[test]
+fn tour_prints_what_the_readme_shows() {
+    if !need_jq() {
+        return;
+    }
+    let mut env = TestEnv::new();
+    env.set_now(TOUR_NOW);
+    let consoles: Vec<Block> = blocks()
+        .into_iter()
+        .filter(|b| b.lang == "console")
+        .collect();
+    assert!(consoles.len() >= 4, "the tour went missing");
+    for block in consoles {
+        // Commands and the output each one should print.
+        let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+        for line in &block.body {
+            if let Some(cmd) = line.strip_prefix("$ ") {
+                steps.push((cmd.to_string(), Vec::new()));
+            } else {
+                steps
+                    .last_mut()
+                    .expect("output before the first command")
+                    .1
+                    .push(line.clone());
+            }
+        }
+        let mut script = String::new();
+        for (i, (cmd, _)) in steps.iter().enumerate() {
+            script.push_str(&format!(
+                "printf '@@step {i}@@\\n'\n{{ {cmd}\n}} 2>&1\necho \"@@status $?@@\"\n"
+            ));
+        }
+        let out = bash(&env, &script, None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for (i, (cmd, expected)) in steps.iter().enumerate() {
+            let start = text.find(&format!("@@step {i}@@\n")).unwrap_or_else(|| {
+                panic!("README line {}: `{cmd}` did not run:\n{text}", block.line)
+            }) + format!("@@step {i}@@\n").len();
+            let end = text[start..].find("@@status ").map(|e| start + e).unwrap();
+            let status: String = text[end + 9..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let actual: Vec<String> = text[start..end].lines().map(str::to_string).collect();
+            assert_eq!(
+                status,
+                "0",
+                "README line {}: `{cmd}` failed:\n{}",
+                block.line,
+                actual.join("\n")
+            );
+            let (want, got) = (trimmed(expected), trimmed(&actual));
+            let ok =
+                want.len() == got.len() && want.iter().zip(&got).all(|(w, g)| line_matches(w, g));
+            assert!(
+                ok,
+                "README line {}: `{cmd}` printed\n{}\n---- but the README shows ----\n{}",
+                block.line,
+                got.join("\n"),
+                want.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn shell_examples_run() {
+    if !need_jq() {
+        return;
+    }
+    let stubs = tempfile::tempdir().unwrap();
+    // Programs the recipes hand secrets and reports to: they read stdin and succeed.
+    for name in ["vault", "mail"] {
+        let path = stubs.path().join(name);
+        std::fs::write(&path, "#!/bin/sh\ncat > /dev/null\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let mut unmarked = Vec::new();
+    let mut ran = 0;
+    for block in blocks().into_iter().filter(|b| b.lang == "sh") {
+        match block.marker.as_deref() {
+            Some("run") => {}
+            Some(m) if m.starts_with("skip:") => continue,
+            _ => {
+                unmarked.push(block.line);
+                continue;
+            }
+        }
+        let env = TestEnv::new();
+        env.create("Mailchimp sync", &["contacts:write"], &["--expires", "10d"]);
+        let script = format!(
+            "set -euo pipefail\nexport CI_JOB_ID=4242\n{}",
+            block.body.join("\n")
+        );
+        let out = bash(&env, &script, Some(stubs.path()));
+        assert!(
+            out.status.success(),
+            "README line {}: the example failed:\n{}\nstdout:\n{}\nstderr:\n{}",
+            block.line,
+            block.body.join("\n"),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += 1;
+    }
+    assert!(
+        unmarked.is_empty(),
+        "README sh blocks at lines {unmarked:?} need <!-- readme-test: run --> or <!-- readme-test: skip: why -->"
+    );
+    assert!(ran >= 5, "only {ran} README examples ran");
+}
+
+#[test]
+fn wildcard_lines() {
+    assert!(line_matches("tok_live_[..]", "tok_live_abc"));
+    assert!(line_matches("[..]  importer", "k3j9x0a1  importer"));
+    assert!(line_matches("a [..] b [..] c", "a 1 b 2 c"));
+    assert!(!line_matches("a [..] b", "a 1 c"));
+    assert!(!line_matches("exact", "exactly"));
+}
