@@ -11,6 +11,7 @@ mod config;
 mod create;
 mod docs;
 mod list;
+mod prompts;
 mod prune;
 mod readme;
 mod revoke;

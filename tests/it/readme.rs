@@ -55,25 +55,9 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// jq runs many README examples; without it the test skips (and fails in CI).
-fn need_jq() -> bool {
-    if have("jq") {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "jq is missing in CI"
-    );
-    eprintln!("notice: README tests skipped: jq is not installed");
-    false
+/// jq runs many README examples.
+fn need_jq(test: &str) -> bool {
+    crate::tools::available("jq", test)
 }
 
 fn bash(env: &TestEnv, script: &str, extra_path: Option<&Path>) -> std::process::Output {
@@ -136,7 +120,7 @@ fn trimmed(lines: &[String]) -> Vec<String> {
 
 #[test]
 fn tour_prints_what_the_readme_shows() {
-    if !need_jq() {
+    if !need_jq("readme::tour_prints_what_the_readme_shows") {
         return;
     }
     let mut env = TestEnv::new();
@@ -201,7 +185,7 @@ fn tour_prints_what_the_readme_shows() {
 
 #[test]
 fn shell_examples_run() {
-    if !need_jq() {
+    if !need_jq("readme::shell_examples_run") {
         return;
     }
     let stubs = tempfile::tempdir().unwrap();
