@@ -53,6 +53,10 @@ where
                 for cause in err.chain().skip(1) {
                     text.push_str(&format!("\n  caused by: {cause}"));
                 }
+                // Open errors carry their advice in the message already.
+                if let Some(advice) = store::advice(&err).filter(|a| !text.contains(a)) {
+                    text.push_str(&format!("\n  hint: {advice}"));
+                }
                 let _ = writeln!(std::io::stderr(), "{text}");
             }
             exit

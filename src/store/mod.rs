@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::scope::ScopeSet;
 use crate::token::TokenHash;
 
-pub use sqlite::{OpenMode, Pruned, Store};
+pub use sqlite::{OpenMode, Pruned, Store, advice};
 
 /// A token's lifecycle state, computed at read time from its timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -22,6 +22,13 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use open::OpenMode;
 
+/// Advice for the first SQLite error in `err`'s chain, if there is one worth giving.
+pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<rusqlite::Error>())
+        .and_then(open::advice)
+}
+
 /// An open tokenctl database. One connection; not shared between threads.
 pub struct Store {
     conn: Connection,

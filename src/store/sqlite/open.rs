@@ -164,7 +164,9 @@ fn tighten_permissions(path: &Path, warnings: &mut Vec<String>) {
 fn identify_consistently(conn: &Connection) -> Result<Identity> {
     let tx = conn.unchecked_transaction()?;
     let identity = identify(&tx);
-    tx.rollback()?;
+    // A read-only transaction has nothing to undo; after an I/O error SQLite may already
+    // have ended it, and that "no transaction is active" must not hide the real error.
+    let _ = tx.rollback();
     identity
 }
 
@@ -291,23 +293,33 @@ fn err_into_sqlite(err: anyhow::Error) -> rusqlite::Error {
         .expect("checked by the caller")
 }
 
-/// A message for SQLite failures that users meet: read-only places, missing access.
-pub(super) fn explain(path: &Path, e: rusqlite::Error) -> anyhow::Error {
-    let hint = match e.sqlite_error_code() {
-        Some(ErrorCode::CannotOpen) => Some(
+/// What to tell the user about an SQLite failure they can do something about.
+pub fn advice(e: &rusqlite::Error) -> Option<&'static str> {
+    match e.sqlite_error_code()? {
+        ErrorCode::CannotOpen => Some(
             "check that the file and its directory exist and are writable: SQLite creates -wal and -shm files beside the database",
         ),
-        Some(ErrorCode::ReadOnly) => {
-            Some("the database or its directory is read-only for this user")
+        ErrorCode::ReadOnly => Some("the database or its directory is read-only for this user"),
+        ErrorCode::PermissionDenied => Some("permission denied"),
+        ErrorCode::DiskFull => {
+            Some("the disk is full; the change was rolled back, nothing was written")
         }
-        Some(ErrorCode::PermissionDenied) => Some("permission denied"),
-        Some(ErrorCode::DiskFull) => Some("the disk is full; nothing was changed"),
-        Some(ErrorCode::DatabaseBusy) => {
+        ErrorCode::SystemIoFailure => Some(
+            "the disk is full, a file size limit was reached, or the disk failed; the change was rolled back",
+        ),
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
             Some("another process kept the database locked for more than 30 seconds; try again")
         }
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+            Some("the database file is damaged; restore it from a backup")
+        }
         _ => None,
-    };
-    let what = match hint {
+    }
+}
+
+/// A failure to open the file, with advice when there is some.
+pub(super) fn explain(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let what = match advice(&e) {
         Some(h) => format!("database {}: {h}", path.display()),
         None => format!("database {}", path.display()),
     };
