@@ -5,6 +5,7 @@
 //! open the database with a [`Verifier`], ask it about each request's bearer token, and
 //! flush the recorded uses now and then (see [`Verifier`] for an example).
 
+pub mod allowlist;
 pub mod anomaly;
 pub mod cli;
 pub mod clock;

@@ -77,7 +77,7 @@ impl TokenRecord {
 
     /// Whether `ip` may use this token (an empty allow list allows every address).
     pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
-        self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|n| n.contains(&ip))
+        crate::allowlist::allows(&self.allowed_ips, ip)
     }
 }
 
@@ -119,11 +119,7 @@ impl Credential {
 
     /// Whether `ip` may use this token; CIDRs were validated when the token was made.
     pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
-        self.allowed_ips.is_empty()
-            || self
-                .allowed_ips
-                .split(' ')
-                .any(|n| n.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)))
+        crate::allowlist::text_allows(&self.allowed_ips, ip)
     }
 }
 

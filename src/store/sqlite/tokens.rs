@@ -53,13 +53,6 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-fn ips_text(ips: &[IpNet]) -> String {
-    ips.iter()
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Inserts a token with a fresh public id; retries the id on the (rare) collision.
 fn insert(
     tx: &rusqlite::Transaction<'_>,
@@ -90,7 +83,7 @@ fn insert(
                 new.description,
                 new.env,
                 new.scopes.to_string(),
-                ips_text(&new.allowed_ips),
+                crate::allowlist::to_text(&new.allowed_ips),
                 ts(now),
                 actor,
                 new.expires_at.map(ts),
