@@ -456,6 +456,16 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_holds_no_token() {
+        let g = token::generate("tok", "live").unwrap();
+        let secret = g.secret.expose();
+        let scope: Scope = "cases:read".parse().unwrap();
+        let request = Request::new(secret).scope(&scope).env("live");
+        let shown = format!("{request:?} {g:?} {:?}", token::parse(secret).unwrap());
+        assert!(!shown.contains(&secret[9..39]), "{shown}");
+    }
+
+    #[test]
     fn storage_errors_are_errors_not_decisions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");

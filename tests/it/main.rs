@@ -18,6 +18,7 @@ mod readme;
 mod revoke;
 mod rotate;
 mod scan;
+mod secrets;
 mod show;
 mod storage;
 mod stress;
