@@ -7,5 +7,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // `TOKENCTL_DB=` (set but empty) means "not set", as for most tools' variables.
+    if std::env::var_os("TOKENCTL_DB").is_some_and(|v| v.is_empty()) {
+        // SAFETY: no other thread exists yet to read the environment concurrently.
+        unsafe { std::env::remove_var("TOKENCTL_DB") };
+    }
     ExitCode::from(tokenctl::run(std::env::args_os()).code())
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Local, SecondsFormat, Utc};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
-use crate::store::{Status, TokenRecord};
-use crate::usage::Requests;
+use crate::store::{AdminEvent, Status, TokenRecord};
+use crate::usage::{IpUsage, Requests};
 
 /// Text a user supplied (names, descriptions, reasons), safe for a terminal: control
 /// characters and bidirectional overrides are written as escapes, so a name cannot move
@@ -224,6 +224,51 @@ pub struct IssuedJson<'a> {
     pub metadata: TokenJson<'a>,
     /// The secret, shown this once.
     pub token: &'a str,
+}
+
+/// Per-IP rows: requests in the window, first and last sighting.
+pub fn ip_table(ips: &[IpUsage], window: &str, now: DateTime<Utc>) -> Table {
+    let allowed = format!("ALLOWED ({window})");
+    let denied = format!("DENIED ({window})");
+    let mut table = table(&["IP", &allowed, &denied, "FIRST SEEN", "LAST SEEN"]);
+    for ip in ips {
+        table.add_row(vec![
+            Cell::new(if ip.ip.is_empty() {
+                "(none given)"
+            } else {
+                &ip.ip
+            }),
+            Cell::new(ip.allowed),
+            Cell::new(ip.denied),
+            Cell::new(relative(ip.first_seen, now)),
+            Cell::new(relative(ip.last_seen, now)),
+        ]);
+    }
+    style(&mut table, false);
+    table
+}
+
+fn detail_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(detail_value).collect::<Vec<_>>().join(",")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The details of an event in a line: `key=value` pairs.
+pub fn event_summary(e: &AdminEvent) -> String {
+    match &e.details {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}={}", detail_value(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Ctx;
-use super::show::{event_summary, ip_table};
 use crate::anomaly::{self, Finding};
 use crate::cli::{AuditArgs, AuditBy};
 use crate::error::Exit;
@@ -233,7 +232,9 @@ fn one_token(
     let window = args_window(args);
     if show_ips && !ips.is_empty() {
         out.push('\n');
-        out.push_str(&render::table_text(&ip_table(&ips, &window, ctx.now)));
+        out.push_str(&render::table_text(&render::ip_table(
+            &ips, &window, ctx.now,
+        )));
     }
     if show_days {
         let mut table = render::table(&["DAY (UTC)", "ALLOWED", "DENIED"]);
@@ -285,7 +286,7 @@ fn events(
             Cell::new(escape(&e.actor)),
             Cell::new(&e.action),
             Cell::new(e.token_id.as_deref().unwrap_or("-")),
-            Cell::new(escape(&event_summary(e))),
+            Cell::new(escape(&render::event_summary(e))),
         ]);
     }
     render::style(&mut table, false);

@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
 
     if !ips.is_empty() {
         out.push('\n');
-        out.push_str(&render::table_text(&ip_table(&ips, "30D", now)));
+        out.push_str(&render::table_text(&render::ip_table(&ips, "30D", now)));
     }
 
     if !events.is_empty() {
@@ -164,59 +164,10 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
                 e.at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
                 e.action,
                 escape(&e.actor),
-                escape(&event_summary(e))
+                escape(&render::event_summary(e))
             ));
         }
     }
     ctx.ui.data(&out)?;
     Ok(Exit::Success)
-}
-
-/// Per-IP rows: requests in the window, first and last sighting.
-pub(super) fn ip_table(
-    ips: &[IpUsage],
-    window: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> comfy_table::Table {
-    let allowed = format!("ALLOWED ({window})");
-    let denied = format!("DENIED ({window})");
-    let mut table = render::table(&["IP", &allowed, &denied, "FIRST SEEN", "LAST SEEN"]);
-    for ip in ips {
-        table.add_row(vec![
-            Cell::new(if ip.ip.is_empty() {
-                "(none given)"
-            } else {
-                &ip.ip
-            }),
-            Cell::new(ip.allowed),
-            Cell::new(ip.denied),
-            Cell::new(render::relative(ip.first_seen, now)),
-            Cell::new(render::relative(ip.last_seen, now)),
-        ]);
-    }
-    render::style(&mut table, false);
-    table
-}
-
-fn detail_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => {
-            items.iter().map(detail_value).collect::<Vec<_>>().join(",")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The details of an event in a line: `key=value` pairs.
-pub(super) fn event_summary(e: &AdminEvent) -> String {
-    match &e.details {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{k}={}", detail_value(v)))
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => other.to_string(),
-    }
 }
