@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -206,7 +207,25 @@ pub struct Verifier {
 #[derive(Default)]
 struct CredentialCache {
     version: Option<i64>,
-    entries: HashMap<TokenHash, Arc<Credential>>,
+    entries: HashMap<TokenHash, Arc<Credential>, BuildHasherDefault<DigestHasher>>,
+}
+
+/// Keys of the cache are SHA-256 digests of tokens that exist, already uniformly
+/// distributed and not chosen by an attacker: their first bytes are the hash.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl CredentialCache {
