@@ -27,6 +27,9 @@ pub struct Request<'a> {
     pub token: &'a [u8],
     /// The scope the request needs; `None` checks the token alone.
     pub scope: Option<&'a Scope>,
+    /// The request maps to no scope at all (a server's rules do not cover it): even a
+    /// genuine, active token is denied, as `insufficient_scope`, after the other checks.
+    pub unmapped: bool,
     /// The client's address; a token with an allow list is denied without one.
     pub ip: Option<IpAddr>,
     /// The environment this server runs in; `None` accepts every environment.
@@ -38,6 +41,7 @@ impl fmt::Debug for Request<'_> {
         f.debug_struct("Request")
             .field("token", &"<redacted>")
             .field("scope", &self.scope)
+            .field("unmapped", &self.unmapped)
             .field("ip", &self.ip)
             .field("env", &self.env)
             .finish()
@@ -50,12 +54,18 @@ impl<'a> Request<'a> {
         Request {
             token: token.as_ref(),
             scope: None,
+            unmapped: false,
             ip: None,
             env: None,
         }
     }
     pub fn scope(mut self, scope: &'a Scope) -> Self {
         self.scope = Some(scope);
+        self
+    }
+    /// Marks the request as needing a scope no token can have (see the `unmapped` field).
+    pub fn unmapped(mut self) -> Self {
+        self.unmapped = true;
         self
     }
     pub fn ip(mut self, ip: IpAddr) -> Self {
@@ -274,7 +284,9 @@ impl Verifier {
             {
                 Some(DenyReason::IpNotAllowed)
             }
-            Status::Active if request.scope.is_some_and(|s| !t.scopes.allows(s)) => {
+            Status::Active
+                if request.unmapped || request.scope.is_some_and(|s| !t.scopes.allows(s)) =>
+            {
                 Some(DenyReason::InsufficientScope)
             }
             Status::Active => None,
@@ -312,5 +324,60 @@ pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
             buffer.restore(batch);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewToken;
+
+    #[test]
+    fn unmapped_requests_deny_genuine_tokens_after_the_other_checks() {
+        let mut store = Store::open_in_memory().unwrap();
+        let made = token::generate("tok", "live").unwrap();
+        let now = crate::clock::now();
+        store
+            .create_token(
+                &NewToken {
+                    hash: made.hash,
+                    hint: made.hint.clone(),
+                    name: "importer".into(),
+                    description: None,
+                    env: "live".into(),
+                    scopes: ScopeSet::parse_list("*:write").unwrap(),
+                    allowed_ips: vec![],
+                    expires_at: None,
+                },
+                "admin",
+                now,
+            )
+            .unwrap();
+        let mut verifier = Verifier::new(store);
+        let secret = made.secret.expose();
+        let reason = |d: Decision| match d {
+            Decision::Denied(d) => Some(d.reason),
+            Decision::Allowed(_) => None,
+        };
+        let plain = Request::new(secret).env("live");
+        assert_eq!(reason(verifier.verify_at(&plain, now).unwrap()), None);
+        let unmapped = plain.unmapped();
+        assert_eq!(
+            reason(verifier.verify_at(&unmapped, now).unwrap()),
+            Some(DenyReason::InsufficientScope)
+        );
+        assert_eq!(
+            reason(verifier.verify_at(&unmapped.env("test"), now).unwrap()),
+            Some(DenyReason::WrongEnv)
+        );
+        assert_eq!(
+            reason(
+                verifier
+                    .verify_at(&Request::new("tok_live_nope").unmapped(), now)
+                    .unwrap()
+            ),
+            Some(DenyReason::Malformed)
+        );
+        assert_eq!(verifier.usage().len(), 4);
     }
 }
