@@ -13,6 +13,7 @@ pub mod error;
 pub mod expiry;
 pub mod render;
 pub mod scope;
+pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod token;

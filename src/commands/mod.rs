@@ -9,6 +9,7 @@ mod list;
 mod prune;
 mod revoke;
 mod rotate;
+mod serve;
 mod show;
 mod verify;
 
@@ -122,6 +123,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
     }
