@@ -4,7 +4,13 @@ use crate::common::TestEnv;
 fn prints_only_the_token_on_stdout() {
     let env = TestEnv::new();
     let run = env
-        .run(&["create", "--name", "Mailchimp sync", "--scope", "contacts:write"])
+        .run(&[
+            "create",
+            "--name",
+            "Mailchimp sync",
+            "--scope",
+            "contacts:write",
+        ])
         .success();
     let line = run.stdout.strip_suffix('\n').expect("newline");
     assert!(!line.contains('\n'));
