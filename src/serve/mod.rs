@@ -126,7 +126,7 @@ pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         .stop()
         .context("usage of the last second was not recorded")?;
     served?;
-    notice(&format!("stopped; the last {last} uses recorded"));
+    notice(&format!("stopped; committed the last {last} buffered uses"));
     Ok(())
 }
 
