@@ -59,9 +59,9 @@ impl App {
         peer: IpAddr,
     ) -> Result<Response<Body>, Infallible> {
         Ok(match req.uri().path() {
-            "/auth" => self.auth(&req, peer).await,
             "/healthz" => self.healthz().await,
             "/metrics" => self.metrics(),
+            p if p == "/auth" || p.starts_with("/auth/") => self.auth(&req, peer).await,
             _ => text(
                 StatusCode::NOT_FOUND,
                 "not found: use /auth, /healthz or /metrics\n",
@@ -73,7 +73,13 @@ impl App {
         let started = Instant::now();
         let headers = req.headers();
         let ip = forwarded::client_ip(peer, headers, &self.trusted_proxies);
+        // Without X-Original-URI or X-Forwarded-Uri, the original request is the auth
+        // request itself, as Envoy's ext_authz sends it: /auth<original path>.
         let own_uri = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let own_uri = match own_uri.strip_prefix("/auth") {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => own_uri,
+        };
         let scope = forwarded::original_method(headers, req.method().as_str())
             .zip(forwarded::original_uri(headers, own_uri).and_then(NormalPath::from_uri))
             .and_then(|(method, path)| self.rules.required(method, &path));

@@ -23,6 +23,7 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The `tokenctl` command with the test environment's clean environment.
@@ -57,7 +58,7 @@ impl Server {
         let (ready, listening) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr");
         let log = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.strip_prefix("listening on ") {
@@ -80,6 +81,7 @@ impl Server {
             child,
             addr,
             stderr,
+            reader: Some(reader),
         }
     }
 
@@ -87,7 +89,7 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Sends SIGTERM and waits for the exit status.
+    /// Sends SIGTERM and waits for the exit status and the rest of stderr.
     fn terminate(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
@@ -96,22 +98,18 @@ impl Server {
             .expect("kill");
         assert!(sent.success());
         let started = Instant::now();
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                // The reader thread sees EOF once the process is gone.
-                let deadline = Instant::now() + PATIENCE;
-                while !self.stderr().contains("stopped")
-                    && !status.success()
-                    && Instant::now() < deadline
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-                return (status, self.stderr());
+                break status;
             }
             assert!(started.elapsed() < PATIENCE, "serve did not stop");
             std::thread::sleep(Duration::from_millis(10));
+        };
+        // The reader ends at EOF, now that the process is gone.
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
         }
+        (status, self.stderr())
     }
 }
 
@@ -277,20 +275,24 @@ fn allows_and_denies_per_spec() {
     };
     forwarded("GET").expect(200);
     forwarded("PUT").forbidden(Some("cases:write"));
-    // Neither: the auth request's own method and URI.
-    let own = exchange(a, &request("GET", "/auth", &[("Authorization", &bearer)])).unwrap();
-    own.forbidden(None);
+    // Neither: the auth request's own method and URI, below /auth (Envoy's ext_authz).
+    let own = |method: &str, path: &str| {
+        exchange(a, &request(method, path, &[("Authorization", &bearer)])).expect("a reply")
+    };
+    own("GET", "/auth/api/cases/4?x=1").expect(200);
+    own("DELETE", "/auth/api/cases/4").forbidden(Some("cases:delete"));
+    own("GET", "/auth").forbidden(None);
 
     get(a, "/nothing", &[]).expect(404);
     let health = get(a, "/healthz", &[]).expect(200);
     assert_eq!(health.body, "ok\n");
     let metrics = get(a, "/metrics", &[]).expect(200);
     for line in [
-        "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 3",
-        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 5",
+        "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 4",
+        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 6",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 3",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"malformed\"} 1",
-        "tokenctl_serve_request_duration_seconds_count 12",
+        "tokenctl_serve_request_duration_seconds_count 14",
     ] {
         assert!(
             metrics.body.lines().any(|l| l == line),
@@ -766,7 +768,19 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, not SIGKILL: only the master can stop its workers, which would
+    /// otherwise outlive the test.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
