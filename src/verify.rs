@@ -2,11 +2,14 @@
 //!
 //! The checks run in a fixed order: shape and checksum (no database access for a
 //! malformed token), lookup by hash, revoked, expired, environment, allowed IPs, scope.
-//! Every decision reads the token's row afresh — there is no cache — so a revocation
-//! committed by another process denies the very next verification. Any error (the
+//! Every decision is made on the database as it is after the request arrived — a row
+//! read afresh, or (for a server's batches) a row kept only while `PRAGMA data_version`
+//! proves nothing was committed since — so a revocation committed by another process
+//! denies the very next verification. Any error (the
 //! database missing, locked, corrupt) is returned as an error, which callers treat as a
 //! denial: verification fails closed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
@@ -17,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::scope::{Scope, ScopeSet};
-use crate::store::{OpenMode, Status, Store};
-use crate::token;
+use crate::store::{OpenMode, Status, Store, TokenRecord};
+use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
 /// What is being asked: a token (raw bytes, as presented) and the request's context.
@@ -191,6 +194,28 @@ pub struct Verifier {
     store: Store,
     usage: Arc<UsageBuffer>,
     record: bool,
+    rows: RowCache,
+}
+
+/// Token rows read by [`Verifier::verify_all_at`] in earlier snapshots, kept while
+/// `PRAGMA data_version` shows that no other connection has committed anything since.
+///
+/// Why this cannot serve a revoked token: every batch reads `data_version` inside the
+/// read transaction it decides in, which starts after all of its requests arrived. An
+/// unchanged value means no other connection (no `tokenctl revoke`, no rotation, no
+/// flush) has committed since the rows were read, so they are exactly what a fresh
+/// SELECT would return; any commit changes the value and empties the cache first. The
+/// verifier's own connection only ever writes usage counters, and [`Verifier::flush`]
+/// empties the cache anyway. Only tokens of this database are kept (never unknown
+/// hashes), at most [`RowCache::MAX`] of them.
+#[derive(Default)]
+struct RowCache {
+    version: Option<i64>,
+    rows: HashMap<TokenHash, TokenRecord>,
+}
+
+impl RowCache {
+    const MAX: usize = 10_000;
 }
 
 impl fmt::Debug for Verifier {
@@ -219,6 +244,7 @@ impl Verifier {
             store,
             usage,
             record: true,
+            rows: RowCache::default(),
         }
     }
 
@@ -239,7 +265,73 @@ impl Verifier {
 
     /// Verifies as of `now`, and records the use.
     pub fn verify_at(&mut self, request: &Request<'_>, now: DateTime<Utc>) -> Result<Decision> {
-        let (presented, decision) = self.decide(request, now)?;
+        let decided = self.decide(request, now);
+        self.record_use(request, now, decided)
+    }
+
+    /// Verifies requests that have all arrived already (a server's batch) as of `now`,
+    /// each as [`verify_at`](Verifier::verify_at) would, but against one snapshot of the
+    /// database: one read transaction, and its locks, instead of one per request. The
+    /// snapshot is taken during this call, after every one of them arrived, so it holds
+    /// every revocation committed before any of them: none is decided on older data.
+    /// Token rows are reused from earlier batches while the database is unchanged (see
+    /// `RowCache` for why that is exact).
+    pub fn verify_all_at(
+        &mut self,
+        requests: &[Request<'_>],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<Decision>> {
+        if requests.len() == 1 {
+            return vec![self.verify_at(&requests[0], now)];
+        }
+        let Verifier { store, rows, .. } = self;
+        let decided = store.in_one_snapshot(|| -> Result<Vec<Result<(Presented, Decision)>>> {
+            let version = store.data_version()?;
+            if rows.version != Some(version) {
+                rows.rows.clear();
+                rows.version = Some(version);
+            }
+            Ok(requests
+                .iter()
+                .map(|r| {
+                    let Some(hash) = hash_of(r) else {
+                        return Ok(malformed());
+                    };
+                    if let Some(t) = rows.rows.get(&hash) {
+                        return Ok(judge(r, now, Some(t)));
+                    }
+                    let found = store.find_by_hash(&hash)?;
+                    let decided = judge(r, now, found.as_ref());
+                    if let Some(t) = found {
+                        if rows.rows.len() >= RowCache::MAX {
+                            rows.rows.clear();
+                        }
+                        rows.rows.insert(hash, t);
+                    }
+                    Ok(decided)
+                })
+                .collect())
+        });
+        match decided.and_then(|d| d) {
+            Ok(decided) => requests
+                .iter()
+                .zip(decided)
+                .map(|(r, d)| self.record_use(r, now, d))
+                .collect(),
+            Err(e) => requests
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect(),
+        }
+    }
+
+    fn record_use(
+        &self,
+        request: &Request<'_>,
+        now: DateTime<Utc>,
+        decided: Result<(Presented, Decision)>,
+    ) -> Result<Decision> {
+        let (presented, decision) = decided?;
         if self.record {
             let outcome = if decision.is_allowed() {
                 Outcome::Allowed
@@ -252,64 +344,89 @@ impl Verifier {
     }
 
     fn decide(&self, request: &Request<'_>, now: DateTime<Utc>) -> Result<(Presented, Decision)> {
-        let deny = |presented, reason, token: Option<&crate::store::TokenRecord>| {
-            Ok((
-                presented,
-                Decision::Denied(Denial {
-                    reason,
-                    token_id: token.map(|t| t.id.clone()),
-                    name: token.map(|t| t.name.clone()),
-                }),
-            ))
+        let Some(hash) = hash_of(request) else {
+            return Ok(malformed());
         };
-        let parsed = match std::str::from_utf8(request.token)
-            .ok()
-            .and_then(|t| token::parse(t).ok())
-        {
-            Some(p) => p,
-            None => return deny(Presented::Malformed, DenyReason::Malformed, None),
-        };
-        let Some(t) = self.store.find_by_hash(&parsed.hash())? else {
-            return deny(Presented::Unknown, DenyReason::Unknown, None);
-        };
-        let presented = Presented::Token(t.key);
-        let reason = match t.status(now) {
-            Status::Revoked => Some(DenyReason::Revoked),
-            Status::Expired => Some(DenyReason::Expired),
-            Status::Active if request.env.is_some_and(|e| e != t.env) => Some(DenyReason::WrongEnv),
-            Status::Active
-                if !request
-                    .ip
-                    .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
-            {
-                Some(DenyReason::IpNotAllowed)
-            }
-            Status::Active
-                if request.unmapped || request.scope.is_some_and(|s| !t.scopes.allows(s)) =>
-            {
-                Some(DenyReason::InsufficientScope)
-            }
-            Status::Active => None,
-        };
-        if let Some(reason) = reason {
-            return deny(presented, reason, Some(&t));
-        }
-        Ok((
-            presented,
-            Decision::Allowed(Grant {
-                token_id: t.id,
-                name: t.name,
-                env: t.env,
-                scopes: t.scopes,
-            }),
-        ))
+        let found = self.store.find_by_hash(&hash)?;
+        Ok(judge(request, now, found.as_ref()))
     }
 
     /// Commits the recorded uses in one transaction. On failure the uses go back into the
     /// buffer for the next attempt. Returns how many uses were committed.
     pub fn flush(&mut self) -> Result<u64> {
+        // Our own writes do not change data_version for this connection.
+        self.rows = RowCache::default();
         flush(&mut self.store, &self.usage)
     }
+}
+
+/// The hash to look up; `None` for a malformed token (shape or checksum), which is
+/// refused without any database access.
+fn hash_of(request: &Request<'_>) -> Option<TokenHash> {
+    let text = std::str::from_utf8(request.token).ok()?;
+    token::parse(text).ok().map(|p| p.hash())
+}
+
+fn malformed() -> (Presented, Decision) {
+    deny(Presented::Malformed, DenyReason::Malformed, None)
+}
+
+fn deny(
+    presented: Presented,
+    reason: DenyReason,
+    token: Option<&TokenRecord>,
+) -> (Presented, Decision) {
+    (
+        presented,
+        Decision::Denied(Denial {
+            reason,
+            token_id: token.map(|t| t.id.clone()),
+            name: token.map(|t| t.name.clone()),
+        }),
+    )
+}
+
+/// The checks after the lookup, in SPEC order: unknown, revoked, expired, environment,
+/// allowed IPs, scope.
+fn judge(
+    request: &Request<'_>,
+    now: DateTime<Utc>,
+    found: Option<&TokenRecord>,
+) -> (Presented, Decision) {
+    let Some(t) = found else {
+        return deny(Presented::Unknown, DenyReason::Unknown, None);
+    };
+    let presented = Presented::Token(t.key);
+    let reason = match t.status(now) {
+        Status::Revoked => Some(DenyReason::Revoked),
+        Status::Expired => Some(DenyReason::Expired),
+        Status::Active if request.env.is_some_and(|e| e != t.env) => Some(DenyReason::WrongEnv),
+        Status::Active
+            if !request
+                .ip
+                .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
+        {
+            Some(DenyReason::IpNotAllowed)
+        }
+        Status::Active
+            if request.unmapped || request.scope.is_some_and(|s| !t.scopes.allows(s)) =>
+        {
+            Some(DenyReason::InsufficientScope)
+        }
+        Status::Active => None,
+    };
+    if let Some(reason) = reason {
+        return deny(presented, reason, Some(t));
+    }
+    (
+        presented,
+        Decision::Allowed(Grant {
+            token_id: t.id.clone(),
+            name: t.name.clone(),
+            env: t.env.clone(),
+            scopes: t.scopes.clone(),
+        }),
+    )
 }
 
 /// Commits `buffer` into `store` (the flusher of a server uses its own connection).
@@ -331,6 +448,70 @@ pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
 mod tests {
     use super::*;
     use crate::store::NewToken;
+
+    fn new_token(store: &mut Store, name: &str) -> (token::Generated, TokenRecord) {
+        let made = token::generate("tok", "live").unwrap();
+        let record = store
+            .create_token(
+                &NewToken {
+                    hash: made.hash,
+                    hint: made.hint.clone(),
+                    name: name.into(),
+                    description: None,
+                    env: "live".into(),
+                    scopes: ScopeSet::parse_list("cases:read").unwrap(),
+                    allowed_ips: vec![],
+                    expires_at: None,
+                },
+                "admin",
+                crate::clock::now(),
+            )
+            .unwrap();
+        (made, record)
+    }
+
+    #[test]
+    fn batches_see_every_commit_of_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (a, a_record) = new_token(&mut admin, "a");
+        let (b, _) = new_token(&mut admin, "b");
+        let mut verifier = Verifier::open(&path).unwrap();
+        let scope: Scope = "cases:read".parse().unwrap();
+        let now = crate::clock::now();
+        let batch = [
+            Request::new(a.secret.expose()).scope(&scope),
+            Request::new(b.secret.expose()).scope(&scope),
+        ];
+        let allowed = |v: &mut Verifier| -> Vec<bool> {
+            v.verify_all_at(&batch, now)
+                .into_iter()
+                .map(|d| d.unwrap().is_allowed())
+                .collect()
+        };
+        // Twice: the second batch is answered from the cached rows.
+        assert_eq!(allowed(&mut verifier), [true, true]);
+        assert_eq!(allowed(&mut verifier), [true, true]);
+        // Another connection revokes: the very next batch sees it.
+        admin
+            .revoke_token(&a_record.id, None, "admin", now)
+            .unwrap();
+        assert_eq!(allowed(&mut verifier), [false, true]);
+        assert_eq!(allowed(&mut verifier), [false, true]);
+        // And a token created meanwhile is found.
+        let (c, _) = new_token(&mut admin, "c");
+        let late = [
+            Request::new(c.secret.expose()),
+            Request::new(c.secret.expose()),
+        ];
+        let found: Vec<bool> = verifier
+            .verify_all_at(&late, now)
+            .into_iter()
+            .map(|d| d.unwrap().is_allowed())
+            .collect();
+        assert_eq!(found, [true, true]);
+    }
 
     #[test]
     fn unmapped_requests_deny_genuine_tokens_after_the_other_checks() {
@@ -379,5 +560,26 @@ mod tests {
             Some(DenyReason::Malformed)
         );
         assert_eq!(verifier.usage().len(), 4);
+
+        let scope: Scope = "cases:read".parse().unwrap();
+        let batch = [
+            plain,
+            Request::new("tok_live_nope"),
+            plain.scope(&scope).env("test"),
+        ];
+        let reasons: Vec<_> = verifier
+            .verify_all_at(&batch, now)
+            .into_iter()
+            .map(|d| reason(d.unwrap()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                None,
+                Some(DenyReason::Malformed),
+                Some(DenyReason::WrongEnv)
+            ]
+        );
+        assert_eq!(verifier.usage().len(), 7);
     }
 }
