@@ -27,6 +27,7 @@
 //! scope = "cases:write"
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
@@ -207,7 +208,7 @@ impl Rules {
     }
 
     /// The scope a request with this method and (raw) path needs, or `None`: unmapped.
-    pub fn required(&self, method: &str, path: &NormalPath) -> Option<Scope> {
+    pub fn required(&self, method: &str, path: &NormalPath<'_>) -> Option<Scope> {
         self.rules
             .iter()
             .find(|r| r.matches(method, path))
@@ -228,7 +229,7 @@ impl Rules {
 }
 
 impl Rule {
-    fn matches(&self, method: &str, path: &NormalPath) -> bool {
+    fn matches(&self, method: &str, path: &NormalPath<'_>) -> bool {
         self.methods
             .as_ref()
             .is_none_or(|m| m.iter().any(|x| x == method))
@@ -241,7 +242,7 @@ impl Rule {
 
 /// The default convention: `/api/<module>/…`; GET, HEAD, OPTIONS read; POST, PUT, PATCH
 /// write; DELETE delete. Anything else is unmapped.
-pub fn convention(method: &str, path: &NormalPath) -> Option<Scope> {
+pub fn convention(method: &str, path: &NormalPath<'_>) -> Option<Scope> {
     let access = match method {
         "GET" | "HEAD" | "OPTIONS" => Access::Read,
         "POST" | "PUT" | "PATCH" => Access::Write,
@@ -378,7 +379,7 @@ impl Glob {
         Ok(Glob { segments })
     }
 
-    fn matches(&self, path: &NormalPath) -> bool {
+    fn matches(&self, path: &NormalPath<'_>) -> bool {
         let segments: Vec<&str> = path.segments().collect();
         wildcard_match(
             &self.segments,
@@ -428,18 +429,27 @@ fn wildcard_match<P, T>(
 }
 
 /// A request path as rules see it: percent-decoded, `//` merged, `.` and `..` resolved,
-/// starting with `/`; a trailing slash is kept.
+/// starting with `/`; a trailing slash is kept. Borrows the request's text when it is
+/// normal already (the usual case), so most requests allocate nothing for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalPath(String);
+pub struct NormalPath<'a>(Cow<'a, str>);
 
-impl NormalPath {
+impl<'a> NormalPath<'a> {
     /// Normalises the original URI of a request (a path, maybe with a query, or an
     /// absolute URI). `None` when it cannot be read unambiguously.
-    pub fn from_uri(uri: &str) -> Option<NormalPath> {
+    pub fn from_uri(uri: &'a str) -> Option<NormalPath<'a>> {
         let path = strip_origin(uri);
         let path = path.split(['?', '#']).next().unwrap_or_default();
         if !path.starts_with('/') {
             return None;
+        }
+        let plain = !path.contains("//")
+            && !path
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c == '%')
+            && path.split('/').all(|s| s != "." && s != "..");
+        if plain {
+            return Some(NormalPath(Cow::Borrowed(path)));
         }
         let decoded = percent_decode(path)?;
         if decoded.chars().any(|c| c.is_control() || c == '\\') {
@@ -468,7 +478,7 @@ impl NormalPath {
         if trailing_slash || out.is_empty() {
             normal.push('/');
         }
-        Some(NormalPath(normal))
+        Some(NormalPath(Cow::Owned(normal)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -508,9 +518,9 @@ fn strip_origin(uri: &str) -> &str {
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
-        return Some(s.to_string());
+        return Some(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -526,7 +536,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]
@@ -534,7 +544,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn path(s: &str) -> NormalPath {
+    fn path(s: &str) -> NormalPath<'_> {
         NormalPath::from_uri(s).unwrap_or_else(|| panic!("{s} does not normalise"))
     }
 

@@ -378,6 +378,59 @@ fn revocation_denies_the_very_next_request() {
 }
 
 #[test]
+fn revocation_under_concurrent_load_has_no_stale_allow() {
+    let env = TestEnv::new();
+    let made = env.create("busy", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let addr = server.addr;
+    let revoked_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let (before, after) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Concurrent clients, so that the server decides requests in batches (and reuses
+    // the token's row between batches while the database is unchanged).
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (revoked_at, before, after, stop, secret) = (
+                Arc::clone(&revoked_at),
+                Arc::clone(&before),
+                Arc::clone(&after),
+                Arc::clone(&stop),
+                made.secret.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let sent = Instant::now();
+                    let reply = auth(addr, &secret, "GET", "/api/cases/1");
+                    let revoked = *revoked_at.lock().unwrap();
+                    if revoked.is_some_and(|at| sent > at) {
+                        assert_eq!(reply.status, 401, "allowed after revoke returned");
+                        after.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        assert!(matches!(reply.status, 200 | 401), "{reply:?}");
+                        before.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    let wait_for = |count: &AtomicU64| {
+        let started = Instant::now();
+        while count.load(Ordering::SeqCst) < 200 {
+            assert!(started.elapsed() < PATIENCE, "clients stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(&before);
+    revoke(&env, &made.id);
+    *revoked_at.lock().unwrap() = Some(Instant::now());
+    wait_for(&after);
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().expect("no request allowed after the revocation");
+    }
+}
+
+#[test]
 fn hostile_input_is_answered_and_survived() {
     let env = TestEnv::new();
     let made = env.create("target", &["cases:read"], &[]);
