@@ -133,6 +133,9 @@ impl App {
     }
 
     async fn healthz(&self) -> Response<Body> {
+        if !self.verifiers.healthy() {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "verifier threads failed\n");
+        }
         let store = Arc::clone(&self.health);
         let checked = tokio::task::spawn_blocking(move || {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());

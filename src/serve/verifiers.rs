@@ -55,6 +55,8 @@ struct Queue {
     closed: bool,
     /// Threads waiting for work: a wake-up (a system call) only when one is.
     idle: usize,
+    /// A thread panicked.
+    failed: bool,
 }
 
 #[derive(Default)]
@@ -135,6 +137,11 @@ impl Verifiers {
             .map_err(|_| anyhow!("a verifier thread stopped while checking"))?
     }
 
+    /// Whether the threads are working (none has panicked).
+    pub fn healthy(&self) -> bool {
+        !lock(&self.shared.queue).failed
+    }
+
     /// Lets the threads finish the checks already queued, and waits for them.
     pub fn stop(&self) {
         lock(&self.shared.queue).closed = true;
@@ -154,7 +161,27 @@ impl Drop for Verifiers {
     }
 }
 
+/// If a verifier thread panics, every waiting and later check is refused (503) rather
+/// than left hanging, and `/healthz` says so.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            super::log(
+                "a verifier thread panicked: denying every request from now on; restart the server",
+            );
+            let mut queue = lock(&self.0.queue);
+            queue.closed = true;
+            queue.failed = true;
+            // Dropping the jobs drops their reply senders: their requests get 503.
+            queue.jobs.clear();
+        }
+    }
+}
+
 fn work(mut verifier: Verifier, shared: &Shared, env: &str) {
+    let _guard = PanicGuard(shared);
     batch_scheduling();
     loop {
         let batch: Vec<Job> = {
