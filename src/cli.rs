@@ -335,7 +335,7 @@ pub struct VerifyArgs {
     pub token_argument: Option<String>,
 }
 
-/// Run the forward-auth endpoint that nginx, Caddy, Traefik or Envoy ask about each request
+/// Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy
 ///
 /// Answers /auth (any method) for a reverse proxy: 200 with X-Token-Id, X-Token-Name
 /// (percent-encoded where not printable ASCII) and X-Token-Scopes when the bearer token may
@@ -347,9 +347,10 @@ pub struct VerifyArgs {
 /// The scope needed is /api/<module>/... with GET, HEAD, OPTIONS → read; POST, PUT, PATCH →
 /// write; DELETE → delete, unless --rules says otherwise. The client address is X-Real-IP or
 /// the first X-Forwarded-For entry when the peer is a trusted proxy, else the peer. Every
-/// request reads the database (no cache), so a revoked token is refused at once. Usage is
-/// committed every second; SIGTERM or SIGINT commit it and exit 0 (SIGKILL loses at most
-/// the last second of counts). Also serves /healthz and /metrics (Prometheus).
+/// request is decided on the database as it is after the request arrived (no stale cache),
+/// so a revoked token is refused at once. Usage is committed every second; SIGTERM or
+/// SIGINT commit it and exit 0 (SIGKILL loses at most the last second of counts). Also
+/// serves /healthz and /metrics (Prometheus).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:

@@ -50,9 +50,10 @@ use metrics::Metrics;
 use rules::Rules;
 use verifiers::Verifiers;
 
-/// Open connections served at once; more wait in the kernel's accept queue. With the
-/// header limit below, this bounds the memory garbage requests can take.
-const MAX_CONNECTIONS: usize = 1024;
+/// Open connections served at once (well below the usual limit of 1024 open files);
+/// more wait in the kernel's accept queue. With the header limit below, this bounds the
+/// memory garbage requests can take.
+const MAX_CONNECTIONS: usize = 512;
 /// Largest request head accepted (request line and headers); larger gets 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Unless listening on loopback only, a client must send its request head within this
