@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             [CompletionResult]::new('rotate', 'rotate', [CompletionResultType]::ParameterValue, 'Replace a token with a new one, letting the old one work for a grace period')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit usage: requests, source IPs and anomaly flags')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show or change the database''s settings')
             [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete old usage counters (tokens and events are kept)')
             [CompletionResult]::new('scan', 'scan', [CompletionResultType]::ParameterValue, 'Find leaked tokens in files and git history, and revoke them')
@@ -144,6 +145,21 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours (NO_COLOR turns off ''auto'')')
             [CompletionResult]::new('--no-record', '--no-record', [CompletionResultType]::ParameterName, 'Do not record this use')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the decision as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tokenctl;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'The environment this server accepts tokens of; tokens of others are denied (403)')
+            [CompletionResult]::new('--rules', '--rules', [CompletionResultType]::ParameterName, 'TOML file mapping methods and paths to the scope they need; the first matching rule wins and unmapped requests are denied [default: the /api/<module>/ convention]')
+            [CompletionResult]::new('--trust-proxy', '--trust-proxy', [CompletionResultType]::ParameterName, 'Proxies whose X-Real-IP and X-Forwarded-For are believed (CIDR or address); repeat or separate with commas')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database file [default: ~/.local/share/tokenctl/tokens.db]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours (NO_COLOR turns off ''auto'')')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -272,6 +288,7 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             [CompletionResult]::new('rotate', 'rotate', [CompletionResultType]::ParameterValue, 'Replace a token with a new one, letting the old one work for a grace period')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Audit usage: requests, source IPs and anomaly flags')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show or change the database''s settings')
             [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete old usage counters (tokens and events are kept)')
             [CompletionResult]::new('scan', 'scan', [CompletionResultType]::ParameterValue, 'Find leaked tokens in files and git history, and revoke them')
@@ -298,6 +315,9 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             break
         }
         'tokenctl;help;verify' {
+            break
+        }
+        'tokenctl;help;serve' {
             break
         }
         'tokenctl;help;config' {

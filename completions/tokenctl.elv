@@ -33,6 +33,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand rotate 'Replace a token with a new one, letting the old one work for a grace period'
             cand audit 'Audit usage: requests, source IPs and anomaly flags'
             cand verify 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden'
+            cand serve 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
             cand scan 'Find leaked tokens in files and git history, and revoke them'
@@ -134,6 +135,20 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand --no-record 'Do not record this use'
             cand --json 'Print the decision as JSON'
+            cand -q 'Print only data and errors, no notices'
+            cand --quiet 'Print only data and errors, no notices'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tokenctl;serve'= {
+            cand --listen 'Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)'
+            cand --env 'The environment this server accepts tokens of; tokens of others are denied (403)'
+            cand --rules 'TOML file mapping methods and paths to the scope they need; the first matching rule wins and unmapped requests are denied [default: the /api/<module>/ convention]'
+            cand --trust-proxy 'Proxies whose X-Real-IP and X-Forwarded-For are believed (CIDR or address); repeat or separate with commas'
+            cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
+            cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand -q 'Print only data and errors, no notices'
             cand --quiet 'Print only data and errors, no notices'
             cand -h 'Print help (see more with ''--help'')'
@@ -249,6 +264,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand rotate 'Replace a token with a new one, letting the old one work for a grace period'
             cand audit 'Audit usage: requests, source IPs and anomaly flags'
             cand verify 'Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden'
+            cand serve 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
             cand scan 'Find leaked tokens in files and git history, and revoke them'
@@ -268,6 +284,8 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
         &'tokenctl;help;audit'= {
         }
         &'tokenctl;help;verify'= {
+        }
+        &'tokenctl;help;serve'= {
         }
         &'tokenctl;help;config'= {
             cand list 'Every setting with its value, default and meaning'

@@ -5,7 +5,7 @@
 //! commands never parse text by hand; free text (names, reasons) is checked by the command
 //! that knows the rules, with the offending text escaped in the message.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
@@ -98,6 +98,7 @@ pub enum Command {
     Rotate(RotateArgs),
     Audit(AuditArgs),
     Verify(VerifyArgs),
+    Serve(ServeArgs),
     Config(ConfigArgs),
     Prune(PruneArgs),
     Scan(ScanArgs),
@@ -362,6 +363,55 @@ pub struct VerifyArgs {
     /// Refused: tokens are never accepted as arguments
     #[arg(hide = true, value_name = "TOKEN")]
     pub token_argument: Option<String>,
+}
+
+/// Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy
+///
+/// Answers /auth (any method) for a reverse proxy: 200 with X-Token-Id, X-Token-Name
+/// (percent-encoded where not printable ASCII) and X-Token-Scopes when the bearer token may
+/// make the original request (X-Original-Method/-URI or X-Forwarded-Method/-Uri); 401 with
+/// `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
+/// revoked or expired token; 403 with error="insufficient_scope" for scope, IP allow list,
+/// environment, or a request no rule maps; 503 when the database cannot answer.
+///
+/// The scope needed is /api/<module>/... with GET, HEAD, OPTIONS → read; POST, PUT, PATCH →
+/// write; DELETE → delete, unless --rules says otherwise. The client address is X-Real-IP or
+/// the first X-Forwarded-For entry when the peer is a trusted proxy, else the peer. Every
+/// request is decided on the database as it is after the request arrived (no stale cache),
+/// so a revoked token is refused at once. Usage is committed every second; SIGTERM or
+/// SIGINT commit it and exit 0 (SIGKILL loses at most the last second of counts). Also
+/// serves /healthz and /metrics (Prometheus).
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # Behind nginx auth_request on the same machine, for live tokens
+  tokenctl --db /var/lib/tokenctl/tokens.db serve --listen 127.0.0.1:8457 --env live
+
+  # Scopes from a rules file; Traefik in a container network is a trusted proxy
+  tokenctl serve --rules /etc/tokenctl/rules.toml --trust-proxy 127.0.0.1,172.18.0.0/16
+
+  # What the proxy asks, by hand
+  curl -i http://127.0.0.1:8457/auth -H \"Authorization: Bearer $TOKEN\" \\
+      -H 'X-Original-Method: GET' -H 'X-Original-URI: /api/cases/12'")]
+pub struct ServeArgs {
+    /// Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8457")]
+    pub listen: SocketAddr,
+
+    /// The environment this server accepts tokens of; tokens of others are denied (403)
+    #[arg(long, value_name = "ENV", value_parser = parse_env, default_value = "live")]
+    pub env: String,
+
+    /// TOML file mapping methods and paths to the scope they need; the first matching rule
+    /// wins and unmapped requests are denied [default: the /api/<module>/ convention]
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
+    /// Proxies whose X-Real-IP and X-Forwarded-For are believed (CIDR or address); repeat
+    /// or separate with commas
+    #[arg(long = "trust-proxy", value_name = "CIDR", value_delimiter = ',',
+          value_parser = parse_cidr, default_values = ["127.0.0.0/8", "::1"])]
+    pub trust_proxy: Vec<IpNet>,
 }
 
 /// Show or change the database's settings

@@ -16,6 +16,7 @@ pub mod expiry;
 pub mod render;
 pub mod scan;
 pub mod scope;
+pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod token;

@@ -29,6 +29,9 @@ pub struct Request<'a> {
     pub token: &'a [u8],
     /// The scope the request needs; `None` checks the token alone.
     pub scope: Option<&'a Scope>,
+    /// The request maps to no scope at all (a server's rules do not cover it): even a
+    /// genuine, active token is denied, as `insufficient_scope`, after the other checks.
+    pub unmapped: bool,
     /// The client's address; a token with an allow list is denied without one.
     pub ip: Option<IpAddr>,
     /// The environment this server runs in; `None` accepts every environment.
@@ -40,6 +43,7 @@ impl fmt::Debug for Request<'_> {
         f.debug_struct("Request")
             .field("token", &"<redacted>")
             .field("scope", &self.scope)
+            .field("unmapped", &self.unmapped)
             .field("ip", &self.ip)
             .field("env", &self.env)
             .finish()
@@ -52,12 +56,18 @@ impl<'a> Request<'a> {
         Request {
             token: token.as_ref(),
             scope: None,
+            unmapped: false,
             ip: None,
             env: None,
         }
     }
     pub fn scope(mut self, scope: &'a Scope) -> Self {
         self.scope = Some(scope);
+        self
+    }
+    /// Marks the request as needing a scope no token can have (see the `unmapped` field).
+    pub fn unmapped(mut self) -> Self {
+        self.unmapped = true;
         self
     }
     pub fn ip(mut self, ip: IpAddr) -> Self {
@@ -232,12 +242,20 @@ impl CredentialCache {
     /// Bounds memory: a flood of distinct valid tokens only empties the cache more often.
     const MAX_ENTRIES: usize = 10_000;
 
-    fn get(&mut self, store: &Store, hash: &TokenHash) -> Result<Option<Arc<Credential>>> {
+    /// Empties the cache if another connection has committed since it was filled. Must
+    /// run before [`lookup`](Self::lookup), in the same read snapshot when there is one.
+    fn validate(&mut self, store: &Store) -> Result<()> {
         let version = store.data_version()?;
         if self.version != Some(version) {
             self.entries.clear();
             self.version = Some(version);
         }
+        Ok(())
+    }
+
+    /// The credential with this hash, from the cache or the database. Unknown hashes are
+    /// never cached: only tokens of this database take room.
+    fn lookup(&mut self, store: &Store, hash: &TokenHash) -> Result<Option<Arc<Credential>>> {
         if let Some(c) = self.entries.get(hash) {
             return Ok(Some(Arc::clone(c)));
         }
@@ -300,7 +318,61 @@ impl Verifier {
 
     /// Verifies as of `now`, and records the use.
     pub fn verify_at(&mut self, request: &Request<'_>, now: DateTime<Utc>) -> Result<Decision> {
-        let (presented, decision) = self.decide(request, now)?;
+        let decided = match hash_of(request) {
+            None => Ok(malformed()),
+            Some(hash) => self
+                .cache
+                .validate(&self.store)
+                .and_then(|()| self.cache.lookup(&self.store, &hash))
+                .map(|found| judge(request, now, found.as_deref())),
+        };
+        self.record_use(request, now, decided)
+    }
+
+    /// Verifies requests that have all arrived already (a server's batch) as of `now`,
+    /// each as [`verify_at`](Verifier::verify_at) would, but against one snapshot of the
+    /// database: one read transaction, and its locks, instead of one per request. The
+    /// snapshot is taken during this call, after every one of them arrived, so it holds
+    /// every revocation committed before any of them: none is decided on older data.
+    pub fn verify_all_at(
+        &mut self,
+        requests: &[Request<'_>],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<Decision>> {
+        if requests.len() == 1 {
+            return vec![self.verify_at(&requests[0], now)];
+        }
+        let Verifier { store, cache, .. } = self;
+        let decided = store.in_one_snapshot(|| -> Result<Vec<Result<(Presented, Decision)>>> {
+            cache.validate(store)?;
+            Ok(requests
+                .iter()
+                .map(|r| match hash_of(r) {
+                    None => Ok(malformed()),
+                    Some(hash) => Ok(judge(r, now, cache.lookup(store, &hash)?.as_deref())),
+                })
+                .collect())
+        });
+        match decided.and_then(|d| d) {
+            Ok(decided) => requests
+                .iter()
+                .zip(decided)
+                .map(|(r, d)| self.record_use(r, now, d))
+                .collect(),
+            Err(e) => requests
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect(),
+        }
+    }
+
+    fn record_use(
+        &self,
+        request: &Request<'_>,
+        now: DateTime<Utc>,
+        decided: Result<(Presented, Decision)>,
+    ) -> Result<Decision> {
+        let (presented, decision) = decided?;
         if self.record {
             let outcome = if decision.is_allowed() {
                 Outcome::Allowed
@@ -312,69 +384,80 @@ impl Verifier {
         Ok(decision)
     }
 
-    fn decide(
-        &mut self,
-        request: &Request<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<(Presented, Decision)> {
-        let deny = |presented, reason, token: Option<&Credential>| {
-            Ok((
-                presented,
-                Decision::Denied(Denial {
-                    reason,
-                    token_id: token.map(|t| t.id.clone()),
-                    name: token.map(|t| t.name.clone()),
-                }),
-            ))
-        };
-        let parsed = match std::str::from_utf8(request.token)
-            .ok()
-            .and_then(|t| token::parse(t).ok())
-        {
-            Some(p) => p,
-            None => return deny(Presented::Malformed, DenyReason::Malformed, None),
-        };
-        let Some(t) = self.cache.get(&self.store, &parsed.hash())? else {
-            return deny(Presented::Unknown, DenyReason::Unknown, None);
-        };
-        let presented = Presented::Token(t.key);
-        let reason = match t.status(now) {
-            Status::Revoked => Some(DenyReason::Revoked),
-            Status::Expired => Some(DenyReason::Expired),
-            Status::Active if request.env.is_some_and(|e| e != &*t.env) => {
-                Some(DenyReason::WrongEnv)
-            }
-            Status::Active
-                if !request
-                    .ip
-                    .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
-            {
-                Some(DenyReason::IpNotAllowed)
-            }
-            Status::Active if request.scope.is_some_and(|s| !text_allows(&t.scopes, s)) => {
-                Some(DenyReason::InsufficientScope)
-            }
-            Status::Active => None,
-        };
-        if let Some(reason) = reason {
-            return deny(presented, reason, Some(&t));
-        }
-        Ok((
-            presented,
-            Decision::Allowed(Grant {
-                token_id: Arc::clone(&t.id),
-                name: Arc::clone(&t.name),
-                env: Arc::clone(&t.env),
-                scopes: Arc::clone(&t.scopes),
-            }),
-        ))
-    }
-
     /// Commits the recorded uses in one transaction. On failure the uses go back into the
     /// buffer for the next attempt. Returns how many uses were committed.
     pub fn flush(&mut self) -> Result<u64> {
         flush(&mut self.store, &self.usage)
     }
+}
+
+/// The hash to look up; `None` for a malformed token (shape or checksum), which is
+/// refused without any database access.
+fn hash_of(request: &Request<'_>) -> Option<TokenHash> {
+    let text = std::str::from_utf8(request.token).ok()?;
+    token::parse(text).ok().map(|p| p.hash())
+}
+
+fn malformed() -> (Presented, Decision) {
+    deny(Presented::Malformed, DenyReason::Malformed, None)
+}
+
+fn deny(
+    presented: Presented,
+    reason: DenyReason,
+    token: Option<&Credential>,
+) -> (Presented, Decision) {
+    (
+        presented,
+        Decision::Denied(Denial {
+            reason,
+            token_id: token.map(|t| Arc::clone(&t.id)),
+            name: token.map(|t| Arc::clone(&t.name)),
+        }),
+    )
+}
+
+/// The checks after the lookup, in SPEC order: unknown, revoked, expired, environment,
+/// allowed IPs, scope.
+fn judge(
+    request: &Request<'_>,
+    now: DateTime<Utc>,
+    found: Option<&Credential>,
+) -> (Presented, Decision) {
+    let Some(t) = found else {
+        return deny(Presented::Unknown, DenyReason::Unknown, None);
+    };
+    let presented = Presented::Token(t.key);
+    let reason = match t.status(now) {
+        Status::Revoked => Some(DenyReason::Revoked),
+        Status::Expired => Some(DenyReason::Expired),
+        Status::Active if request.env.is_some_and(|e| e != &*t.env) => Some(DenyReason::WrongEnv),
+        Status::Active
+            if !request
+                .ip
+                .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
+        {
+            Some(DenyReason::IpNotAllowed)
+        }
+        Status::Active
+            if request.unmapped || request.scope.is_some_and(|s| !text_allows(&t.scopes, s)) =>
+        {
+            Some(DenyReason::InsufficientScope)
+        }
+        Status::Active => None,
+    };
+    if let Some(reason) = reason {
+        return deny(presented, reason, Some(t));
+    }
+    (
+        presented,
+        Decision::Allowed(Grant {
+            token_id: Arc::clone(&t.id),
+            name: Arc::clone(&t.name),
+            env: Arc::clone(&t.env),
+            scopes: Arc::clone(&t.scopes),
+        }),
+    )
 }
 
 /// Commits `buffer` into `store` (the flusher of a server uses its own connection).
@@ -498,5 +581,139 @@ mod tests {
             .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE tokens;")
             .unwrap();
         assert!(v.verify_at(&Request::new(&secret), now).is_err());
+    }
+
+    fn new_token(store: &mut Store, name: &str) -> (token::Generated, crate::store::TokenRecord) {
+        let made = token::generate("tok", "live").unwrap();
+        let record = store
+            .create_token(
+                &NewToken {
+                    hash: made.hash,
+                    hint: made.hint.clone(),
+                    name: name.into(),
+                    description: None,
+                    env: "live".into(),
+                    scopes: ScopeSet::parse_list("cases:read").unwrap(),
+                    allowed_ips: vec![],
+                    expires_at: None,
+                },
+                "admin",
+                crate::clock::now(),
+            )
+            .unwrap();
+        (made, record)
+    }
+
+    #[test]
+    fn batches_see_every_commit_of_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (a, a_record) = new_token(&mut admin, "a");
+        let (b, _) = new_token(&mut admin, "b");
+        let mut verifier = Verifier::open(&path).unwrap();
+        let scope: Scope = "cases:read".parse().unwrap();
+        let now = crate::clock::now();
+        let batch = [
+            Request::new(a.secret.expose()).scope(&scope),
+            Request::new(b.secret.expose()).scope(&scope),
+        ];
+        let allowed = |v: &mut Verifier| -> Vec<bool> {
+            v.verify_all_at(&batch, now)
+                .into_iter()
+                .map(|d| d.unwrap().is_allowed())
+                .collect()
+        };
+        // Twice: the second batch is answered from the cached rows.
+        assert_eq!(allowed(&mut verifier), [true, true]);
+        assert_eq!(allowed(&mut verifier), [true, true]);
+        // Another connection revokes: the very next batch sees it.
+        admin
+            .revoke_token(&a_record.id, None, "admin", now)
+            .unwrap();
+        assert_eq!(allowed(&mut verifier), [false, true]);
+        assert_eq!(allowed(&mut verifier), [false, true]);
+        // And a token created meanwhile is found.
+        let (c, _) = new_token(&mut admin, "c");
+        let late = [
+            Request::new(c.secret.expose()),
+            Request::new(c.secret.expose()),
+        ];
+        let found: Vec<bool> = verifier
+            .verify_all_at(&late, now)
+            .into_iter()
+            .map(|d| d.unwrap().is_allowed())
+            .collect();
+        assert_eq!(found, [true, true]);
+    }
+
+    #[test]
+    fn unmapped_requests_deny_genuine_tokens_after_the_other_checks() {
+        let mut store = Store::open_in_memory().unwrap();
+        let made = token::generate("tok", "live").unwrap();
+        let now = crate::clock::now();
+        store
+            .create_token(
+                &NewToken {
+                    hash: made.hash,
+                    hint: made.hint.clone(),
+                    name: "importer".into(),
+                    description: None,
+                    env: "live".into(),
+                    scopes: ScopeSet::parse_list("*:write").unwrap(),
+                    allowed_ips: vec![],
+                    expires_at: None,
+                },
+                "admin",
+                now,
+            )
+            .unwrap();
+        let mut verifier = Verifier::new(store);
+        let secret = made.secret.expose();
+        let reason = |d: Decision| match d {
+            Decision::Denied(d) => Some(d.reason),
+            Decision::Allowed(_) => None,
+        };
+        let plain = Request::new(secret).env("live");
+        assert_eq!(reason(verifier.verify_at(&plain, now).unwrap()), None);
+        let unmapped = plain.unmapped();
+        assert_eq!(
+            reason(verifier.verify_at(&unmapped, now).unwrap()),
+            Some(DenyReason::InsufficientScope)
+        );
+        assert_eq!(
+            reason(verifier.verify_at(&unmapped.env("test"), now).unwrap()),
+            Some(DenyReason::WrongEnv)
+        );
+        assert_eq!(
+            reason(
+                verifier
+                    .verify_at(&Request::new("tok_live_nope").unmapped(), now)
+                    .unwrap()
+            ),
+            Some(DenyReason::Malformed)
+        );
+        assert_eq!(verifier.usage().len(), 4);
+
+        let scope: Scope = "cases:read".parse().unwrap();
+        let batch = [
+            plain,
+            Request::new("tok_live_nope"),
+            plain.scope(&scope).env("test"),
+        ];
+        let reasons: Vec<_> = verifier
+            .verify_all_at(&batch, now)
+            .into_iter()
+            .map(|d| reason(d.unwrap()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                None,
+                Some(DenyReason::Malformed),
+                Some(DenyReason::WrongEnv)
+            ]
+        );
+        assert_eq!(verifier.usage().len(), 7);
     }
 }

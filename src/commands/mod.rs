@@ -11,6 +11,7 @@ mod prune;
 mod revoke;
 mod rotate;
 mod scan;
+mod serve;
 mod show;
 mod verify;
 
@@ -124,6 +125,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
         Command::Scan(args) => scan::run(&ctx, args),

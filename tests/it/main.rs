@@ -1,6 +1,8 @@
 //! Integration tests: the real binary against temporary databases. One binary, one module
 //! per command.
 
+// Shared helpers: each test module uses some of them, none uses all.
+#[allow(dead_code)]
 mod common;
 mod tools;
 
@@ -19,6 +21,7 @@ mod revoke;
 mod rotate;
 mod scan;
 mod secrets;
+mod serve;
 mod show;
 mod storage;
 mod stress;

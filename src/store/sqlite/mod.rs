@@ -76,6 +76,33 @@ impl Store {
         &self.conn
     }
 
+    /// Runs `reads` in one read transaction: every query in it sees the same snapshot,
+    /// the one current when the first of them runs, and the shared-memory locks of WAL
+    /// mode are taken once for all of them instead of once per statement.
+    pub fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
+        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let out = reads();
+        if let Err(e) = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+        {
+            // Never leave the connection inside a transaction that would pin old data.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+
+    /// A number that changes whenever another connection (another process, or another
+    /// `Store`) commits to the database; this connection's own commits leave it alone.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     fn write(&mut self) -> Result<Transaction<'_>> {
         Ok(self
             .conn

@@ -176,15 +176,6 @@ impl Store {
             .optional()?)
     }
 
-    /// A number that changes whenever another connection commits to the database
-    /// (`PRAGMA data_version`); verification uses it to know its cache is still current.
-    pub fn data_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?)
-    }
-
     /// The token with this hash, with all its metadata.
     pub fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1");

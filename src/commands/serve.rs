@@ -1,0 +1,38 @@
+//! `tokenctl serve`: checks the flags, reads the rules file, and runs the forward-auth
+//! server until SIGTERM or SIGINT. Everything else is in `crate::serve`.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::cli::ServeArgs;
+use crate::error::{Exit, usage};
+use crate::serve::rules::Rules;
+use crate::serve::{self, Config};
+
+pub fn run(ctx: &Ctx, args: ServeArgs) -> Result<Exit> {
+    // A bad rules file is a usage error (exit 2), reported before anything listens.
+    let rules = match &args.rules {
+        None => Rules::convention(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage(format!(
+                    "cannot read the rules file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Rules::parse(&text).map_err(|e| usage(format!("rules file {}, {e}", path.display())))?
+        }
+    };
+    serve::run(
+        Config {
+            db: ctx.db.clone(),
+            listen: args.listen,
+            env: args.env,
+            rules,
+            rules_file: args.rules,
+            trusted_proxies: args.trust_proxy,
+        },
+        &|msg| ctx.ui.status(msg),
+    )?;
+    Ok(Exit::Success)
+}

@@ -1,0 +1,268 @@
+//! The three endpoints: `/auth` (the forward-auth decision), `/healthz` and `/metrics`.
+//!
+//! `/auth` answers 200 with `X-Token-Id`, `X-Token-Name` and `X-Token-Scopes`; 401 with
+//! `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
+//! revoked or expired token; 403 with `error="insufficient_scope"` (and the scope the
+//! request needs) for scope, IP, environment, or a request no rule maps; 503 when the
+//! database cannot answer. It never answers 200 without a fresh database decision.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+use ipnet::IpNet;
+
+use super::forwarded::{self, Credential};
+use super::log;
+use super::metrics::{self, Metrics, Verdict};
+use super::rules::{NormalPath, Rules};
+use super::verifiers::{Check, Verifiers};
+use crate::scope::Scope;
+use crate::store::Store;
+use crate::usage::{Outcome, Presented, UsageBuffer};
+use crate::verify::{Decision, DenyReason, Grant};
+
+static X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
+static X_TOKEN_NAME: HeaderName = HeaderName::from_static("x-token-name");
+static X_TOKEN_SCOPES: HeaderName = HeaderName::from_static("x-token-scopes");
+
+const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
+const INSUFFICIENT_SCOPE: &str = "Bearer error=\"insufficient_scope\"";
+
+pub type Body = Full<Bytes>;
+
+/// Everything a request needs, shared by all connections.
+pub struct App {
+    pub rules: Rules,
+    pub trusted_proxies: Vec<IpNet>,
+    pub verifiers: Verifiers,
+    pub usage: Arc<UsageBuffer>,
+    pub metrics: Arc<Metrics>,
+    /// A connection of its own for `/healthz`, so that a health check never waits behind
+    /// verifications.
+    pub health: Arc<Mutex<Store>>,
+    /// When a storage error was last logged (seconds since the epoch): at most one line
+    /// a second, however many requests fail.
+    pub last_error_log: AtomicI64,
+}
+
+impl App {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<Response<Body>, Infallible> {
+        Ok(match req.uri().path() {
+            "/healthz" => self.healthz().await,
+            "/metrics" => self.metrics(),
+            p if p == "/auth" || p.starts_with("/auth/") => self.auth(&req, peer).await,
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "not found: use /auth, /healthz or /metrics\n",
+            ),
+        })
+    }
+
+    async fn auth(&self, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
+        let started = Instant::now();
+        let headers = req.headers();
+        let ip = forwarded::client_ip(peer, headers, &self.trusted_proxies);
+        // Without X-Original-URI or X-Forwarded-Uri, the original request is the auth
+        // request itself, as Envoy's ext_authz sends it: /auth<original path>.
+        let own_uri = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let own_uri = match own_uri.strip_prefix("/auth") {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => own_uri,
+        };
+        let scope = forwarded::original_method(headers, req.method().as_str())
+            .zip(forwarded::original_uri(headers, own_uri).and_then(NormalPath::from_uri))
+            .and_then(|(method, path)| self.rules.required(method, &path));
+        let (verdict, grant) = match forwarded::credential(headers) {
+            Credential::Missing => (Verdict::Missing, None),
+            Credential::Malformed => {
+                self.usage.record(
+                    Presented::Malformed,
+                    ip,
+                    Outcome::Denied,
+                    crate::clock::now(),
+                );
+                (Verdict::Denied(DenyReason::Malformed), None)
+            }
+            Credential::Bearer(token) => {
+                let unmapped = scope.is_none();
+                let check = Check {
+                    token,
+                    scope: scope.clone(),
+                    ip,
+                };
+                match self.verifiers.verify(check).await {
+                    Ok(Decision::Allowed(grant)) => (Verdict::Allowed, Some(grant)),
+                    Ok(Decision::Denied(d))
+                        if unmapped && d.reason == DenyReason::InsufficientScope =>
+                    {
+                        (Verdict::Unmapped, None)
+                    }
+                    Ok(Decision::Denied(d)) => (Verdict::Denied(d.reason), None),
+                    Err(e) => {
+                        self.log_storage_error(&e);
+                        (Verdict::StorageError, None)
+                    }
+                }
+            }
+        };
+        let response = match (verdict, grant) {
+            (Verdict::Allowed, Some(grant)) => allowed(grant),
+            (Verdict::StorageError, _) => {
+                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
+            (Verdict::Denied(r), _) if r.is_forbidden() => forbidden(scope.as_ref()),
+            (Verdict::Unmapped, _) => forbidden(None),
+            _ => unauthorized(),
+        };
+        self.metrics.request(verdict, started.elapsed());
+        response
+    }
+
+    async fn healthz(&self) -> Response<Body> {
+        if !self.verifiers.healthy() {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "verifier threads failed\n");
+        }
+        let store = Arc::clone(&self.health);
+        let checked = tokio::task::spawn_blocking(move || {
+            let store = store.lock().unwrap_or_else(|e| e.into_inner());
+            store.schema_version()
+        })
+        .await;
+        match checked {
+            Ok(Ok(_)) => text(StatusCode::OK, "ok\n"),
+            Ok(Err(e)) => {
+                self.log_storage_error(&e);
+                text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+            }
+            Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+        }
+    }
+
+    fn metrics(&self) -> Response<Body> {
+        let mut r = text(StatusCode::OK, "");
+        *r.body_mut() = Full::new(Bytes::from(self.metrics.render(self.usage.len())));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
+        r
+    }
+
+    fn log_storage_error(&self, e: &anyhow::Error) {
+        let now = crate::clock::now().timestamp();
+        if self.last_error_log.swap(now, Ordering::Relaxed) != now {
+            log(&format!("denying requests: cannot verify: {e:#}"));
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !body.is_empty() {
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    r
+}
+
+/// 200 with the token's id, name and scopes; the name is escaped when a header could not
+/// carry it as it is (see [`header_text`]).
+fn allowed(grant: Grant) -> Response<Body> {
+    let mut r = text(StatusCode::OK, "");
+    let h = r.headers_mut();
+    h.insert(X_TOKEN_ID.clone(), header_text(&grant.token_id));
+    h.insert(X_TOKEN_NAME.clone(), header_text(&grant.name));
+    h.insert(X_TOKEN_SCOPES.clone(), header_text(&grant.scopes));
+    r
+}
+
+fn unauthorized() -> Response<Body> {
+    let mut r = text(StatusCode::UNAUTHORIZED, "");
+    r.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(INVALID_TOKEN));
+    r
+}
+
+/// 403 with the scope the request needs (RFC 6750 §3); a request no rule maps has none.
+fn forbidden(scope: Option<&Scope>) -> Response<Body> {
+    let mut r = text(StatusCode::FORBIDDEN, "");
+    let value = match scope {
+        // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.
+        Some(s) => HeaderValue::from_str(&format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{s}\""
+        ))
+        .unwrap_or(HeaderValue::from_static(INSUFFICIENT_SCOPE)),
+        None => HeaderValue::from_static(INSUFFICIENT_SCOPE),
+    };
+    r.headers_mut().insert(WWW_AUTHENTICATE, value);
+    r
+}
+
+/// User text (a token's name) as a header value: printable ASCII is kept, and every
+/// other byte of the UTF-8 text (control characters, non-ASCII letters), `%` itself,
+/// and a leading or trailing space are percent-encoded, so that any URL decoder
+/// (`decodeURIComponent`, Python's `unquote`) gives back the exact name.
+pub fn header_text(s: &str) -> HeaderValue {
+    let last = s.len().saturating_sub(1);
+    let keep = |(i, b): (usize, u8)| match b {
+        b' ' => i != 0 && i != last,
+        b'%' => false,
+        0x21..=0x7e => true,
+        _ => false,
+    };
+    let text = if s.bytes().enumerate().all(keep) {
+        s.to_string()
+    } else {
+        let mut out = String::with_capacity(s.len() + 16);
+        for (i, b) in s.bytes().enumerate() {
+            if keep((i, b)) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    // Only visible ASCII and inner spaces remain, which a header value always accepts.
+    HeaderValue::from_maybe_shared(Bytes::from(text)).unwrap_or(HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_text_escapes_what_headers_cannot_carry() {
+        let cases = [
+            ("Mailchimp sync", "Mailchimp sync"),
+            ("100% done", "100%25 done"),
+            ("Zoë", "Zo%C3%AB"),
+            ("a\r\nX-Evil: 1", "a%0D%0AX-Evil: 1"),
+            ("tab\there", "tab%09here"),
+            (" edge ", "%20edge%20"),
+            ("", ""),
+        ];
+        for (name, want) in cases {
+            assert_eq!(header_text(name).to_str().unwrap(), want, "{name:?}");
+        }
+    }
+}

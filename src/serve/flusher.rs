@@ -1,0 +1,81 @@
+//! The write-behind half of usage recording: a thread with its own connection that
+//! commits the shared [`UsageBuffer`] in one transaction every second, sooner when many
+//! uses are waiting, and once more when the server stops.
+//!
+//! What a crash can lose: uses are in memory from their request until the next commit,
+//! so SIGKILL (or a power cut) loses at most the last second of counts, never a token
+//! or a revocation. A failed commit puts the batch back and is retried on the next tick;
+//! the buffer's key limit keeps memory bounded meanwhile.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+
+use super::log;
+use super::metrics::Metrics;
+use crate::store::Store;
+use crate::usage::UsageBuffer;
+use crate::verify;
+
+/// Longest time a recorded use waits in memory.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How often the buffer's size is looked at.
+const TICK: Duration = Duration::from_millis(100);
+/// Buffered uses that trigger a commit before the interval is up.
+const EARLY_USES: u64 = 10_000;
+
+pub struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<Result<u64>>,
+}
+
+impl Flusher {
+    pub fn start(mut store: Store, usage: Arc<UsageBuffer>, metrics: Arc<Metrics>) -> Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tokenctl-flush".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                // Until told to stop (or the server is gone): tick.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    if last.elapsed() >= INTERVAL || usage.len() >= EARLY_USES {
+                        last = Instant::now();
+                        if let Err(e) = flush(&mut store, &usage, &metrics) {
+                            log(&format!("cannot record usage (will retry): {e:#}"));
+                        }
+                    }
+                }
+                flush(&mut store, &usage, &metrics)
+            })
+            .context("cannot start the usage flusher thread")?;
+        Ok(Flusher { stop, thread })
+    }
+
+    /// Commits what is left and stops; returns the uses of that last commit.
+    pub fn stop(self) -> Result<u64> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the usage flusher thread panicked"))?
+    }
+}
+
+fn flush(store: &mut Store, usage: &UsageBuffer, metrics: &Metrics) -> Result<u64> {
+    if usage.is_empty() {
+        return Ok(0);
+    }
+    let started = Instant::now();
+    match verify::flush(store, usage) {
+        Ok(n) => {
+            metrics.flushed(n, started.elapsed());
+            Ok(n)
+        }
+        Err(e) => {
+            metrics.flush_failed(started.elapsed());
+            Err(e.context(format!("{} uses are waiting in memory", usage.len())))
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The server's metrics, in the Prometheus text format (0.0.4): requests by outcome and
+//! reason, `/auth` latency, flushes and their duration, buffered uses.
+//!
+//! Labels are fixed words (outcomes and denial reasons), never request data: no token,
+//! name, path or address ever becomes a label, so a flood of garbage cannot grow the
+//! registry. Every label combination is created at start-up, so counting a request is
+//! one atomic add.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::verify::DenyReason;
+
+/// How an `/auth` request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// No `Authorization` header.
+    Missing,
+    Denied(DenyReason),
+    /// A genuine token, but the request maps to no scope.
+    Unmapped,
+    /// The database could not answer: denied with 503.
+    StorageError,
+}
+
+impl Verdict {
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Verdict::Allowed => ("allowed", "none"),
+            Verdict::Missing => ("denied", "missing"),
+            Verdict::Denied(r) => ("denied", r.as_str()),
+            Verdict::Unmapped => ("denied", "unmapped"),
+            Verdict::StorageError => ("error", "storage"),
+        }
+    }
+
+    const ALL: [Verdict; 11] = [
+        Verdict::Allowed,
+        Verdict::Missing,
+        Verdict::Denied(DenyReason::Malformed),
+        Verdict::Denied(DenyReason::Unknown),
+        Verdict::Denied(DenyReason::Revoked),
+        Verdict::Denied(DenyReason::Expired),
+        Verdict::Denied(DenyReason::WrongEnv),
+        Verdict::Denied(DenyReason::IpNotAllowed),
+        Verdict::Denied(DenyReason::InsufficientScope),
+        Verdict::Unmapped,
+        Verdict::StorageError,
+    ];
+
+    fn index(self) -> usize {
+        Verdict::ALL
+            .iter()
+            .position(|v| *v == self)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlushLabels {
+    result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Vec<Counter>,
+    latency: Histogram,
+    flush_ok: Counter,
+    flush_failed: Counter,
+    flush_duration: Histogram,
+    flushed_uses: Counter,
+    buffered_uses: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tokenctl_serve");
+        let requests_family = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Forward-auth requests answered, by outcome (allowed, denied, error) and reason",
+            requests_family.clone(),
+        );
+        let requests = Verdict::ALL
+            .iter()
+            .map(|v| {
+                let (outcome, reason) = v.labels();
+                requests_family
+                    .get_or_create(&RequestLabels { outcome, reason })
+                    .clone()
+            })
+            .collect();
+        // 50µs to ~1.6s.
+        let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a forward-auth request",
+            latency.clone(),
+        );
+        let flushes = Family::<FlushLabels, Counter>::default();
+        registry.register(
+            "usage_flushes",
+            "Commits of buffered usage to the database, by result (ok, failed)",
+            flushes.clone(),
+        );
+        let flush_ok = flushes.get_or_create(&FlushLabels { result: "ok" }).clone();
+        let flush_failed = flushes
+            .get_or_create(&FlushLabels { result: "failed" })
+            .clone();
+        // 1ms to ~4s.
+        let flush_duration = Histogram::new(exponential_buckets(0.001, 2.0, 13));
+        registry.register(
+            "usage_flush_duration_seconds",
+            "Time to commit buffered usage in one transaction",
+            flush_duration.clone(),
+        );
+        let flushed_uses = Counter::default();
+        registry.register(
+            "usage_flushed_uses",
+            "Token uses committed to the database",
+            flushed_uses.clone(),
+        );
+        let buffered_uses = Gauge::default();
+        registry.register(
+            "usage_buffered_uses",
+            "Token uses recorded in memory, not yet committed",
+            buffered_uses.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            flush_ok,
+            flush_failed,
+            flush_duration,
+            flushed_uses,
+            buffered_uses,
+        }
+    }
+
+    pub fn request(&self, verdict: Verdict, took: Duration) {
+        if let Some(c) = self.requests.get(verdict.index()) {
+            c.inc();
+        }
+        self.latency.observe(took.as_secs_f64());
+    }
+
+    pub fn flushed(&self, uses: u64, took: Duration) {
+        self.flush_ok.inc();
+        self.flushed_uses.inc_by(uses);
+        self.flush_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn flush_failed(&self, took: Duration) {
+        self.flush_failed.inc();
+        self.flush_duration.observe(took.as_secs_f64());
+    }
+
+    /// The text exposition, with the buffered-uses gauge read now.
+    pub fn render(&self, buffered_uses: u64) -> String {
+        self.buffered_uses
+            .set(i64::try_from(buffered_uses).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verdict_has_its_counter() {
+        let m = Metrics::new();
+        for (i, v) in Verdict::ALL.iter().enumerate() {
+            assert_eq!(v.index(), i);
+            m.request(*v, Duration::from_micros(120));
+        }
+        m.request(
+            Verdict::Denied(DenyReason::Revoked),
+            Duration::from_millis(2),
+        );
+        m.flushed(3, Duration::from_millis(4));
+        m.flush_failed(Duration::from_millis(1));
+        let text = m.render(7);
+        for line in [
+            "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 1",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"revoked\"} 2",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 1",
+            "tokenctl_serve_requests_total{outcome=\"error\",reason=\"storage\"} 1",
+            "tokenctl_serve_request_duration_seconds_count 12",
+            "tokenctl_serve_usage_flushes_total{result=\"ok\"} 1",
+            "tokenctl_serve_usage_flushes_total{result=\"failed\"} 1",
+            "tokenctl_serve_usage_flush_duration_seconds_count 2",
+            "tokenctl_serve_usage_flushed_uses_total 3",
+            "tokenctl_serve_usage_buffered_uses 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert_eq!(
+            DenyReason::ALL.len() + 4,
+            Verdict::ALL.len(),
+            "a new reason needs its own counter"
+        );
+    }
+}
