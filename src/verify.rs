@@ -213,7 +213,9 @@ pub struct Verifier {
 /// committed before a request arrived therefore reaches that request through a fresh
 /// SELECT. Expiry needs no invalidation: it is computed from `expires_at` at request time.
 /// Only this verifier's own connection could write without changing the number, and it
-/// only writes usage counters, never a credential.
+/// only writes usage counters, never a credential. A database file deleted or replaced at
+/// its path, which no commit would reveal, is caught before every decision by
+/// [`Store::follow_path`].
 #[derive(Default)]
 struct CredentialCache {
     version: Option<i64>,
@@ -321,8 +323,8 @@ impl Verifier {
         let decided = match hash_of(request) {
             None => Ok(malformed()),
             Some(hash) => self
-                .cache
-                .validate(&self.store)
+                .follow_path()
+                .and_then(|()| self.cache.validate(&self.store))
                 .and_then(|()| self.cache.lookup(&self.store, &hash))
                 .map(|found| judge(request, now, found.as_deref())),
         };
@@ -341,6 +343,12 @@ impl Verifier {
     ) -> Vec<Result<Decision>> {
         if requests.len() == 1 {
             return vec![self.verify_at(&requests[0], now)];
+        }
+        if let Err(e) = self.follow_path() {
+            return requests
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect();
         }
         let Verifier { store, cache, .. } = self;
         let decided = store.in_one_snapshot(|| -> Result<Vec<Result<(Presented, Decision)>>> {
@@ -364,6 +372,15 @@ impl Verifier {
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect(),
         }
+    }
+
+    /// Re-opens the database if its file was replaced; a new connection starts with an
+    /// empty cache.
+    fn follow_path(&mut self) -> Result<()> {
+        if self.store.follow_path()? {
+            self.cache = CredentialCache::default();
+        }
+        Ok(())
     }
 
     fn record_use(
@@ -460,13 +477,14 @@ fn judge(
     )
 }
 
-/// Commits `buffer` into `store` (the flusher of a server uses its own connection).
+/// Commits `buffer` into `store` (the flusher of a server uses its own connection), into
+/// the file at the store's path now (see [`Store::follow_path`]).
 pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
     let batch = buffer.take();
     if batch.uses == 0 {
         return Ok(0);
     }
-    match store.record_usage(&batch) {
+    match store.follow_path().and_then(|_| store.record_usage(&batch)) {
         Ok(()) => Ok(batch.uses),
         Err(e) => {
             buffer.restore(batch);
@@ -555,6 +573,41 @@ mod tests {
             .unwrap();
         assert_eq!(reason(&mut v, &other, now), None);
         assert_eq!(reason(&mut v, &other, end), Some(DenyReason::Expired));
+    }
+
+    /// SQLite would go on reading a deleted or replaced file through its descriptor; the
+    /// verifier follows the path instead, and denies while there is no database there.
+    #[test]
+    fn a_replaced_or_deleted_database_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = crate::clock::now();
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (id, secret) = issue(&mut admin, "cases:read", now);
+        drop(admin);
+        // A copy in which the token is revoked, as a restore from a later backup would be.
+        let copy = dir.path().join("copy.db");
+        {
+            let src = rusqlite::Connection::open(&path).unwrap();
+            src.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                .unwrap();
+        }
+        let mut other = Store::open(&copy, OpenMode::Existing).unwrap();
+        other.revoke_token(&id, None, "test", now).unwrap();
+        drop(other);
+
+        let mut v = Verifier::open(&path).unwrap();
+        assert_eq!(reason(&mut v, &secret, now), None);
+        std::fs::rename(&copy, &path).unwrap();
+        assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));
+        std::fs::remove_file(&path).unwrap();
+        let err = v.verify_at(&Request::new(&secret), now).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("deleted or replaced"),
+            "{err:#}"
+        );
+        let batch = [Request::new(&secret), Request::new(&secret)];
+        assert!(v.verify_all_at(&batch, now).iter().all(Result::is_err));
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use usage::Pruned;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -33,6 +33,8 @@ pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Device and inode of the file opened; `None` in memory.
+    file: Option<(u64, u64)>,
     warnings: Vec<String>,
 }
 
@@ -55,6 +57,28 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes sure this connection reads the file that is at its path now. SQLite keeps
+    /// reading a file that was deleted or replaced (a restore, a mistaken `mv`) through
+    /// its open descriptor, where no revocation will ever arrive; so when the path names
+    /// another file, or none, the store re-opens it (returning true), or fails (and the
+    /// caller denies). Costs one `stat`.
+    pub fn follow_path(&mut self) -> Result<bool> {
+        let Some(opened) = self.file else {
+            return Ok(false);
+        };
+        if open::file_identity(&self.path) == Some(opened) {
+            return Ok(false);
+        }
+        let fresh = Store::open(&self.path, OpenMode::Existing).with_context(|| {
+            format!(
+                "the database {} was deleted or replaced while in use",
+                self.path.display()
+            )
+        })?;
+        *self = fresh;
+        Ok(true)
     }
 
     /// Problems found while opening that the user should hear about (for example

@@ -87,6 +87,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
     }
     Ok(Store {
         conn,
+        file: file_identity(path),
         path: path.to_path_buf(),
         warnings,
     })
@@ -99,8 +100,15 @@ pub fn open_in_memory() -> Result<Store> {
     Ok(Store {
         conn,
         path: PathBuf::from(":memory:"),
+        file: None,
         warnings: Vec::new(),
     })
+}
+
+/// Device and inode of the file at `path` now, if there is one.
+pub(super) fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn side_file(path: &Path, suffix: &str) -> PathBuf {
