@@ -49,11 +49,25 @@ impl Store {
         token_id: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<AdminEvent>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, at, actor, action, token_id, details FROM events \
-             WHERE (?1 IS NULL OR token_id = ?1) AND at >= ?2 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![token_id, since.map_or(i64::MIN, ts)], from_row)?;
+        let since = since.map_or(i64::MIN, ts);
+        // Separate texts so that one token's history uses the (token_id, seq) index.
+        let mut stmt;
+        let rows = match token_id {
+            Some(id) => {
+                stmt = self.conn.prepare_cached(
+                    "SELECT seq, at, actor, action, token_id, details FROM events \
+                     WHERE token_id = ?1 AND at >= ?2 ORDER BY seq",
+                )?;
+                stmt.query_map(params![id, since], from_row)?
+            }
+            None => {
+                stmt = self.conn.prepare_cached(
+                    "SELECT seq, at, actor, action, token_id, details FROM events \
+                     WHERE at >= ?1 ORDER BY seq",
+                )?;
+                stmt.query_map(params![since], from_row)?
+            }
+        };
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

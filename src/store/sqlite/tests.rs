@@ -651,3 +651,39 @@ fn application_id_marks_our_files() {
         .unwrap();
     assert_eq!(id, APPLICATION_ID);
 }
+
+/// One token's usage queries search the (token, hour) key: their cost must not grow with
+/// the usage of other tokens (bench/usage-scaling.sh measures it).
+#[test]
+fn one_token_queries_use_the_token_key() {
+    use super::usage::{
+        DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, SPIKE_SQL, for_token,
+    };
+    let store = Store::open_in_memory().unwrap();
+    for (sql, column) in [
+        (DAILY_SQL, "token_pk"),
+        (SPIKE_SQL, "token_pk"),
+        (DENIED_AFTER_END_SQL, "u.token_pk"),
+        (RESTRICTED_IPS_SQL, "u.token_pk"),
+        (NEW_IPS_SQL, "n.token_pk"),
+    ] {
+        let one = for_token(sql, column, Some(1));
+        let mut stmt = store
+            .conn_for_tests()
+            .prepare(&format!("EXPLAIN QUERY PLAN {one}"))
+            .unwrap();
+        let n = stmt.parameter_count();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(std::iter::repeat_n(1, n)), |r| {
+                r.get(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join("\n");
+        let searches_token = plan.contains("PRIMARY KEY (token_pk=?");
+        assert!(searches_token, "{one}\n{plan}");
+        assert!(!plan.contains("SCAN"), "{one}\n{plan}");
+        assert!(!for_token(sql, column, None).contains(":token"));
+    }
+}

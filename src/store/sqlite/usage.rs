@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
+use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
@@ -25,6 +25,55 @@ pub struct Pruned {
     pub usage_rows: u64,
     pub stranger_rows: u64,
     pub uses: u64,
+}
+
+/// Uses per UTC day (`daily_usage`).
+pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
+             WHERE hour >= :since {token} GROUP BY hour / 24";
+/// `NEW_IP`: IPs first seen since `:day_start` by tokens seen from other IPs before.
+pub(super) const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips n \
+             WHERE n.first_seen >= :day_start AND n.ip NOT IN (:no_ip, :overflow) {token} \
+               AND EXISTS (SELECT 1 FROM token_ips o WHERE o.token_pk = n.token_pk \
+                           AND o.first_seen < :day_start AND o.ip NOT IN (:no_ip, :overflow)) \
+             ORDER BY n.token_pk, n.first_seen";
+/// `SPIKE`: uses per day of the 31 days up to `:now`.
+pub(super) const SPIKE_SQL: &str = "SELECT token_pk, (hour - :base) / 24, sum(allowed + denied) FROM usage \
+             WHERE hour >= :base AND hour <= :now {token} \
+             GROUP BY token_pk, (hour - :base) / 24";
+/// `DENIED_USE`: denied uses after a token's revocation or expiry.
+pub(super) const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.denied) FROM usage u JOIN tokens t ON t.pk = u.token_pk \
+             WHERE u.hour >= :recent AND u.denied > 0 {token} \
+               AND (t.revoked_at IS NOT NULL OR t.expires_at <= :now) \
+               AND u.last_seen >= coalesce(t.revoked_at, t.expires_at) \
+             GROUP BY u.token_pk";
+/// `IP_BLOCKED`: uses per IP of tokens with an allow list.
+pub(super) const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM usage u \
+             JOIN tokens t ON t.pk = u.token_pk \
+             WHERE u.hour >= :recent AND t.allowed_ips != '' {token} \
+             GROUP BY u.token_pk, u.ip";
+
+/// `sql` for one token or for all: `{token}` becomes `AND <column> = :token` when `key`
+/// is given, nothing otherwise. Two statement texts, not `(:token IS NULL OR ...)`, which
+/// would keep SQLite from searching the (token, hour) key and make a one-token query
+/// read the whole window of every token.
+pub(super) fn for_token(sql: &str, column: &str, key: Option<i64>) -> String {
+    let filter = match key {
+        Some(_) => format!("AND {column} = :token"),
+        None => String::new(),
+    };
+    sql.replace("{token}", &filter)
+}
+
+/// The named parameters of a [`for_token`] statement.
+fn bind<'a>(
+    params: &[(&'a str, &'a dyn ToSql)],
+    key: &'a Option<i64>,
+) -> Vec<(&'a str, &'a dyn ToSql)> {
+    let mut all = params.to_vec();
+    if let Some(k) = key {
+        all.push((":token", k));
+    }
+    all
 }
 
 fn day_of_hour(hour: i64) -> NaiveDate {
@@ -196,12 +245,10 @@ impl Store {
         let first_hour = hour_of(since);
         let first_day = first_hour.div_euclid(24);
         let last_day = hour_of(now).div_euclid(24);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
-             WHERE hour >= ?2 AND (?1 IS NULL OR token_pk = ?1) GROUP BY hour / 24",
-        )?;
+        let sql = for_token(DAILY_SQL, "token_pk", key);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let found: HashMap<i64, (u64, u64)> = stmt
-            .query_map(params![key, first_hour], |r| {
+            .query_map(&*bind(&[(":since", &first_hour)], &key), |r| {
                 Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -265,26 +312,24 @@ impl Store {
         let base = recent - HOURS_30D;
         let mut facts = AnomalyFacts::default();
 
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips n \
-             WHERE n.first_seen >= ?1 AND n.ip NOT IN (?3, ?4) \
-               AND (?2 IS NULL OR n.token_pk = ?2) \
-               AND EXISTS (SELECT 1 FROM token_ips o WHERE o.token_pk = n.token_pk \
-                           AND o.first_seen < ?1 AND o.ip NOT IN (?3, ?4)) \
-             ORDER BY n.token_pk, n.first_seen",
-        )?;
-        facts.new_ips = stmt
-            .query_map(params![day_start, key, NO_IP, OVERFLOW_IP], |r| {
+        let sql = for_token(NEW_IPS_SQL, "n.token_pk", key);
+        let params = [
+            (":day_start", &day_start as &dyn ToSql),
+            (":no_ip", &NO_IP),
+            (":overflow", &OVERFLOW_IP),
+        ];
+        facts.new_ips = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(&*bind(&params, &key), |r| {
                 Ok((r.get(0)?, r.get(1)?, from_ts(r.get(2)?)))
             })?
             .collect::<rusqlite::Result<_>>()?;
 
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT token_pk, (hour - ?1) / 24, sum(allowed + denied) FROM usage \
-             WHERE hour >= ?1 AND hour <= ?3 AND (?2 IS NULL OR token_pk = ?2) \
-             GROUP BY token_pk, (hour - ?1) / 24",
-        )?;
-        let rows = stmt.query_map(params![base, key, h], |r| {
+        let sql = for_token(SPIKE_SQL, "token_pk", key);
+        let params = [(":base", &base as &dyn ToSql), (":now", &h)];
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(&*bind(&params, &key), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
@@ -300,27 +345,21 @@ impl Store {
             }
         }
 
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT u.token_pk, sum(u.denied) FROM usage u JOIN tokens t ON t.pk = u.token_pk \
-             WHERE u.hour >= ?1 AND u.denied > 0 AND (?2 IS NULL OR u.token_pk = ?2) \
-               AND (t.revoked_at IS NOT NULL OR t.expires_at <= ?3) \
-               AND u.last_seen >= coalesce(t.revoked_at, t.expires_at) \
-             GROUP BY u.token_pk",
-        )?;
-        facts.denied_after_end = stmt
-            .query_map(params![recent, key, ts(now)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
+        let sql = for_token(DENIED_AFTER_END_SQL, "u.token_pk", key);
+        let now_ts = ts(now);
+        let params = [(":recent", &recent as &dyn ToSql), (":now", &now_ts)];
+        facts.denied_after_end = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(&*bind(&params, &key), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
 
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM usage u \
-             JOIN tokens t ON t.pk = u.token_pk \
-             WHERE u.hour >= ?1 AND t.allowed_ips != '' AND (?2 IS NULL OR u.token_pk = ?2) \
-             GROUP BY u.token_pk, u.ip",
-        )?;
-        facts.restricted_ips = stmt
-            .query_map(params![recent, key], |r| {
+        let sql = for_token(RESTRICTED_IPS_SQL, "u.token_pk", key);
+        let params = [(":recent", &recent as &dyn ToSql)];
+        facts.restricted_ips = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(&*bind(&params, &key), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
