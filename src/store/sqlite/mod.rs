@@ -16,7 +16,7 @@ pub use usage::Pruned;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -59,26 +59,25 @@ impl Store {
         &self.path
     }
 
-    /// Makes sure this connection reads the file that is at its path now. SQLite keeps
-    /// reading a file that was deleted or replaced (a restore, a mistaken `mv`) through
-    /// its open descriptor, where no revocation will ever arrive; so when the path names
-    /// another file, or none, the store re-opens it (returning true), or fails (and the
-    /// caller denies). Costs one `stat`.
-    pub fn follow_path(&mut self) -> Result<bool> {
+    /// Fails when the file at the store's path is no longer the one this connection
+    /// opened (deleted, or replaced by `mv`): SQLite would go on using the old file
+    /// through its descriptor, where no revocation will ever arrive. Re-opening the path
+    /// is no cure: SQLite pairs a database with its `-wal` and `-shm` files by name, and
+    /// while this process has the old file open, those are the old file's. A new file
+    /// opened next to them is read through the old file's log, which brought revoked
+    /// tokens back and corrupted the new file when tried (tests/it/serve_faults.rs). So
+    /// the caller denies until the process is restarted. Costs one `stat`.
+    pub fn check_file(&self) -> Result<()> {
         let Some(opened) = self.file else {
-            return Ok(false);
+            return Ok(());
         };
         if open::file_identity(&self.path) == Some(opened) {
-            return Ok(false);
+            return Ok(());
         }
-        let fresh = Store::open(&self.path, OpenMode::Existing).with_context(|| {
-            format!(
-                "the database {} was deleted or replaced while in use",
-                self.path.display()
-            )
-        })?;
-        *self = fresh;
-        Ok(true)
+        anyhow::bail!(
+            "the database {} was deleted or replaced while in use; restart to open the file there now (to restore a backup without a restart, use sqlite3's .restore: see SECURITY.md)",
+            self.path.display()
+        )
     }
 
     /// Problems found while opening that the user should hear about (for example

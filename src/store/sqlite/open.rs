@@ -56,6 +56,9 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         }
     }
     tighten_permissions(path, &mut warnings);
+    // Before opening: if the file is replaced in between, the connection is to a newer
+    // file than the one recorded, and check_file refuses (safe), never the reverse.
+    let file = file_identity(path);
 
     let mut conn = Connection::open_with_flags(
         path,
@@ -87,7 +90,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
     }
     Ok(Store {
         conn,
-        file: file_identity(path),
+        file,
         path: path.to_path_buf(),
         warnings,
     })
