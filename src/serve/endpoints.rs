@@ -130,7 +130,8 @@ impl App {
         let store = Arc::clone(&self.health);
         let checked = tokio::task::spawn_blocking(move || {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            store.schema_version()
+            // Without this, a deleted database still answers through its descriptor.
+            store.check_file().and_then(|()| store.schema_version())
         })
         .await;
         match checked {
