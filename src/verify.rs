@@ -606,7 +606,21 @@ mod tests {
         };
         std::fs::rename(&copy, &path).unwrap();
         refuses(&mut v);
-        // Restarted (the old connection closed first): the file there now decides.
+        // The old file's -wal and -shm were moved aside, not left for the new file.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        for side in ["t.db-wal", "t.db-shm"] {
+            assert!(!names.iter().any(|n| n == side), "{names:?}");
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{side}.replaced-"))),
+                "{names:?}"
+            );
+        }
+        // Restarted: the file there now decides.
         drop(v);
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));

@@ -35,6 +35,8 @@ pub struct Store {
     path: PathBuf,
     /// Device and inode of the file opened; `None` in memory.
     file: Option<(u64, u64)>,
+    /// Device and inode of its `-wal` and `-shm` files, as found after opening.
+    side_files: [Option<(u64, u64)>; 2],
     warnings: Vec<String>,
 }
 
@@ -63,10 +65,11 @@ impl Store {
     /// opened (deleted, or replaced by `mv`): SQLite would go on using the old file
     /// through its descriptor, where no revocation will ever arrive. Re-opening the path
     /// is no cure: SQLite pairs a database with its `-wal` and `-shm` files by name, and
-    /// while this process has the old file open, those are the old file's. A new file
-    /// opened next to them is read through the old file's log, which brought revoked
-    /// tokens back and corrupted the new file when tried (tests/it/serve_faults.rs). So
-    /// the caller denies until the process is restarted. Costs one `stat`.
+    /// those at the path are the old file's. Opened next to them, a new file is read
+    /// through the old file's log, which brought revoked tokens back and corrupted the
+    /// new file when tried (tests/it/serve_faults.rs). So the caller denies until the
+    /// process is restarted, and the old side files are moved aside, so that the restart
+    /// (or any other process) opens the new file alone. Costs one `stat`.
     pub fn check_file(&self) -> Result<()> {
         let Some(opened) = self.file else {
             return Ok(());
@@ -74,8 +77,18 @@ impl Store {
         if open::file_identity(&self.path) == Some(opened) {
             return Ok(());
         }
+        let moved = open::set_aside(&self.path, &self.side_files);
+        let moved = if moved.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "; moved the old file's {} aside, so that SQLite cannot apply them to the file there now",
+                names.join(" and ")
+            )
+        };
         anyhow::bail!(
-            "the database {} was deleted or replaced while in use; restart to open the file there now (to restore a backup without a restart, use sqlite3's .restore: see SECURITY.md)",
+            "the database {} was deleted or replaced while in use; restart to open the file there now (to restore a backup without a restart, use sqlite3's .restore: see SECURITY.md){moved}",
             self.path.display()
         )
     }

@@ -690,3 +690,23 @@ fn application_id_marks_our_files() {
         .unwrap();
     assert_eq!(id, APPLICATION_ID);
 }
+
+/// Side files are moved aside only when they are the ones the connection found: a new
+/// database created at the path (with side files of its own) keeps them.
+#[test]
+fn only_the_old_files_side_files_are_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let side = |s: &str| dir.path().join(format!("t.db{s}"));
+    let old = Store::open(&path, OpenMode::Create).unwrap();
+    old.check_file().unwrap();
+    for s in ["", "-wal", "-shm"] {
+        std::fs::remove_file(side(s)).unwrap();
+    }
+    let new = Store::open(&path, OpenMode::Create).unwrap();
+    let err = old.check_file().unwrap_err().to_string();
+    assert!(err.contains("deleted or replaced"), "{err}");
+    assert!(!err.contains("moved"), "{err}");
+    assert!(side("-wal").exists() && side("-shm").exists());
+    new.check_file().unwrap();
+}
