@@ -91,6 +91,20 @@ fuzz_target!(|data: &[u8]| {
     if let Some(scope) = &asked.scope {
         assert_eq!(scope.to_string().parse::<tokenctl::Scope>().unwrap(), *scope);
     }
+    // Claims about the original request that disagree map to no scope: a proxy passes
+    // its client's headers on beside its own.
+    for pair in [
+        ["x-original-method", "x-forwarded-method"],
+        ["x-original-uri", "x-forwarded-uri"],
+    ] {
+        let claims: Vec<&[u8]> = pair
+            .iter()
+            .flat_map(|n| headers.get_all(*n).iter().map(|v| v.as_bytes().trim_ascii()))
+            .collect();
+        if claims.windows(2).any(|w| w[0] != w[1]) {
+            assert_eq!(asked.scope, None);
+        }
+    }
     // A normalised path is clean, whatever it was made from.
     if let Some(uri) = headers.get("x-original-uri").and_then(|v| v.to_str().ok()) {
         if let Some(path) = NormalPath::from_uri(uri.trim()) {

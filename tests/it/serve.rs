@@ -542,6 +542,50 @@ fn forwarded_addresses_only_from_trusted_proxies() {
     assert_eq!(shown["last_used_ip"], "127.0.0.1", "{shown}");
 }
 
+/// Caddy's forward_auth and Traefik's forwardAuth send the client's own headers along
+/// with the X-Forwarded-* they set. A client that adds X-Original-Method or
+/// X-Original-URI to claim a request it is not making gets a request no scope maps.
+#[test]
+fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
+    let env = TestEnv::new();
+    let reader = env.create("reader", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {}", reader.secret);
+    // As Caddy forwards `DELETE /api/cases/12`: honest, then with the client's additions.
+    let caddy = |extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Forwarded-Method", "DELETE"),
+            ("X-Forwarded-Uri", "/api/cases/12"),
+            ("X-Forwarded-For", "198.51.100.7"),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    caddy(&[]).forbidden(Some("cases:delete"));
+    caddy(&[("X-Original-Method", "GET")]).forbidden(None);
+    caddy(&[
+        ("X-Original-Method", "GET"),
+        ("X-Original-URI", "/api/cases/12"),
+    ])
+    .forbidden(None);
+    // The same claim the proxy makes changes nothing.
+    caddy(&[("X-Original-Method", "DELETE")]).forbidden(Some("cases:delete"));
+    // A read through a path the token may read, claimed for a module it may not.
+    let read = |extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/api/invoices/3"),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    read(&[]).forbidden(Some("invoices:read"));
+    read(&[("X-Original-URI", "/api/cases/3")]).forbidden(None);
+    assert!(server.terminate().0.success());
+}
+
 #[test]
 fn ipv6_peers() {
     if TcpListener::bind("[::1]:0").is_err() {
