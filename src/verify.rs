@@ -215,7 +215,7 @@ pub struct Verifier {
 /// Only this verifier's own connection could write without changing the number, and it
 /// only writes usage counters, never a credential. A database file deleted or replaced at
 /// its path, which no commit would reveal, is caught before every decision by
-/// [`Store::follow_path`].
+/// [`Store::check_file`], and denies.
 #[derive(Default)]
 struct CredentialCache {
     version: Option<i64>,
@@ -323,7 +323,8 @@ impl Verifier {
         let decided = match hash_of(request) {
             None => Ok(malformed()),
             Some(hash) => self
-                .follow_path()
+                .store
+                .check_file()
                 .and_then(|()| self.cache.validate(&self.store))
                 .and_then(|()| self.cache.lookup(&self.store, &hash))
                 .map(|found| judge(request, now, found.as_deref())),
@@ -344,7 +345,7 @@ impl Verifier {
         if requests.len() == 1 {
             return vec![self.verify_at(&requests[0], now)];
         }
-        if let Err(e) = self.follow_path() {
+        if let Err(e) = self.store.check_file() {
             return requests
                 .iter()
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
@@ -372,15 +373,6 @@ impl Verifier {
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect(),
         }
-    }
-
-    /// Re-opens the database if its file was replaced; a new connection starts with an
-    /// empty cache.
-    fn follow_path(&mut self) -> Result<()> {
-        if self.store.follow_path()? {
-            self.cache = CredentialCache::default();
-        }
-        Ok(())
     }
 
     fn record_use(
@@ -477,14 +469,14 @@ fn judge(
     )
 }
 
-/// Commits `buffer` into `store` (the flusher of a server uses its own connection), into
-/// the file at the store's path now (see [`Store::follow_path`]).
+/// Commits `buffer` into `store` (the flusher of a server uses its own connection); never
+/// into a file that is no longer at the store's path (see [`Store::check_file`]).
 pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
     let batch = buffer.take();
     if batch.uses == 0 {
         return Ok(0);
     }
-    match store.follow_path().and_then(|_| store.record_usage(&batch)) {
+    match store.check_file().and_then(|()| store.record_usage(&batch)) {
         Ok(()) => Ok(batch.uses),
         Err(e) => {
             buffer.restore(batch);
@@ -576,7 +568,8 @@ mod tests {
     }
 
     /// SQLite would go on reading a deleted or replaced file through its descriptor; the
-    /// verifier follows the path instead, and denies while there is no database there.
+    /// verifier notices, and denies: it cannot safely switch to the new file (see
+    /// [`Store::check_file`]), even one in which the token is revoked.
     #[test]
     fn a_replaced_or_deleted_database_is_noticed() {
         let dir = tempfile::tempdir().unwrap();
@@ -598,16 +591,41 @@ mod tests {
 
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
+        let batch = [Request::new(&secret), Request::new(&secret)];
+        let refuses = |v: &mut Verifier| {
+            let err = v.verify_at(&Request::new(&secret), now).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("deleted or replaced"),
+                "{err:#}"
+            );
+            assert!(v.verify_all_at(&batch, now).iter().all(Result::is_err));
+            // Nor is usage written into the old file: it waits in memory.
+            let uses = v.usage().len();
+            assert!(v.flush().is_err());
+            assert_eq!(v.usage().len(), uses);
+        };
         std::fs::rename(&copy, &path).unwrap();
+        refuses(&mut v);
+        // The old file's -wal and -shm were moved aside, not left for the new file.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        for side in ["t.db-wal", "t.db-shm"] {
+            assert!(!names.iter().any(|n| n == side), "{names:?}");
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{side}.replaced-"))),
+                "{names:?}"
+            );
+        }
+        // Restarted: the file there now decides.
+        drop(v);
+        let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));
         std::fs::remove_file(&path).unwrap();
-        let err = v.verify_at(&Request::new(&secret), now).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("deleted or replaced"),
-            "{err:#}"
-        );
-        let batch = [Request::new(&secret), Request::new(&secret)];
-        assert!(v.verify_all_at(&batch, now).iter().all(Result::is_err));
+        refuses(&mut v);
     }
 
     #[test]

@@ -14,8 +14,10 @@ use std::time::Instant;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
-use hyper::{Request, Response, StatusCode};
+use hyper::header::{
+    CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
+use hyper::{Request, Response, StatusCode, Uri};
 use ipnet::IpNet;
 
 use super::forwarded::{self, Credential};
@@ -71,19 +73,19 @@ impl App {
 
     async fn auth(&self, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
-        let headers = req.headers();
-        let ip = forwarded::client_ip(peer, headers, &self.trusted_proxies);
-        // Without X-Original-URI or X-Forwarded-Uri, the original request is the auth
-        // request itself, as Envoy's ext_authz sends it: /auth<original path>.
-        let own_uri = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let own_uri = match own_uri.strip_prefix("/auth") {
-            Some(rest) if rest.starts_with('/') => rest,
-            _ => own_uri,
-        };
-        let scope = forwarded::original_method(headers, req.method().as_str())
-            .zip(forwarded::original_uri(headers, own_uri).and_then(NormalPath::from_uri))
-            .and_then(|(method, path)| self.rules.required(method, &path));
-        let (verdict, grant) = match forwarded::credential(headers) {
+        let Question {
+            credential,
+            scope,
+            ip,
+        } = question(
+            req.method().as_str(),
+            req.uri(),
+            req.headers(),
+            peer,
+            &self.rules,
+            &self.trusted_proxies,
+        );
+        let (verdict, grant) = match credential {
             Credential::Missing => (Verdict::Missing, None),
             Credential::Malformed => {
                 self.usage.record(
@@ -116,18 +118,7 @@ impl App {
                 }
             }
         };
-        let response = match (verdict, grant) {
-            (Verdict::Allowed, Some(grant)) => allowed(grant),
-            (Verdict::StorageError, _) => {
-                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
-                r.headers_mut()
-                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                r
-            }
-            (Verdict::Denied(r), _) if r.is_forbidden() => forbidden(scope.as_ref()),
-            (Verdict::Unmapped, _) => forbidden(None),
-            _ => unauthorized(),
-        };
+        let response = answer(verdict, grant, scope.as_ref());
         self.metrics.request(verdict, started.elapsed());
         response
     }
@@ -139,7 +130,8 @@ impl App {
         let store = Arc::clone(&self.health);
         let checked = tokio::task::spawn_blocking(move || {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            store.schema_version()
+            // Without this, a deleted database still answers through its descriptor.
+            store.check_file().and_then(|()| store.schema_version())
         })
         .await;
         match checked {
@@ -167,6 +159,64 @@ impl App {
         if self.last_error_log.swap(now, Ordering::Relaxed) != now {
             log(&format!("denying requests: cannot verify: {e:#}"));
         }
+    }
+}
+
+/// What an `/auth` request asks, read from the request alone: which credential, for
+/// which scope, from which client.
+#[derive(Debug)]
+pub struct Question {
+    pub credential: Credential,
+    /// The scope the original request needs; `None`: nothing maps it.
+    pub scope: Option<Scope>,
+    /// The client; `None` when a trusted proxy sent an unreadable address.
+    pub ip: Option<IpAddr>,
+}
+
+/// Reads an `/auth` request (its method, URI, headers and TCP peer) into a [`Question`].
+/// No I/O and no state, so that everything a client controls before the database is
+/// asked can be fuzzed without a socket (`fuzz/fuzz_targets/http_request.rs`).
+pub fn question(
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: IpAddr,
+    rules: &Rules,
+    trusted_proxies: &[IpNet],
+) -> Question {
+    let ip = forwarded::client_ip(peer, headers, trusted_proxies);
+    // Without X-Original-URI or X-Forwarded-Uri, the original request is the auth
+    // request itself, as Envoy's ext_authz sends it: /auth<original path>.
+    let own_uri = uri.path_and_query().map_or("/", |p| p.as_str());
+    let own_uri = match own_uri.strip_prefix("/auth") {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => own_uri,
+    };
+    let scope = forwarded::original_method(headers, method)
+        .zip(forwarded::original_uri(headers, own_uri).and_then(NormalPath::from_uri))
+        .and_then(|(method, path)| rules.required(method, &path));
+    Question {
+        credential: forwarded::credential(headers),
+        scope,
+        ip,
+    }
+}
+
+/// The response to an `/auth` request that ended in `verdict`: 200 only with a grant,
+/// 503 when the database could not answer, 403 with the scope needed for a genuine
+/// token that may not do this, 401 otherwise.
+pub fn answer(verdict: Verdict, grant: Option<Grant>, scope: Option<&Scope>) -> Response<Body> {
+    match (verdict, grant) {
+        (Verdict::Allowed, Some(grant)) => allowed(grant),
+        (Verdict::StorageError, _) => {
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
+            r.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        (Verdict::Denied(r), _) if r.is_forbidden() => forbidden(scope),
+        (Verdict::Unmapped, _) => forbidden(None),
+        _ => unauthorized(),
     }
 }
 
@@ -249,6 +299,95 @@ pub fn header_text(s: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn questions_as_proxies_ask_them() {
+        let rules = Rules::convention();
+        let trusted = forwarded::default_trusted();
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let ask = |method: &str, uri: &str, h: &[(&str, &str)], peer: IpAddr| {
+            question(
+                method,
+                &uri.parse().unwrap(),
+                &headers(h),
+                peer,
+                &rules,
+                &trusted,
+            )
+        };
+        // nginx auth_request: the original request in X-Original-*, the client in X-Real-IP.
+        let q = ask(
+            "GET",
+            "/auth",
+            &[
+                ("authorization", "Bearer tok_live_x"),
+                ("x-original-method", "POST"),
+                ("x-original-uri", "/api/cases/1"),
+                ("x-real-ip", "203.0.113.7"),
+            ],
+            local,
+        );
+        assert!(matches!(&q.credential, Credential::Bearer(b) if b.as_bytes() == b"tok_live_x"));
+        assert_eq!(
+            q.scope.map(|s| s.to_string()).as_deref(),
+            Some("cases:write")
+        );
+        assert_eq!(q.ip, Some("203.0.113.7".parse().unwrap()));
+        // Envoy ext_authz: the original request is the auth request, below /auth.
+        let q = ask("DELETE", "/auth/api/cases/4?x=1", &[], local);
+        assert!(matches!(q.credential, Credential::Missing));
+        assert_eq!(
+            q.scope.map(|s| s.to_string()).as_deref(),
+            Some("cases:delete")
+        );
+        // A peer that is not a trusted proxy is the client, whatever it claims.
+        let remote: IpAddr = "198.51.100.9".parse().unwrap();
+        let q = ask("GET", "/auth", &[("x-real-ip", "203.0.113.7")], remote);
+        assert_eq!(q.ip, Some(remote));
+        assert_eq!(q.scope, None);
+    }
+
+    #[test]
+    fn only_a_grant_is_allowed() {
+        let grant = Grant {
+            token_id: "abcd1234".into(),
+            name: "importer".into(),
+            env: "live".into(),
+            scopes: "cases:read".into(),
+        };
+        let scope: Scope = "cases:write".parse().unwrap();
+        let status = |v: Verdict, g: Option<Grant>| answer(v, g, Some(&scope)).status().as_u16();
+        assert_eq!(status(Verdict::Allowed, Some(grant.clone())), 200);
+        assert_eq!(status(Verdict::Allowed, None), 401);
+        assert_eq!(status(Verdict::StorageError, Some(grant)), 503);
+        assert_eq!(status(Verdict::Missing, None), 401);
+        assert_eq!(status(Verdict::Unmapped, None), 403);
+        for reason in DenyReason::ALL {
+            let want = if reason.is_forbidden() { 403 } else { 401 };
+            assert_eq!(status(Verdict::Denied(reason), None), want, "{reason}");
+        }
+        let r = answer(
+            Verdict::Denied(DenyReason::InsufficientScope),
+            None,
+            Some(&scope),
+        );
+        assert_eq!(
+            r.headers()[WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", scope=\"cases:write\""
+        );
+    }
 
     #[test]
     fn header_text_escapes_what_headers_cannot_carry() {

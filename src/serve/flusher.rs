@@ -39,8 +39,17 @@ impl Flusher {
             .name("tokenctl-flush".into())
             .spawn(move || {
                 let mut last = Instant::now();
+                let mut replaced = false;
                 // Until told to stop (or the server is gone): tick.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
+                    // Notice a deleted or replaced database file within a tick even when
+                    // no request comes: check_file moves the old -wal and -shm aside
+                    // before another process can open the new file with them.
+                    if let Err(e) = store.check_file()
+                        && !std::mem::replace(&mut replaced, true)
+                    {
+                        log(&format!("denying every request: {e:#}"));
+                    }
                     if last.elapsed() >= INTERVAL || usage.len() >= EARLY_USES {
                         last = Instant::now();
                         if let Err(e) = flush(&mut store, &usage, &metrics) {

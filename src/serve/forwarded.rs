@@ -6,6 +6,9 @@
 //! allow list. A trusted proxy that sends an unreadable address gets no address at all
 //! (tokens with an allow list are then denied), never the proxy's own.
 //!
+//! Proxies forward their client's headers too, so the headers for the original method and
+//! URI are believed only when they agree (see `agreed`).
+//!
 //! Nothing here copies or prints the credential: [`Bearer`] points into the header value
 //! that hyper already holds, and its `Debug` is redacted.
 
@@ -83,28 +86,39 @@ pub fn credential(headers: &HeaderMap) -> Credential {
 }
 
 /// `X-Original-Method`, else `X-Forwarded-Method`, else the method of the request itself.
-/// `None` when the header that applies is not text.
+/// `None` (unmapped: denied) when the headers disagree or are not text, see `agreed`.
 pub fn original_method<'a>(headers: &'a HeaderMap, own: &'a str) -> Option<&'a str> {
-    match headers
-        .get(&X_ORIGINAL_METHOD)
-        .or_else(|| headers.get(&X_FORWARDED_METHOD))
-    {
-        Some(v) => v.to_str().ok().map(str::trim),
-        None => Some(own),
-    }
+    agreed(headers, [&X_ORIGINAL_METHOD, &X_FORWARDED_METHOD]).map(|v| v.unwrap_or(own))
 }
 
 /// `X-Original-URI`, else `X-Forwarded-Uri`, else the URI of the request itself.
-/// `None` when the header that applies is not text: the request is then unmapped, it
-/// never falls back to the auth request's own URI.
+/// `None` (unmapped: denied) when the headers disagree or are not text, see `agreed`;
+/// it never falls back to the auth request's own URI then.
 pub fn original_uri<'a>(headers: &'a HeaderMap, own: &'a str) -> Option<&'a str> {
-    match headers
-        .get(&X_ORIGINAL_URI)
-        .or_else(|| headers.get(&X_FORWARDED_URI))
-    {
-        Some(v) => v.to_str().ok().map(str::trim),
-        None => Some(own),
+    agreed(headers, [&X_ORIGINAL_URI, &X_FORWARDED_URI]).map(|v| v.unwrap_or(own))
+}
+
+/// The value, trimmed, that every copy of both headers holds: `Some(None)` when neither is
+/// there, `None` when two copies differ or one is not text.
+///
+/// A forward-auth request carries the client's own headers too: Caddy's `forward_auth`
+/// and Traefik's `forwardAuth` copy every request header and set only `X-Forwarded-*`,
+/// nginx sets only what its configuration names. So one of these headers, or a second
+/// copy, may be the client's claim; believing it let a read-only token make a DELETE by
+/// sending `X-Original-Method: GET` through Caddy. When they disagree, one of them lies,
+/// and nothing tells which.
+fn agreed<'a>(headers: &'a HeaderMap, names: [&HeaderName; 2]) -> Option<Option<&'a str>> {
+    let mut found = None;
+    for name in names {
+        for value in headers.get_all(name) {
+            let value = value.to_str().ok()?.trim();
+            if found.is_some_and(|f| f != value) {
+                return None;
+            }
+            found = Some(value);
+        }
     }
+    Some(found)
 }
 
 /// The loopback networks, trusted as proxies unless `--trust-proxy` says otherwise.
@@ -260,14 +274,44 @@ mod tests {
         assert_eq!(original_uri(&h, "/auth"), Some("/api/b"));
         let h = headers(&[
             ("x-original-method", b"DELETE"),
-            ("x-forwarded-method", b"POST"),
+            ("x-forwarded-method", b" DELETE"),
             ("x-original-uri", b"/api/a"),
-            ("x-forwarded-uri", b"/api/b"),
+            ("x-forwarded-uri", b"/api/a"),
         ]);
         assert_eq!(original_method(&h, "GET"), Some("DELETE"));
         assert_eq!(original_uri(&h, "/auth"), Some("/api/a"));
         assert_eq!(original_uri(&headers(&[]), "/auth"), Some("/auth"));
         let bad = headers(&[("x-original-uri", b"/api/\xff")]);
         assert_eq!(original_uri(&bad, "/auth"), None);
+    }
+
+    /// What Caddy's forward_auth sends for `DELETE /api/cases/1` from a client that added
+    /// `X-Original-Method: GET` and `X-Original-URI`: the proxy's and the client's claims
+    /// disagree, so the request maps to nothing. Repeated headers likewise.
+    #[test]
+    fn disagreeing_claims_about_the_original_request_are_unreadable() {
+        let h = headers(&[
+            ("x-forwarded-method", b"DELETE"),
+            ("x-forwarded-uri", b"/api/cases/1"),
+            ("x-original-method", b"GET"),
+            ("x-original-uri", b"/api/reports/1"),
+        ]);
+        assert_eq!(original_method(&h, "GET"), None);
+        assert_eq!(original_uri(&h, "/auth"), None);
+        let twice = headers(&[
+            ("x-original-method", b"GET"),
+            ("x-original-method", b"POST"),
+        ]);
+        assert_eq!(original_method(&twice, "GET"), None);
+        let twice = headers(&[
+            ("x-forwarded-uri", b"/api/a"),
+            ("x-forwarded-uri", b"/api/b"),
+        ]);
+        assert_eq!(original_uri(&twice, "/auth"), None);
+        let one_unreadable = headers(&[
+            ("x-forwarded-uri", b"/api/a"),
+            ("x-original-uri", b"/api/\xff"),
+        ]);
+        assert_eq!(original_uri(&one_unreadable, "/auth"), None);
     }
 }

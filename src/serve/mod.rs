@@ -19,7 +19,7 @@
 //! SIGTERM and SIGINT stop accepting, let requests in progress finish, commit the
 //! recorded usage and exit 0.
 
-mod endpoints;
+pub mod endpoints;
 pub mod flusher;
 pub mod forwarded;
 pub mod metrics;

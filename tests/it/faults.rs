@@ -161,10 +161,10 @@ fn missing_side_files_after_a_clean_exit() {
 }
 
 /// A small deterministic generator for kill delays, so a failure can be replayed.
-struct Dice(u64);
+pub(crate) struct Dice(pub(crate) u64);
 
 impl Dice {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

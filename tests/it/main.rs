@@ -22,6 +22,7 @@ mod rotate;
 mod scan;
 mod secrets;
 mod serve;
+mod serve_faults;
 mod show;
 mod storage;
 mod stress;

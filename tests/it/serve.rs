@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use crate::common::{Made, TestEnv};
 
 /// Longest wait for anything (start-up, exit, a response) before the test fails.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A running `tokenctl serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -41,11 +41,11 @@ fn tokenctl(env: &TestEnv) -> Command {
 
 impl Server {
     /// Starts `serve` on 127.0.0.1, a free port, and waits until it listens.
-    fn start(env: &TestEnv, args: &[&str]) -> Server {
+    pub(crate) fn start(env: &TestEnv, args: &[&str]) -> Server {
         Server::start_on(env, "127.0.0.1:0", args)
     }
 
-    fn start_on(env: &TestEnv, listen: &str, args: &[&str]) -> Server {
+    pub(crate) fn start_on(env: &TestEnv, listen: &str, args: &[&str]) -> Server {
         let mut child = tokenctl(env)
             .args(["serve", "--listen", listen])
             .args(args)
@@ -85,12 +85,12 @@ impl Server {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM and waits for the exit status and the rest of stderr.
-    fn terminate(mut self) -> (ExitStatus, String) {
+    pub(crate) fn terminate(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
@@ -113,6 +113,19 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL, as a crash or the OOM killer would; waits for the process and returns
+    /// its stderr.
+    pub(crate) fn kill(mut self) -> String {
+        self.child.kill().expect("SIGKILL serve");
+        self.child.wait().expect("wait for serve");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        self.stderr()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -122,14 +135,14 @@ impl Drop for Server {
 
 /// An HTTP response as the tests look at it.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -137,13 +150,13 @@ impl Reply {
     }
 
     #[track_caller]
-    fn expect(self, status: u16) -> Reply {
+    pub(crate) fn expect(self, status: u16) -> Reply {
         assert_eq!(self.status, status, "{self:?}");
         self
     }
 
     #[track_caller]
-    fn unauthorized(self) -> Reply {
+    pub(crate) fn unauthorized(self) -> Reply {
         let r = self.expect(401);
         assert_eq!(
             r.header("www-authenticate"),
@@ -154,7 +167,7 @@ impl Reply {
     }
 
     #[track_caller]
-    fn forbidden(self, scope: Option<&str>) -> Reply {
+    pub(crate) fn forbidden(self, scope: Option<&str>) -> Reply {
         let r = self.expect(403);
         let want = match scope {
             Some(s) => format!("Bearer error=\"insufficient_scope\", scope=\"{s}\""),
@@ -167,7 +180,7 @@ impl Reply {
 
 /// Sends raw bytes (a whole request, `Connection: close`) and reads the reply; `None`
 /// when the connection fails or closes without a complete status line and headers.
-fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Reply> {
+pub(crate) fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).ok()?;
     stream.set_read_timeout(Some(PATIENCE)).ok()?;
     // A server may answer (431) and close before reading all of a huge request.
@@ -189,7 +202,7 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> Option<Reply> {
     })
 }
 
-fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut r = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (n, v) in headers {
         r.push_str(&format!("{n}: {v}\r\n"));
@@ -199,13 +212,13 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
 }
 
 #[track_caller]
-fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     exchange(addr, &request("GET", path, headers)).expect("a reply")
 }
 
 /// `/auth` for the original request `method uri` with `token`.
 #[track_caller]
-fn auth(addr: SocketAddr, token: &str, method: &str, uri: &str) -> Reply {
+pub(crate) fn auth(addr: SocketAddr, token: &str, method: &str, uri: &str) -> Reply {
     let bearer = format!("Bearer {token}");
     get(
         addr,
@@ -218,7 +231,7 @@ fn auth(addr: SocketAddr, token: &str, method: &str, uri: &str) -> Reply {
     )
 }
 
-fn revoke(env: &TestEnv, id: &str) {
+pub(crate) fn revoke(env: &TestEnv, id: &str) {
     env.run(&["revoke", id, "--yes"]).success();
 }
 
@@ -529,6 +542,50 @@ fn forwarded_addresses_only_from_trusted_proxies() {
     assert_eq!(shown["last_used_ip"], "127.0.0.1", "{shown}");
 }
 
+/// Caddy's forward_auth and Traefik's forwardAuth send the client's own headers along
+/// with the X-Forwarded-* they set. A client that adds X-Original-Method or
+/// X-Original-URI to claim a request it is not making gets a request no scope maps.
+#[test]
+fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
+    let env = TestEnv::new();
+    let reader = env.create("reader", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {}", reader.secret);
+    // As Caddy forwards `DELETE /api/cases/12`: honest, then with the client's additions.
+    let caddy = |extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Forwarded-Method", "DELETE"),
+            ("X-Forwarded-Uri", "/api/cases/12"),
+            ("X-Forwarded-For", "198.51.100.7"),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    caddy(&[]).forbidden(Some("cases:delete"));
+    caddy(&[("X-Original-Method", "GET")]).forbidden(None);
+    caddy(&[
+        ("X-Original-Method", "GET"),
+        ("X-Original-URI", "/api/cases/12"),
+    ])
+    .forbidden(None);
+    // The same claim the proxy makes changes nothing.
+    caddy(&[("X-Original-Method", "DELETE")]).forbidden(Some("cases:delete"));
+    // A read through a path the token may read, claimed for a module it may not.
+    let read = |extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/api/invoices/3"),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    read(&[]).forbidden(Some("invoices:read"));
+    read(&[("X-Original-URI", "/api/cases/3")]).forbidden(None);
+    assert!(server.terminate().0.success());
+}
+
 #[test]
 fn ipv6_peers() {
     if TcpListener::bind("[::1]:0").is_err() {
@@ -740,7 +797,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

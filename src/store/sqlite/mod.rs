@@ -16,7 +16,7 @@ pub use usage::Pruned;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -35,6 +35,8 @@ pub struct Store {
     path: PathBuf,
     /// Device and inode of the file opened; `None` in memory.
     file: Option<(u64, u64)>,
+    /// Device and inode of its `-wal` and `-shm` files, as found after opening.
+    side_files: [Option<(u64, u64)>; 2],
     warnings: Vec<String>,
 }
 
@@ -59,26 +61,36 @@ impl Store {
         &self.path
     }
 
-    /// Makes sure this connection reads the file that is at its path now. SQLite keeps
-    /// reading a file that was deleted or replaced (a restore, a mistaken `mv`) through
-    /// its open descriptor, where no revocation will ever arrive; so when the path names
-    /// another file, or none, the store re-opens it (returning true), or fails (and the
-    /// caller denies). Costs one `stat`.
-    pub fn follow_path(&mut self) -> Result<bool> {
+    /// Fails when the file at the store's path is no longer the one this connection
+    /// opened (deleted, or replaced by `mv`): SQLite would go on using the old file
+    /// through its descriptor, where no revocation will ever arrive. Re-opening the path
+    /// is no cure: SQLite pairs a database with its `-wal` and `-shm` files by name, and
+    /// those at the path are the old file's. Opened next to them, a new file is read
+    /// through the old file's log, which brought revoked tokens back and corrupted the
+    /// new file when tried (tests/it/serve_faults.rs). So the caller denies until the
+    /// process is restarted, and the old side files are moved aside, so that the restart
+    /// (or any other process) opens the new file alone. Costs one `stat`.
+    pub fn check_file(&self) -> Result<()> {
         let Some(opened) = self.file else {
-            return Ok(false);
+            return Ok(());
         };
         if open::file_identity(&self.path) == Some(opened) {
-            return Ok(false);
+            return Ok(());
         }
-        let fresh = Store::open(&self.path, OpenMode::Existing).with_context(|| {
+        let moved = open::set_aside(&self.path, &self.side_files);
+        let moved = if moved.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
             format!(
-                "the database {} was deleted or replaced while in use",
-                self.path.display()
+                "; moved the old file's {} aside, so that SQLite cannot apply them to the file there now",
+                names.join(" and ")
             )
-        })?;
-        *self = fresh;
-        Ok(true)
+        };
+        anyhow::bail!(
+            "the database {} was deleted or replaced while in use; restart to open the file there now (to restore a backup without a restart, use sqlite3's .restore: see SECURITY.md){moved}",
+            self.path.display()
+        )
     }
 
     /// Problems found while opening that the user should hear about (for example

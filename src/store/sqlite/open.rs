@@ -56,6 +56,9 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         }
     }
     tighten_permissions(path, &mut warnings);
+    // Before opening: if the file is replaced in between, the connection is to a newer
+    // file than the one recorded, and check_file refuses (safe), never the reverse.
+    let file = file_identity(path);
 
     let mut conn = Connection::open_with_flags(
         path,
@@ -82,12 +85,16 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
     conn.pragma_update(None, "foreign_keys", true)?;
     // FULL: a revocation that returned is on disk even if the machine loses power.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    for suffix in ["-wal", "-shm"] {
+    // A read opens the -wal and -shm (a new database in WAL mode has none yet), so that
+    // their permissions are checked and their identity recorded.
+    conn.query_row("PRAGMA user_version", [], |_| Ok(()))?;
+    for suffix in SIDE_FILES {
         tighten_permissions(&side_file(path, suffix), &mut warnings);
     }
     Ok(Store {
         conn,
-        file: file_identity(path),
+        file,
+        side_files: SIDE_FILES.map(|suffix| file_identity(&side_file(path, suffix))),
         path: path.to_path_buf(),
         warnings,
     })
@@ -101,6 +108,7 @@ pub fn open_in_memory() -> Result<Store> {
         conn,
         path: PathBuf::from(":memory:"),
         file: None,
+        side_files: [None, None],
         warnings: Vec::new(),
     })
 }
@@ -109,6 +117,34 @@ pub fn open_in_memory() -> Result<Store> {
 pub(super) fn file_identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The files SQLite keeps beside a database in WAL mode, and pairs with it by name.
+pub(super) const SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
+
+/// Moves the side files this connection found at open aside (renamed with a
+/// `.replaced-<time>` suffix), if they are still there, after the database file itself
+/// was deleted or replaced: they hold the old file's log and index, which SQLite would
+/// apply to whatever file is put at the path next, and which it leaves in place when the
+/// connection closes because the file moved. Returns the new names. Renamed, not
+/// deleted: the old file's last transactions stay recoverable.
+pub(super) fn set_aside(path: &Path, seen: &[Option<(u64, u64)>; 2]) -> Vec<PathBuf> {
+    // One connection at a time, so that a second one finds the files gone rather than
+    // racing the first to them.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut moved = Vec::new();
+    for (suffix, seen) in SIDE_FILES.iter().zip(seen) {
+        let side = side_file(path, suffix);
+        if seen.is_some() && file_identity(&side) == *seen {
+            let aside = side_file(&side, &format!(".replaced-{stamp}"));
+            if fs::rename(&side, &aside).is_ok() {
+                moved.push(aside);
+            }
+        }
+    }
+    moved
 }
 
 fn side_file(path: &Path, suffix: &str) -> PathBuf {

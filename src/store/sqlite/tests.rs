@@ -405,6 +405,45 @@ fn flushes_accumulate_and_keep_first_and_last_seen() {
     assert_eq!(totals[&rec.key].allowed + totals[&rec.key].denied, 3);
 }
 
+/// Uses decided against a token that this database does not hold (a backup without it
+/// was restored before the flush) are dropped; the rest of the batch is committed. Before,
+/// the foreign key failed the whole batch, and every later one it was merged into.
+#[test]
+fn usage_of_a_token_no_longer_in_the_database_does_not_block_the_rest() {
+    let mut store = Store::open_in_memory().unwrap();
+    let now = t(NOW);
+    let (new, _) = new_token("x", "cases:read", None);
+    let rec = store.create_token(&new, "a", now).unwrap();
+    let buf = UsageBuffer::new();
+    buf.record(
+        Presented::Token(rec.key + 1),
+        ip("10.0.0.1"),
+        Outcome::Allowed,
+        now,
+    );
+    buf.record(
+        Presented::Token(rec.key),
+        ip("10.0.0.1"),
+        Outcome::Allowed,
+        now,
+    );
+    buf.record(Presented::Unknown, ip("10.0.0.1"), Outcome::Denied, now);
+    store.record_usage(&buf.take()).unwrap();
+    let requests = store.token_requests(rec.key, now).unwrap();
+    assert_eq!((requests.allowed_30d, requests.denied_30d), (1, 0));
+    assert_eq!(
+        store.token_requests(rec.key + 1, now).unwrap().allowed_30d,
+        0
+    );
+    assert_eq!(
+        store
+            .stranger_usage(now - TimeDelta::days(1))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 #[test]
 fn anomaly_facts() {
     let mut store = Store::open_in_memory().unwrap();
@@ -686,4 +725,24 @@ fn one_token_queries_use_the_token_key() {
         assert!(!plan.contains("SCAN"), "{one}\n{plan}");
         assert!(!for_token(sql, column, None).contains(":token"));
     }
+}
+
+/// Side files are moved aside only when they are the ones the connection found: a new
+/// database created at the path (with side files of its own) keeps them.
+#[test]
+fn only_the_old_files_side_files_are_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let side = |s: &str| dir.path().join(format!("t.db{s}"));
+    let old = Store::open(&path, OpenMode::Create).unwrap();
+    old.check_file().unwrap();
+    for s in ["", "-wal", "-shm"] {
+        std::fs::remove_file(side(s)).unwrap();
+    }
+    let new = Store::open(&path, OpenMode::Create).unwrap();
+    let err = old.check_file().unwrap_err().to_string();
+    assert!(err.contains("deleted or replaced"), "{err}");
+    assert!(!err.contains("moved"), "{err}");
+    assert!(side("-wal").exists() && side("-shm").exists());
+    new.check_file().unwrap();
 }

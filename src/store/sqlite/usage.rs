@@ -94,7 +94,10 @@ fn requests_sql(filter: &str) -> String {
 
 impl Store {
     /// Commits a batch of counters in one transaction, and moves each token's
-    /// `last_used_at`/`last_used_ip` forward.
+    /// `last_used_at`/`last_used_ip` forward. Counts of a token this database does not
+    /// hold are dropped: a backup restored in place (`sqlite3 tokens.db .restore`) since
+    /// the use was decided has nowhere to keep them, and failing on them would fail this
+    /// batch and every later one it is merged into.
     pub fn record_usage(&mut self, batch: &Batch) -> Result<()> {
         if batch.rows.is_empty() {
             return Ok(());
@@ -103,7 +106,7 @@ impl Store {
         {
             let mut usage = tx.prepare_cached(
                 "INSERT INTO usage (token_pk, hour, ip, allowed, denied, first_seen, last_seen) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = ?1) \
                  ON CONFLICT DO UPDATE SET allowed = allowed + excluded.allowed, \
                    denied = denied + excluded.denied, \
                    first_seen = min(first_seen, excluded.first_seen), \
@@ -126,7 +129,7 @@ impl Store {
                 let c = &row.counts;
                 match row.presented {
                     Presented::Token(key) => {
-                        usage.execute(params![
+                        let added = usage.execute(params![
                             key,
                             row.hour,
                             row.ip,
@@ -135,6 +138,9 @@ impl Store {
                             c.first_seen,
                             c.last_seen
                         ])?;
+                        if added == 0 {
+                            continue;
+                        }
                         ips.execute(params![key, row.ip, c.first_seen, c.last_seen])?;
                         let e = last_use.entry(key).or_insert((c.last_seen, &row.ip));
                         if c.last_seen > e.0 {

@@ -1,0 +1,194 @@
+#![no_main]
+//! The request-handling surface of `serve`, without a socket: an arbitrary method, URI,
+//! headers (any names and values hyper would accept, duplicates, non-UTF-8) and TCP peer
+//! go through `endpoints::question` (credential, original method and URI, client
+//! address, path normalisation, rules) and every verdict through `endpoints::answer`.
+//!
+//! Input: byte 0 chooses the peer, the rules and the trusted proxies; bytes 1..5 are an
+//! IPv4 peer; the rest is a request head as text: `METHOD URI` on the first line, then
+//! `name: value` lines (split at `\n`, values taken as raw bytes).
+
+use std::net::IpAddr;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+use ipnet::IpNet;
+use libfuzzer_sys::fuzz_target;
+use tokenctl::serve::endpoints::{Question, answer, question};
+use tokenctl::serve::forwarded::{Credential, default_trusted};
+use tokenctl::serve::metrics::Verdict;
+use tokenctl::serve::rules::{NormalPath, Rules};
+use tokenctl::verify::{DenyReason, Grant};
+
+const RULES: &str = r#"
+fallback = "convention"
+[[rule]]
+methods = ["GET", "HEAD"]
+path = "/api/cases/*/documents/**"
+scope = "documents:read"
+[[rule]]
+methods = ["POST"]
+prefix = "/api/import"
+scope = "cases:write"
+[[rule]]
+path = "/api/reports/*.csv"
+scope = "reports:read"
+"#;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 5 {
+        return;
+    }
+    let (flags, rest) = (data[0], &data[5..]);
+    let peer: IpAddr = match flags % 8 {
+        0 => "127.0.0.1".parse().unwrap(),
+        1 => "::1".parse().unwrap(),
+        2 => "::ffff:127.0.0.1".parse().unwrap(),
+        3 => "10.1.2.3".parse().unwrap(),
+        4 => "2001:db8::1".parse().unwrap(),
+        _ => IpAddr::from([data[1], data[2], data[3], data[4]]),
+    };
+    let rules = if flags & 8 == 0 {
+        Rules::convention()
+    } else {
+        Rules::parse(RULES).unwrap()
+    };
+    let trusted: Vec<IpNet> = if flags & 16 == 0 {
+        default_trusted()
+    } else {
+        vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()]
+    };
+
+    let mut lines = rest.split(|&b| b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    let mut parts = first.splitn(2, |&b| b == b' ');
+    let (Ok(method), Ok(uri)) = (
+        Method::from_bytes(parts.next().unwrap_or_default()),
+        Uri::try_from(parts.next().unwrap_or(b"/auth")),
+    ) else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = line[colon + 1..].trim_ascii();
+        // What hyper hands over: valid names (lower-cased) and values.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+
+    let asked = question(method.as_str(), &uri, &headers, peer, &rules, &trusted);
+    check_credential(&asked, &headers);
+    if !trusted.iter().any(|n| n.contains(&peer.to_canonical())) {
+        assert_eq!(asked.ip, Some(peer.to_canonical()));
+    }
+    if let Some(scope) = &asked.scope {
+        assert_eq!(scope.to_string().parse::<tokenctl::Scope>().unwrap(), *scope);
+    }
+    // Claims about the original request that disagree map to no scope: a proxy passes
+    // its client's headers on beside its own.
+    for pair in [
+        ["x-original-method", "x-forwarded-method"],
+        ["x-original-uri", "x-forwarded-uri"],
+    ] {
+        let claims: Vec<&[u8]> = pair
+            .iter()
+            .flat_map(|n| headers.get_all(*n).iter().map(|v| v.as_bytes().trim_ascii()))
+            .collect();
+        if claims.windows(2).any(|w| w[0] != w[1]) {
+            assert_eq!(asked.scope, None);
+        }
+    }
+    // A normalised path is clean, whatever it was made from.
+    if let Some(uri) = headers.get("x-original-uri").and_then(|v| v.to_str().ok()) {
+        if let Some(path) = NormalPath::from_uri(uri.trim()) {
+            let p = path.as_str();
+            assert!(p.starts_with('/') && !p.contains("//"), "{p:?}");
+            assert!(path.segments().all(|s| s != "." && s != ".."), "{p:?}");
+            assert!(!p.chars().any(|c| c.is_control() || c == '\\'), "{p:?}");
+        }
+    }
+
+    // Every verdict maps to its status; only a grant gives 200, and its headers carry
+    // the token's name so that a URL decoder gives it back exactly.
+    let name = String::from_utf8_lossy(
+        headers.get("x-token-name").map_or(&b"importer"[..], |v| v.as_bytes()),
+    )
+    .into_owned();
+    let grant = Grant {
+        token_id: "abcd1234".into(),
+        name: name.as_str().into(),
+        env: "live".into(),
+        scopes: "cases:read".into(),
+    };
+    let verdicts = [
+        Verdict::Allowed,
+        Verdict::Missing,
+        Verdict::Unmapped,
+        Verdict::StorageError,
+        Verdict::Denied(DenyReason::Revoked),
+        Verdict::Denied(DenyReason::InsufficientScope),
+    ];
+    for verdict in verdicts {
+        for with_grant in [true, false] {
+            let r = answer(verdict, with_grant.then(|| grant.clone()), asked.scope.as_ref());
+            let want = match verdict {
+                Verdict::Allowed if with_grant => 200,
+                Verdict::StorageError => 503,
+                Verdict::Unmapped | Verdict::Denied(DenyReason::InsufficientScope) => 403,
+                _ => 401,
+            };
+            assert_eq!(r.status().as_u16(), want, "{verdict:?}");
+            if want == 200 {
+                let shown = r.headers()["x-token-name"].to_str().unwrap();
+                assert_eq!(percent_decode(shown), name.as_bytes());
+            } else {
+                assert!(r.headers().get("x-token-name").is_none());
+            }
+        }
+    }
+});
+
+/// The credential is read from exactly one Authorization header, as the bytes after
+/// `Bearer ` and its spaces, and its Debug form never shows them.
+fn check_credential(asked: &Question, headers: &HeaderMap) {
+    let all: Vec<&HeaderValue> = headers.get_all("authorization").iter().collect();
+    match &asked.credential {
+        Credential::Missing => assert!(all.is_empty()),
+        Credential::Malformed => assert!(!all.is_empty()),
+        Credential::Bearer(b) => {
+            assert_eq!(all.len(), 1);
+            let token = b.as_bytes();
+            let header = all[0].as_bytes();
+            assert!(!token.is_empty() && token[0] != b' ');
+            assert!(header[..7].eq_ignore_ascii_case(b"bearer "));
+            assert!(header.ends_with(token));
+            let shown = format!("{asked:?}");
+            if token.len() >= 8 && token.contains(&b'~') {
+                assert!(!shown.contains(&*String::from_utf8_lossy(token)), "{shown}");
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
