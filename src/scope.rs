@@ -231,25 +231,6 @@ impl fmt::Display for ScopeSet {
     }
 }
 
-/// Whether the space-separated grants `granted` (as stored) cover `required`, without
-/// allocating: this runs on every verification. Unparseable words grant nothing.
-pub fn text_allows(granted: &str, required: &Scope) -> bool {
-    granted.split(' ').any(|word| {
-        let Some((module, access)) = word.split_once(':') else {
-            return false;
-        };
-        let module_ok = match &required.module {
-            Module::Named(name) => module == "*" || module == name,
-            Module::All => module == "*",
-        };
-        module_ok
-            && Access::ALL
-                .into_iter()
-                .find(|a| a.as_str() == access)
-                .is_some_and(|a| a >= required.access)
-    })
-}
-
 /// The module catalogue (setting `modules`) refused a module; carries a suggestion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownModule {
@@ -393,17 +374,6 @@ mod tests {
             let required: Scope = format!("{}:{}", req.0, Access::ALL[req.1]).parse().unwrap();
             let before = scopes.iter().any(|g| g.covers(&required));
             prop_assert_eq!(ScopeSet::new(scopes).allows(&required), before);
-        }
-
-        #[test]
-        fn text_form_agrees_with_the_set(
-            grants in proptest::collection::vec(("[ab*]", 0usize..3), 1..6),
-            req in ("[ab*]", 0usize..3),
-        ) {
-            let text: Vec<String> = grants.iter().map(|(m, a)| format!("{m}:{}", Access::ALL[*a])).collect();
-            let set = ScopeSet::parse_list(&text.join(" ")).unwrap();
-            let required: Scope = format!("{}:{}", req.0, Access::ALL[req.1]).parse().unwrap();
-            prop_assert_eq!(text_allows(&set.to_string(), &required), set.allows(&required));
         }
 
         #[test]

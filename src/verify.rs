@@ -19,7 +19,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::scope::{Scope, ScopeSet, text_allows};
+use crate::scope::{Scope, ScopeSet};
 use crate::store::{Credential, OpenMode, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
@@ -472,7 +472,7 @@ fn judge(
             Some(DenyReason::IpNotAllowed)
         }
         Status::Active
-            if request.unmapped || request.scope.is_some_and(|s| !text_allows(&t.scopes, s)) =>
+            if request.unmapped || request.scope.is_some_and(|s| !t.scope_set.allows(s)) =>
         {
             Some(DenyReason::InsufficientScope)
         }

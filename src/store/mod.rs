@@ -96,8 +96,8 @@ fn status_at(
     }
 }
 
-/// What verification reads of a token: only the fields its checks need, as stored, so
-/// the per-request lookup allocates and parses as little as possible.
+/// What verification reads of a token: only the fields its checks need, parsed once when
+/// read (verifiers cache it), so that each request compares and does not parse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
     pub(crate) key: i64,
@@ -106,8 +106,10 @@ pub struct Credential {
     pub env: Arc<str>,
     /// Canonical space-separated grants, as in `X-Token-Scopes`.
     pub scopes: Arc<str>,
-    /// Space-separated CIDRs; empty allows every address.
-    pub allowed_ips: String,
+    /// The same grants, parsed.
+    pub scope_set: ScopeSet,
+    /// Empty allows every address.
+    pub allowed_ips: Vec<IpNet>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -117,9 +119,8 @@ impl Credential {
         status_at(self.revoked_at, self.expires_at, now)
     }
 
-    /// Whether `ip` may use this token; CIDRs were validated when the token was made.
     pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
-        crate::allowlist::text_allows(&self.allowed_ips, ip)
+        crate::allowlist::allows(&self.allowed_ips, ip)
     }
 }
 

@@ -24,22 +24,33 @@ pub(super) const COLUMNS: &str = "pk, id, name, description, env, scopes, allowe
 /// How many times to draw a new public id when one collides (1 in 36^8 per existing token).
 const ID_ATTEMPTS: usize = 8;
 
+/// Column `i` as stored grants (`cases:read invoices:write`).
+fn scopes_at(r: &Row<'_>, i: usize) -> rusqlite::Result<ScopeSet> {
+    ScopeSet::parse_list(r.get_ref(i)?.as_str()?).map_err(|e| bad_column(i, e.to_string()))
+}
+
+/// Column `i` as a stored allow list (space-separated networks).
+fn networks_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<IpNet>> {
+    r.get_ref(i)?
+        .as_str()?
+        .split_whitespace()
+        .map(|n| n.parse::<IpNet>().map_err(|e| bad_column(i, e.to_string())))
+        .collect()
+}
+
+fn bad_column(i: usize, why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, why.into())
+}
+
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    let bad =
-        |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, e.into());
-    let scopes: String = r.get(5)?;
-    let ips: String = r.get(6)?;
     Ok(TokenRecord {
         key: r.get(0)?,
         id: r.get(1)?,
         name: r.get(2)?,
         description: r.get(3)?,
         env: r.get(4)?,
-        scopes: ScopeSet::parse_list(&scopes).map_err(|e| bad(5, e.to_string()))?,
-        allowed_ips: ips
-            .split_whitespace()
-            .map(|n| n.parse::<IpNet>().map_err(|e| bad(6, e.to_string())))
-            .collect::<rusqlite::Result<_>>()?,
+        scopes: scopes_at(r, 5)?,
+        allowed_ips: networks_at(r, 6)?,
         hint: r.get(7)?,
         created_at: from_ts(r.get(8)?),
         created_by: r.get(9)?,
@@ -168,7 +179,8 @@ impl Store {
                     name: text(2)?,
                     env: text(3)?,
                     scopes: text(4)?,
-                    allowed_ips: r.get(5)?,
+                    scope_set: scopes_at(r, 4)?,
+                    allowed_ips: networks_at(r, 5)?,
                     expires_at: r.get::<_, Option<i64>>(6)?.map(from_ts),
                     revoked_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
                 })
