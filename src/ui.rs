@@ -16,6 +16,7 @@ pub struct Ui {
     color: bool,
     err_color: bool,
     can_prompt: bool,
+    pretty_json: bool,
 }
 
 impl Ui {
@@ -32,6 +33,7 @@ impl Ui {
             color: decide(io::stdout().is_terminal()),
             err_color: decide(io::stderr().is_terminal()),
             can_prompt: io::stdin().is_terminal() && io::stderr().is_terminal(),
+            pretty_json: io::stdout().is_terminal(),
         }
     }
 
@@ -72,19 +74,29 @@ impl Ui {
 
     /// JSON that contains a secret; the serialized text is zeroed afterwards.
     pub fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
-        let mut text =
-            Zeroizing::new(serde_json::to_string_pretty(value).map_err(io::Error::other)?);
+        let text = if self.pretty_json {
+            serde_json::to_string_pretty(value)
+        } else {
+            serde_json::to_string(value)
+        };
+        let mut text = Zeroizing::new(text.map_err(io::Error::other)?);
         text.push('\n');
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
         out.flush()
     }
 
-    /// Data as pretty JSON on stdout.
+    /// Data as JSON on stdout: indented for a person at a terminal, one line for a
+    /// program reading a pipe (as `gh` does).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
         // Streamed: a list of thousands of tokens is never built as one string.
         let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+        if self.pretty_json {
+            serde_json::to_writer_pretty(&mut out, value)
+        } else {
+            serde_json::to_writer(&mut out, value)
+        }
+        .map_err(io::Error::from)?;
         out.write_all(b"\n")?;
         out.flush()
     }

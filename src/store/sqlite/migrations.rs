@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, ip, kind)
     ) STRICT, WITHOUT ROWID;
     ",
+    // 3: `list` reads tokens in creation order from an index instead of sorting them.
+    "
+    CREATE INDEX tokens_created ON tokens(created_at);
+    ",
 ];
 
 /// The schema version this build writes and understands.
