@@ -29,7 +29,7 @@ use crate::ui::Ui;
 /// Longest token name, in characters.
 const NAME_MAX_CHARS: usize = 100;
 /// Longest description or reason, in characters.
-const TEXT_MAX_CHARS: usize = 1_000;
+pub(crate) const TEXT_MAX_CHARS: usize = 1_000;
 
 /// What every command gets: the terminal, the database path and the time of the run.
 pub struct Ctx {

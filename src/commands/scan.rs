@@ -32,8 +32,6 @@ const LARGE_TREE_BYTES: u64 = 64 << 20;
 const WARNINGS_SHOWN: usize = 10;
 /// Short commit ids in tables and revocation reasons.
 const SHORT_COMMIT: usize = 12;
-/// Revocation reasons are free text of at most 1,000 characters.
-const REASON_MAX_CHARS: usize = 1_000;
 
 /// A token found, looked up.
 struct Finding {
@@ -266,7 +264,7 @@ fn revoke(ctx: &Ctx, store: &mut Store, findings: &mut [Finding]) -> Result<()> 
         }
         let reason: String = format!("leaked: {}", f.location())
             .chars()
-            .take(REASON_MAX_CHARS)
+            .take(super::TEXT_MAX_CHARS)
             .collect();
         match store.revoke_token(&t.id, Some(&reason), &actor, ctx.now)? {
             Revocation::Revoked(r) => {
