@@ -16,7 +16,9 @@ use crate::scope::Scope;
 
 const ABOUT_LONG: &str = "\
 Manage API tokens for a web application's HTTP API: create, list, show, rotate, revoke and
-audit them, and answer 'is this bearer token allowed?' for the API.
+audit them; answer 'is this bearer token allowed?' for the API (verify, or serve as a
+forward-auth endpoint for a reverse proxy); find leaked tokens in files and git history
+(scan).
 
 Secrets are printed exactly once; the database (one SQLite file) keeps only their SHA-256.";
 
