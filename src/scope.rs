@@ -201,10 +201,6 @@ impl ScopeSet {
         self.0.iter().any(|g| g.covers(required))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }

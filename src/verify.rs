@@ -19,7 +19,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::scope::{Scope, ScopeSet};
+use crate::scope::Scope;
 use crate::store::{Credential, OpenMode, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
@@ -141,13 +141,6 @@ pub struct Grant {
     pub env: Arc<str>,
     /// The token's grants, canonical and space-separated (`cases:write documents:read`).
     pub scopes: Arc<str>,
-}
-
-impl Grant {
-    /// The grants as a set, to check further scopes.
-    pub fn scope_set(&self) -> ScopeSet {
-        ScopeSet::parse_list(&self.scopes).unwrap_or_default()
-    }
 }
 
 /// A refused request; the token's id and name when it was one of ours.
@@ -511,6 +504,7 @@ pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::ScopeSet;
     use crate::store::NewToken;
     use chrono::TimeDelta;
 
