@@ -45,8 +45,8 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             break
         }
         'tokenctl;create' {
-            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'What the token is for, such as the integration''s name')
-            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'A grant, <module>:<read|write|delete>; repeat or separate with commas')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'What the token is for, such as the integration''s name (refused when it could be mistaken for another token''s name or id)')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)')
             [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or ''never'' [default: setting default_lifetime]')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment the token works in (live, test, ...) [default: live]')
             [CompletionResult]::new('--allow-ip', '--allow-ip', [CompletionResultType]::ParameterName, 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas')
@@ -97,7 +97,7 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours (NO_COLOR turns off ''auto'')')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the revoked token as JSON')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the revoked token as JSON, with the ids of its predecessors revoked with it in "also_revoked"')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors, no notices')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

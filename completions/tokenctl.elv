@@ -41,8 +41,8 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tokenctl;create'= {
-            cand --name 'What the token is for, such as the integration''s name'
-            cand --scope 'A grant, <module>:<read|write|delete>; repeat or separate with commas'
+            cand --name 'What the token is for, such as the integration''s name (refused when it could be mistaken for another token''s name or id)'
+            cand --scope 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)'
             cand --expires 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or ''never'' [default: setting default_lifetime]'
             cand --env 'Environment the token works in (live, test, ...) [default: live]'
             cand --allow-ip 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas'
@@ -90,7 +90,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand -y 'Do not ask for confirmation'
             cand --yes 'Do not ask for confirmation'
-            cand --json 'Print the revoked token as JSON'
+            cand --json 'Print the revoked token as JSON, with the ids of its predecessors revoked with it in "also_revoked"'
             cand -q 'Print only data and errors, no notices'
             cand --quiet 'Print only data and errors, no notices'
             cand -h 'Print help (see more with ''--help'')'

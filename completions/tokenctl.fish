@@ -44,8 +44,8 @@ complete -c tokenctl -n "__fish_tokenctl_needs_command" -f -a "prune" -d 'Delete
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -f -a "scan" -d 'Find leaked tokens in files and git history, and revoke them'
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -f -a "completions" -d 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l name -d 'What the token is for, such as the integration\'s name' -r
-complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l scope -d 'A grant, <module>:<read|write|delete>; repeat or separate with commas' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l name -d 'What the token is for, such as the integration\'s name (refused when it could be mistaken for another token\'s name or id)' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l scope -d 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l expires -d 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or \'never\' [default: setting default_lifetime]' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l env -d 'Environment the token works in (live, test, ...) [default: live]' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l allow-ip -d 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas' -r
@@ -88,7 +88,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l color -d 'W
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s y -l yes -d 'Do not ask for confirmation'
-complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l json -d 'Print the revoked token as JSON'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l json -d 'Print the revoked token as JSON, with the ids of its predecessors revoked with it in "also_revoked"'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s q -l quiet -d 'Print only data and errors, no notices'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s V -l version -d 'Print version'

@@ -121,11 +121,12 @@ Examples:
   # A CI job's token for one hour, secret taken with jq
   tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token")]
 pub struct CreateArgs {
-    /// What the token is for, such as the integration's name
+    /// What the token is for, such as the integration's name (refused when it could be
+    /// mistaken for another token's name or id)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// A grant, <module>:<read|write|delete>; repeat or separate with commas
+    /// A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)
     #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', value_parser = parse_scope)]
     pub scopes: Vec<Scope>,
 
@@ -223,8 +224,12 @@ pub struct ShowArgs {
 
 /// Revoke a token: it stops working on the very next request
 ///
-/// Asks for confirmation on a terminal unless --yes; without a terminal --yes is required.
-/// Revoking a token that is already revoked changes nothing and succeeds.
+/// By name, also revokes the tokens of the name's rotation chain that still work (an old
+/// token in its rotation grace period): after a leak, both secrets must stop. By id, only
+/// that token (a warning names predecessors that still work). Several unrelated active
+/// tokens of one name are refused and listed: give the id. Asks for confirmation on a
+/// terminal unless --yes; without a terminal --yes is required. Revoking a token that is
+/// already revoked changes nothing and succeeds.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -243,7 +248,8 @@ pub struct RevokeArgs {
     #[arg(short, long)]
     pub yes: bool,
 
-    /// Print the revoked token as JSON
+    /// Print the revoked token as JSON, with the ids of its predecessors revoked with it
+    /// in "also_revoked"
     #[arg(long)]
     pub json: bool,
 }

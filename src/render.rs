@@ -3,7 +3,6 @@
 //!
 //! Commands build values and hand them here; nothing here reads the database.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
@@ -13,26 +12,7 @@ use serde::Serialize;
 use crate::store::{AdminEvent, Status, TokenRecord};
 use crate::usage::{IpUsage, Requests};
 
-/// Text a user supplied (names, descriptions, reasons), safe for a terminal: control
-/// characters and bidirectional overrides are written as escapes, so a name cannot move
-/// the cursor, clear the screen or reorder what the admin reads.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    fn unsafe_char(c: char) -> bool {
-        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    }
-    if !s.chars().any(unsafe_char) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if unsafe_char(c) {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use crate::text::escape;
 
 /// RFC 3339 UTC with a `Z`, as every JSON time is written.
 pub fn rfc3339_text(t: DateTime<Utc>) -> String {
@@ -274,15 +254,6 @@ pub fn event_summary(e: &AdminEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_controls_only() {
-        assert_eq!(escape("Mailchimp sync"), "Mailchimp sync");
-        assert_eq!(escape("naïve – ok"), "naïve – ok");
-        assert_eq!(escape("a\x1b[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
-        assert_eq!(escape("evil\u{202e}txt"), "evil\\u{202e}txt");
-        assert_eq!(escape("\u{7f}\u{85}"), "\\u{7f}\\u{85}");
-    }
 
     #[test]
     fn relative_times() {

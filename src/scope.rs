@@ -12,6 +12,14 @@ use serde::Serialize;
 /// Longest module name, after the first letter (`[a-z][a-z0-9_-]{0,31}`).
 const MODULE_MAX_LEN: usize = 32;
 
+/// The most grants one token may hold. `serve` hands a token's grants to the proxy in one
+/// `X-Token-Scopes` header, and nginx answers 500 when an auth response's head does not
+/// fit its `proxy_buffer_size`, one memory page (4 KiB) by default. 50 grants with the
+/// longest module name (39 characters each, as `<32 letters>:delete`) take 2,000 bytes,
+/// which leaves room for the other headers and the longest name (100 characters,
+/// percent-encoded: at most 1,200 bytes). A token that needs more should get wider grants.
+pub const MAX_GRANTS: usize = 50;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Access {
     Read,
@@ -195,6 +203,15 @@ impl ScopeSet {
             .map(str::parse)
             .collect::<Result<Vec<Scope>, _>>()
             .map(ScopeSet::new)
+    }
+
+    /// How many grants, in canonical form.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn allows(&self, required: &Scope) -> bool {

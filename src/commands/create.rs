@@ -9,9 +9,9 @@ use crate::cli::{CreateArgs, ExpiryArg};
 use crate::error::{Exit, usage};
 use crate::expiry::{Expiry, Span};
 use crate::render::{IssuedJson, TokenJson, escape};
-use crate::scope::{Access, Module, Scope, ScopeSet, check_catalogue};
+use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
-use crate::store::{NewToken, TokenRecord};
+use crate::store::{NewToken, Store, TokenRecord};
 use crate::token::{self, Secret};
 use crate::usage::Requests;
 
@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
         .transpose()?;
     let env = args.env.clone().unwrap_or_else(|| DEFAULT_ENV.to_string());
 
+    refuse_lookalike_name(&store, &name)?;
     let same_name = store.active_named(&name, ctx.now)?;
     if !same_name.is_empty() {
         let ids: Vec<&str> = same_name.iter().map(|t| t.id.as_str()).collect();
@@ -69,6 +70,29 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// A name must not pass for something else in `show`, `revoke` and tables: another
+/// token's id (`revoke k3j9x0a1` would mean two tokens) or another token's name written
+/// with look-alike characters (`Mai1chimp sync`).
+fn refuse_lookalike_name(store: &Store, name: &str) -> Result<()> {
+    if let Some(t) = store.token(name)? {
+        return Err(usage(format!(
+            "the name '{}' is the id of token {} ('{}'); choose a name that is not a token id",
+            escape(name),
+            t.id,
+            escape(&t.name)
+        )));
+    }
+    let names = store.token_names()?;
+    if let Some(other) = crate::name::confusable_with(name, names.iter().map(String::as_str)) {
+        return Err(usage(format!(
+            "the name '{}' looks like the name of an existing token, '{}'; use that exact name or a clearly different one",
+            escape(name),
+            escape(other)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks the grants: at least one, `*:delete` only when unrestricted, modules from the
 /// catalogue when there is one.
 pub(super) fn checked_scopes(
@@ -87,6 +111,12 @@ pub(super) fn checked_scopes(
         ));
     }
     let set = ScopeSet::new(scopes.iter().cloned());
+    if set.len() > MAX_GRANTS {
+        return Err(usage(format!(
+            "a token may hold at most {MAX_GRANTS} scopes, and these are {}: give it wider grants (cases:write covers cases:read) or split it into several tokens",
+            set.len()
+        )));
+    }
     check_catalogue(&set, &settings.modules).map_err(|e| usage(e.to_string()))?;
     Ok(set)
 }

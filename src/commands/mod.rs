@@ -22,12 +22,9 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command};
 use crate::error::{Exit, usage};
-use crate::render::escape;
 use crate::store::{OpenMode, Store};
 use crate::ui::Ui;
 
-/// Longest token name, in characters.
-const NAME_MAX_CHARS: usize = 100;
 /// Longest description or reason, in characters.
 pub(crate) const TEXT_MAX_CHARS: usize = 1_000;
 
@@ -75,27 +72,9 @@ pub fn default_db() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("tokens.db"))
 }
 
-/// A token name: 1 to 100 characters, no control characters.
+/// A token name as [`crate::name::check`] accepts it (a usage error otherwise).
 pub fn check_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(usage(
-            "the name is empty; give --name a few words saying what the token is for",
-        ));
-    }
-    if name.chars().count() > NAME_MAX_CHARS {
-        return Err(usage(format!(
-            "the name '{}…' is longer than {NAME_MAX_CHARS} characters",
-            escape(&name.chars().take(20).collect::<String>())
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(usage(format!(
-            "the name '{}' contains control characters",
-            escape(name)
-        )));
-    }
-    Ok(name.to_string())
+    crate::name::check(name).map_err(|e| usage(e.to_string()))
 }
 
 /// A description or reason: at most 1,000 characters (shown escaped).

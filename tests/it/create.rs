@@ -400,3 +400,51 @@ fn notice_snapshot() {
     This is the only time the secret is shown: store it now.
     ");
 }
+
+/// A name must not pass for another: invisible or bidirectional characters, look-alike
+/// spaces, mixed scripts, another token's name in look-alike letters, another token's id.
+#[test]
+fn names_that_render_like_others_are_refused() {
+    let env = TestEnv::new();
+    let first = env.create("Mailchimp sync", &["contacts:write"], &[]);
+    let refused = |name: &str, says: &str| {
+        let run = env
+            .run(&["create", "--name", name, "--scope", "cases:read"])
+            .code(2);
+        assert!(run.stderr.contains(says), "{name:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    };
+    refused("Mailchimp\u{200b} sync", "U+200B");
+    refused("Mailchimp sync\u{202e}", "U+202E");
+    refused("Mailchimp\u{a0}sync", "U+00A0");
+    refused("Mailchimp  sync", "several spaces");
+    refused("M\u{430}ilchimp sync", "mixes letters");
+    refused("Mai1chimp sync", "looks like the name of an existing token");
+    refused(&first.id, "is the id of token");
+    let tokens = env.run(&["list", "--json"]).success().json();
+    assert_eq!(tokens.as_array().unwrap().len(), 1);
+    // Names in one script, and the same name again, are fine.
+    env.create("Импорт", &["cases:read"], &[]);
+    env.create("Mailchimp sync", &["contacts:write"], &[]);
+}
+
+/// nginx answers 500 when the auth response's head outgrows its buffer: a token's grants
+/// are capped so that the headers `serve` sends always fit in 4 KiB.
+#[test]
+fn scopes_per_token_are_capped() {
+    let env = TestEnv::new();
+    let module = |i: usize| format!("m{i:0>31}");
+    let at_most: Vec<String> = (0..50).map(|i| format!("{}:delete", module(i))).collect();
+    let refs: Vec<&str> = at_most.iter().map(String::as_str).collect();
+    env.create(&"ü".repeat(100), &refs, &[]);
+    let one_more = format!("{},{}:read", at_most.join(","), module(50));
+    let run = env
+        .run(&["create", "--name", "wide", "--scope", &one_more])
+        .code(2);
+    assert!(run.stderr.contains("at most 50 scopes"), "{}", run.stderr);
+    // Duplicates and covered grants do not count: 60 given, 50 kept.
+    let covered: Vec<String> = (0..10).map(|i| format!("{}:read", module(i))).collect();
+    let many = format!("{},{}", at_most.join(","), covered.join(","));
+    env.run(&["create", "--name", "wide", "--scope", &many])
+        .success();
+}

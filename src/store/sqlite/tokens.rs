@@ -75,7 +75,9 @@ fn insert(
     for _ in 0..ID_ATTEMPTS {
         let id = token::new_public_id()?;
         let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1)",
+            // Nor another token's name: `show ID|NAME` looks ids up first, and would hide
+            // the token of that name.
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?1 OR name = ?1)",
             [&id],
             |r| r.get(0),
         )?;
@@ -232,6 +234,15 @@ impl Store {
         }
     }
 
+    /// Every name in use, once each, in no particular order.
+    pub fn token_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT name FROM tokens")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Active tokens with this exact name (for the "already exists" warning).
     pub fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
         let sql = format!(
@@ -294,26 +305,72 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Revocation> {
+        let mut done = self.revoke_tokens(&[id], reason, actor, now)?;
+        Ok(done.pop().expect("one token in, one out"))
+    }
+
+    /// Revokes several tokens in one transaction: all of them, or (on any error) none.
+    /// Each is reported as revoked or as already revoked, in the order given.
+    pub fn revoke_tokens(
+        &mut self,
+        ids: &[&str],
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Revocation>> {
         let tx = self.write()?;
-        let current = require(&tx, id)?;
-        if current.revoked_at.is_some() {
-            return Ok(Revocation::AlreadyRevoked(current));
+        let mut done = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let current = require(&tx, id)?;
+            if current.revoked_at.is_some() {
+                done.push(Revocation::AlreadyRevoked(current));
+                continue;
+            }
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
+                params![id, ts(now), reason],
+            )?;
+            insert_event(
+                &tx,
+                now,
+                actor,
+                "revoke",
+                Some(id),
+                &json!({ "reason": reason }),
+            )?;
+            done.push(Revocation::Revoked(require(&tx, id)?));
         }
-        tx.execute(
-            "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
-            params![id, ts(now), reason],
-        )?;
-        insert_event(
-            &tx,
-            now,
-            actor,
-            "revoke",
-            Some(id),
-            &json!({ "reason": reason }),
-        )?;
-        let record = require(&tx, id)?;
         tx.commit()?;
-        Ok(Revocation::Revoked(record))
+        Ok(done)
+    }
+
+    /// Every token of `id`'s rotation chain (the tokens it was rotated from and to, and
+    /// theirs), oldest first; `id` itself included.
+    pub fn rotation_chain(&self, id: &str) -> Result<Vec<TokenRecord>> {
+        let start = require(&self.conn, id)?;
+        // Links are only ever written by `rotate_token`, but a damaged file could hold a
+        // loop: never follow an id twice.
+        let mut seen = std::collections::HashSet::from([start.id.clone()]);
+        let mut follow = |link: Option<String>| -> Result<Option<TokenRecord>> {
+            match link {
+                Some(id) if seen.insert(id.clone()) => Ok(Some(require(&self.conn, &id)?)),
+                _ => Ok(None),
+            }
+        };
+        let mut chain = Vec::new();
+        let mut from = follow(start.rotated_from.clone())?;
+        while let Some(t) = from {
+            from = follow(t.rotated_from.clone())?;
+            chain.push(t);
+        }
+        chain.reverse();
+        let mut to = follow(start.rotated_to.clone())?;
+        chain.push(start);
+        while let Some(t) = to {
+            to = follow(t.rotated_to.clone())?;
+            chain.push(t);
+        }
+        Ok(chain)
     }
 
     /// Issues `new` as the successor of `old_id` and ends the old token as `end` says.
