@@ -51,9 +51,9 @@ impl Ctx {
 
     fn open(&self, mode: OpenMode) -> Result<Store> {
         let mut store = Store::open(&self.db, mode)?;
-        for w in store.take_warnings() {
-            self.ui.warn(&w);
-        }
+        // Also the warnings that arise later, such as a revocation that needed the space
+        // reserve of a full disk.
+        store.report_warnings_to(self.ui.warning_printer());
         Ok(store)
     }
 }
