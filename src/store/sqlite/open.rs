@@ -412,6 +412,13 @@ fn identify_unchanged(path: &Path) -> Result<Identity> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )?;
+    // Without locks, a read of the schema could meet pages a checkpoint is rewriting; the
+    // header's application_id never changes, so ours are told by it alone.
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app_id == APPLICATION_ID {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        return Ok(Identity::Ours { version });
+    }
     identify(&conn)
 }
 
