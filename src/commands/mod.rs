@@ -3,6 +3,7 @@
 //! hand.
 
 mod audit;
+mod backup;
 mod completions;
 mod config;
 mod create;
@@ -128,6 +129,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
+        Command::Backup(args) => backup::run(&ctx, args),
         Command::Scan(args) => scan::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
     }

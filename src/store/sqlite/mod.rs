@@ -5,6 +5,7 @@
 //! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY
 //! when it would upgrade a read lock (which WAL mode cannot retry).
 
+mod backup;
 mod events;
 mod file;
 mod migrations;
