@@ -74,9 +74,12 @@ impl Reserve {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&temp)?;
             // Blocks that are really allocated: a sparse file would free nothing.
-            if rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES)
-                .is_err()
-            {
+            let allocated =
+                rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES);
+            if let Err(e) = allocated {
+                if e != rustix::io::Errno::OPNOTSUPP && e != rustix::io::Errno::NOSYS {
+                    return Err(e.into());
+                }
                 // Random bytes where fallocate is missing: a compressing file system
                 // would store zeros in no space at all.
                 let mut chunk = vec![0u8; 64 * 1024];
