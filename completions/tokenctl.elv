@@ -36,6 +36,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand serve 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
+            cand backup 'Copy the database to a file only its owner can read'
             cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -229,6 +230,18 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'tokenctl;backup'= {
+            cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
+            cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
+            cand --force 'Replace PATH if it exists'
+            cand --json 'Print the path, size and token count as JSON'
+            cand -q 'Print only data and errors, no notices'
+            cand --quiet 'Print only data and errors, no notices'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'tokenctl;scan'= {
             cand --max-size 'Skip files and blobs larger than this (K, M, G: powers of 1024)'
             cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
@@ -267,6 +280,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand serve 'Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy'
             cand config 'Show or change the database''s settings'
             cand prune 'Delete old usage counters (tokens and events are kept)'
+            cand backup 'Copy the database to a file only its owner can read'
             cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -299,6 +313,8 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
         &'tokenctl;help;config;set'= {
         }
         &'tokenctl;help;prune'= {
+        }
+        &'tokenctl;help;backup'= {
         }
         &'tokenctl;help;scan'= {
         }

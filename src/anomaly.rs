@@ -1,4 +1,4 @@
-//! The anomaly rules (SPEC §6): which facts about the last 24 hours make a flag.
+//! The anomaly rules: which facts about the last 24 hours make a flag.
 //!
 //! - `NEW_IP`: a source IP first seen in the last 24h, for a token used from other IPs
 //!   before.
@@ -6,6 +6,9 @@
 //!   the 30 days before, and at least `spike_min_requests`.
 //! - `DENIED_USE`: a revoked or expired token presented after its end, in the last 24h.
 //! - `IP_BLOCKED`: uses in the last 24h from outside the token's allow list.
+//! - `FLOOD` (about the database, not a token): more than `flood_threshold` uses of
+//!   unknown or malformed tokens in the last 24h, someone trying tokens or filling the
+//!   usage tables.
 //!
 //! Pure functions over [`AnomalyFacts`]; the store gathers the facts.
 
@@ -25,6 +28,7 @@ pub enum Flag {
     Spike,
     DeniedUse,
     IpBlocked,
+    Flood,
 }
 
 impl Flag {
@@ -34,6 +38,7 @@ impl Flag {
             Flag::Spike => "SPIKE",
             Flag::DeniedUse => "DENIED_USE",
             Flag::IpBlocked => "IP_BLOCKED",
+            Flag::Flood => "FLOOD",
         }
     }
 }
@@ -62,7 +67,29 @@ pub fn median(days: &[u64]) -> f64 {
     }
 }
 
-/// Applies every rule; findings by token key, in flag order.
+/// `FLOOD`: the flag about unknown and malformed tokens, if they cross the threshold.
+pub fn flood(facts: &AnomalyFacts, settings: &Settings) -> Option<Finding> {
+    let s = facts.strangers;
+    (s.uses > settings.flood_threshold).then(|| {
+        let overflow = if s.overflow_uses > 0 {
+            format!(
+                ", and {} uses from further sources counted together (more sources in an hour than are stored one by one)",
+                s.overflow_uses
+            )
+        } else {
+            String::new()
+        };
+        Finding {
+            flag: Flag::Flood,
+            detail: format!(
+                "{} uses of unknown or malformed tokens in the last 24h (threshold {}) from {} sources{overflow}",
+                s.uses, settings.flood_threshold, s.sources
+            ),
+        }
+    })
+}
+
+/// Applies every per-token rule; findings by token key, in flag order.
 pub fn detect(
     facts: &AnomalyFacts,
     tokens: &HashMap<i64, &TokenRecord>,
@@ -154,6 +181,23 @@ mod tests {
         assert_eq!(median(&[3, 1, 2]), 2.0);
         assert_eq!(median(&[4, 1, 2, 3]), 2.5);
         assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn flood_needs_more_than_the_threshold() {
+        let settings = Settings::default();
+        let mut facts = AnomalyFacts::default();
+        facts.strangers.uses = settings.flood_threshold;
+        assert_eq!(flood(&facts, &settings), None);
+        facts.strangers.uses += 1;
+        facts.strangers.overflow_uses = 7;
+        let found = flood(&facts, &settings).unwrap();
+        assert_eq!(found.flag, Flag::Flood);
+        assert!(
+            found.detail.contains("7 uses from further sources"),
+            "{}",
+            found.detail
+        );
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub enum Command {
     Serve(ServeArgs),
     Config(ConfigArgs),
     Prune(PruneArgs),
+    Backup(BackupArgs),
     Scan(ScanArgs),
     Completions(CompletionsArgs),
 }
@@ -510,6 +511,37 @@ pub struct PruneArgs {
     pub dry_run: bool,
 
     /// Print the counts as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Copy the database to a file only its owner can read
+///
+/// Writes a consistent copy through SQLite's online backup API while servers and admins go
+/// on using the database: the copy holds every change committed before it began. The file
+/// is created mode 0600 whatever the umask (it holds the tokens' hashes and usage), checked,
+/// and synced to disk before it appears at PATH. An existing PATH is refused unless
+/// --force; a symbolic link at PATH is never followed (with --force, the link itself is
+/// replaced); missing directories are made 0700. Logs a `backup` event. To restore, see
+/// `sqlite3 .restore` in SECURITY.md.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # Nightly from cron, one file per weekday
+  tokenctl backup /var/backups/tokenctl/tokens-$(date +%a).db --force
+
+  # Where it went and what it holds, for a script
+  tokenctl backup /var/backups/tokenctl/before-upgrade.db --json")]
+pub struct BackupArgs {
+    /// Where to write the copy
+    #[arg(value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub path: PathBuf,
+
+    /// Replace PATH if it exists
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the path, size and token count as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -1,4 +1,4 @@
-//! The per-database settings (SPEC §5): their names, defaults, validation and typed form.
+//! The per-database settings: their names, defaults, validation and typed form.
 //!
 //! The store keeps each as a `key = value` text pair so every admin and process shares
 //! them; this module is the only place that knows what a valid value is.
@@ -55,6 +55,11 @@ pub const KEYS: &[Key] = &[
         default: "100",
         help: "SPIKE: and at least this many requests in the last 24h",
     },
+    Key {
+        name: "flood_threshold",
+        default: "10000",
+        help: "FLOOD: more than this many uses of unknown or malformed tokens in the last 24h",
+    },
 ];
 
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -74,6 +79,7 @@ pub struct Settings {
     pub usage_retention: Span,
     pub spike_factor: f64,
     pub spike_min_requests: u64,
+    pub flood_threshold: u64,
 }
 
 fn ser_span<S: serde::Serializer>(s: &Span, ser: S) -> Result<S::Ok, S::Error> {
@@ -139,6 +145,7 @@ impl Settings {
             usage_retention: Span::ZERO,
             spike_factor: 0.0,
             spike_min_requests: 0,
+            flood_threshold: 0,
         };
         let pairs: Vec<(K, V)> = pairs.into_iter().collect();
         for k in KEYS {
@@ -182,6 +189,7 @@ impl Settings {
             "usage_retention" => self.usage_retention.to_string(),
             "spike_factor" => self.spike_factor.to_string(),
             "spike_min_requests" => self.spike_min_requests.to_string(),
+            "flood_threshold" => self.flood_threshold.to_string(),
             _ => return None,
         })
     }
@@ -257,6 +265,11 @@ impl Settings {
                     .parse()
                     .map_err(|_| bad("use a whole number, such as 100"))?;
             }
+            "flood_threshold" => {
+                self.flood_threshold = value
+                    .parse()
+                    .map_err(|_| bad("use a whole number, such as 10000"))?;
+            }
             _ => return Err(SettingError::UnknownKey(name.to_string())),
         }
         Ok(self.value_of(name).expect("known key"))
@@ -309,5 +322,10 @@ mod tests {
         assert!(s.with("spike_factor", "NaN").is_err());
         assert!(s.with("spike_min_requests", "-1").is_err());
         assert!(s.with("usage_retention", "1h").is_err());
+        assert!(s.with("flood_threshold", "many").is_err());
+        assert_eq!(
+            s.with("flood_threshold", "500").unwrap().0.flood_threshold,
+            500
+        );
     }
 }

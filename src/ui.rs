@@ -110,11 +110,21 @@ impl Ui {
 
     /// A warning (stderr); shown even with `--quiet`.
     pub fn warn(&self, msg: &str) {
-        let prefix = if self.err_color {
-            "\x1b[33mwarning:\x1b[0m"
-        } else {
-            "warning:"
-        };
-        let _ = writeln!(io::stderr(), "{prefix} {msg}");
+        warn(self.err_color, msg);
     }
+
+    /// [`warn`](Self::warn) as a value, for a store to report through.
+    pub fn warning_printer(&self) -> Box<dyn Fn(&str) + Send> {
+        let color = self.err_color;
+        Box::new(move |msg| warn(color, msg))
+    }
+}
+
+fn warn(color: bool, msg: &str) {
+    let prefix = if color {
+        "\x1b[33mwarning:\x1b[0m"
+    } else {
+        "warning:"
+    };
+    let _ = writeln!(io::stderr(), "{prefix} {msg}");
 }

@@ -5,8 +5,12 @@
 //! map update, no I/O), and a flush commits the whole buffer in one transaction. Memory is
 //! bounded: past [`UsageBuffer::MAX_KEYS`] distinct keys, new source IPs are counted under
 //! [`OVERFLOW_IP`] instead of growing the map, so a flood of garbage tokens from many
-//! addresses changes counts, never memory use. Nothing here holds a secret: uses are keyed
-//! by the token's internal row key, or by "unknown"/"malformed".
+//! addresses changes counts, never memory use. Storage is bounded too, where rows are
+//! written: per hour, [`STRANGER_SOURCES_PER_HOUR`] sources of unknown and malformed
+//! tokens and [`TOKEN_SOURCES_PER_HOUR`] source IPs per token get a row of their own, and
+//! the rest are counted together under [`OVERFLOW_IP`]. An IPv6 client holds a /64 (2^64
+//! addresses), so unknown and malformed tokens are counted per /64. Nothing here holds a secret: uses are keyed by the token's
+//! internal row key, or by "unknown"/"malformed".
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -14,12 +18,27 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use ipnet::Ipv6Net;
 use serde::Serialize;
 
 /// Source-IP label for uses counted after the buffer reached its key limit.
 pub const OVERFLOW_IP: &str = "other";
 /// Source-IP label for uses whose client address was not given (`verify` without `--ip`).
 pub const NO_IP: &str = "";
+
+/// Sources of unknown and malformed tokens (an IPv4 address, an IPv6 /64, or no address)
+/// that get rows of their own in an hour, over both kinds; uses from any further source in
+/// that hour are counted under [`OVERFLOW_IP`]. So whatever the number of addresses,
+/// strangers add at most this many rows per hour, plus one `other` row per kind. Enforced
+/// by the store inside the transaction that writes the rows, so it holds across flushes
+/// and across processes sharing the database.
+pub const STRANGER_SOURCES_PER_HOUR: u64 = 100;
+
+/// Source IPs of one token that get rows of their own in an hour; uses from further IPs
+/// in that hour are counted under [`OVERFLOW_IP`]. Bounds what a leaked token, revoked or
+/// not, presented from many addresses can add. Enforced like
+/// [`STRANGER_SOURCES_PER_HOUR`].
+pub const TOKEN_SOURCES_PER_HOUR: u64 = 1_000;
 
 /// Whether a use was let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +71,42 @@ impl Presented {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum IpKey {
     Addr(IpAddr),
+    /// The /64 of an IPv6 address, for unknown and malformed tokens.
+    Net(Ipv6Net),
     None,
     Overflow,
 }
 
 impl IpKey {
+    fn of(presented: Presented, ip: Option<IpAddr>) -> IpKey {
+        match (presented, ip) {
+            (_, None) => IpKey::None,
+            (Presented::Token(_), Some(ip)) => IpKey::Addr(ip),
+            (_, Some(IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
+                IpKey::Net(Ipv6Net::new_assert(v6, 64).trunc())
+            }
+            (_, Some(ip)) => IpKey::Addr(ip.to_canonical()),
+        }
+    }
+
     fn label(self) -> String {
         match self {
             IpKey::Addr(ip) => ip.to_string(),
+            IpKey::Net(net) => net.to_string(),
             IpKey::None => NO_IP.to_string(),
             IpKey::Overflow => OVERFLOW_IP.to_string(),
+        }
+    }
+
+    fn parse(label: &str) -> IpKey {
+        match label {
+            NO_IP => IpKey::None,
+            OVERFLOW_IP => IpKey::Overflow,
+            text => text
+                .parse()
+                .map(IpKey::Addr)
+                .or_else(|_| text.parse().map(IpKey::Net))
+                .unwrap_or(IpKey::Overflow),
         }
     }
 }
@@ -143,8 +188,7 @@ impl UsageBuffer {
         let secs = at.timestamp();
         let hour = secs.div_euclid(3600);
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let ip = ip.map_or(IpKey::None, IpKey::Addr);
-        let mut key = (presented, hour, ip);
+        let mut key = (presented, hour, IpKey::of(presented, ip));
         if p.counters.len() >= Self::MAX_KEYS && !p.counters.contains_key(&key) {
             key.2 = IpKey::Overflow;
         }
@@ -193,12 +237,10 @@ impl UsageBuffer {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.uses += batch.uses;
         for row in batch.rows {
-            let ip = match row.ip.as_str() {
-                NO_IP => IpKey::None,
-                OVERFLOW_IP => IpKey::Overflow,
-                text => text.parse().map_or(IpKey::Overflow, IpKey::Addr),
-            };
-            match p.counters.entry((row.presented, row.hour, ip)) {
+            match p
+                .counters
+                .entry((row.presented, row.hour, IpKey::parse(&row.ip)))
+            {
                 Entry::Vacant(v) => {
                     v.insert(row.counts);
                 }
@@ -282,9 +324,21 @@ pub struct WindowTotals {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+/// Uses of unknown and malformed tokens over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrangerTotals {
+    pub uses: u64,
+    /// Sources with rows of their own (IPv4 addresses, IPv6 /64s, "no address").
+    pub sources: u64,
+    /// Uses counted under [`OVERFLOW_IP`]: from sources past the hourly limit.
+    pub overflow_uses: u64,
+}
+
 /// The raw facts the anomaly rules look at, all about the last 24 hours.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnomalyFacts {
+    /// Unknown and malformed tokens (gathered for the all-token audit only).
+    pub strangers: StrangerTotals,
     /// (token key, ip, first seen) for IPs first seen in the last 24h by a token that was
     /// used from other IPs before.
     pub new_ips: Vec<(i64, String, DateTime<Utc>)>,

@@ -14,7 +14,7 @@ use crate::cli::{AuditArgs, AuditBy};
 use crate::error::Exit;
 use crate::render::{self, TokenJson, escape};
 use crate::store::{Status, Store, TokenFilter, TokenRecord};
-use crate::usage::{DayUsage, IpUsage, StrangerUsage};
+use crate::usage::{DayUsage, IpUsage, OVERFLOW_IP, STRANGER_SOURCES_PER_HOUR, StrangerUsage};
 
 #[derive(Serialize)]
 struct SummaryRow<'a> {
@@ -34,6 +34,8 @@ struct SummaryJson<'a> {
     #[serde(with = "render::rfc3339")]
     since: DateTime<Utc>,
     tokens: Vec<SummaryRow<'a>>,
+    /// Flags about the database rather than one token (`FLOOD`).
+    flags: &'a [Finding],
     strangers: &'a [StrangerUsage],
 }
 
@@ -79,11 +81,10 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, args: &AuditArgs) 
     let tokens = store.list_tokens(&TokenFilter::default(), ctx.now)?;
     let by_key: HashMap<i64, &TokenRecord> = tokens.iter().map(|t| (t.key, t)).collect();
     let totals = store.window_totals(since)?;
-    let findings = anomaly::detect(
-        &store.anomaly_facts(None, ctx.now)?,
-        &by_key,
-        &store.settings()?,
-    );
+    let facts = store.anomaly_facts(None, ctx.now)?;
+    let settings = store.settings()?;
+    let findings = anomaly::detect(&facts, &by_key, &settings);
+    let database_flags: Vec<Finding> = anomaly::flood(&facts, &settings).into_iter().collect();
     let strangers = store.stranger_usage(since)?;
     let none: &[Finding] = &[];
 
@@ -110,17 +111,18 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, args: &AuditArgs) 
             })
         })
         .collect();
-    let flagged = rows.iter().any(|r| !r.flags.is_empty());
+    let flagged = rows.iter().any(|r| !r.flags.is_empty()) || !database_flags.is_empty();
 
     if args.json {
         ctx.ui.json(&SummaryJson {
             since,
             tokens: rows,
+            flags: &database_flags,
             strangers: &strangers,
         })?;
         return Ok(flagged);
     }
-    if rows.is_empty() {
+    if rows.is_empty() && database_flags.is_empty() {
         ctx.ui.status(if args.anomalies {
             "No anomalies in the last 24 hours."
         } else {
@@ -151,25 +153,51 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, args: &AuditArgs) 
             ]);
         }
         render::style(&mut table, ctx.ui.color());
-        let mut out = render::table_text(&table);
+        let mut out = if rows.is_empty() {
+            String::new()
+        } else {
+            render::table_text(&table)
+        };
         if flagged {
-            out.push_str("\nFindings (last 24 hours):\n");
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str("Findings (last 24 hours):\n");
             for r in rows.iter().filter(|r| !r.flags.is_empty()) {
                 for f in r.flags {
                     out.push_str(&format!("  {}  {:<10}  {}\n", r.id, f.flag, f.detail));
                 }
+            }
+            for f in &database_flags {
+                out.push_str(&format!("  {:<8}  {:<10}  {}\n", "-", f.flag, f.detail));
             }
         }
         ctx.ui.data(&out)?;
     }
     if !strangers.is_empty() && !args.anomalies {
         let uses: u64 = strangers.iter().map(|s| s.count).sum();
-        let mut ips: Vec<&str> = strangers.iter().map(|s| s.ip.as_str()).collect();
+        let mut ips: Vec<&str> = strangers
+            .iter()
+            .filter(|s| s.ip != OVERFLOW_IP)
+            .map(|s| s.ip.as_str())
+            .collect();
         ips.sort_unstable();
         ips.dedup();
+        let overflow: u64 = strangers
+            .iter()
+            .filter(|s| s.ip == OVERFLOW_IP)
+            .map(|s| s.count)
+            .sum();
+        let overflow = if overflow > 0 {
+            format!(
+                "; {overflow} more from sources past the {STRANGER_SOURCES_PER_HOUR} an hour kept one by one, counted as '{OVERFLOW_IP}'"
+            )
+        } else {
+            String::new()
+        };
         let top = &strangers[0];
         ctx.ui.status(&format!(
-            "Unknown or malformed tokens: {uses} uses from {} source IPs in the window (most: {} ×{} {}).",
+            "Unknown or malformed tokens: {uses} uses from {} sources in the window (most: {} ×{} {}){overflow}.",
             ips.len(),
             if top.ip.is_empty() { "(no IP)" } else { &top.ip },
             top.count,

@@ -3,6 +3,7 @@
 //! hand.
 
 mod audit;
+mod backup;
 mod completions;
 mod config;
 mod create;
@@ -48,9 +49,9 @@ impl Ctx {
 
     fn open(&self, mode: OpenMode) -> Result<Store> {
         let mut store = Store::open(&self.db, mode)?;
-        for w in store.take_warnings() {
-            self.ui.warn(&w);
-        }
+        // Also the warnings that arise later, such as a revocation that needed the space
+        // reserve of a full disk.
+        store.report_warnings_to(self.ui.warning_printer());
         Ok(store)
     }
 }
@@ -107,6 +108,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
+        Command::Backup(args) => backup::run(&ctx, args),
         Command::Scan(args) => scan::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
     }

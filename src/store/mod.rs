@@ -177,6 +177,16 @@ pub struct AdminEvent {
     pub details: serde_json::Value,
 }
 
+/// What `backup` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    /// The copy's full path.
+    pub path: std::path::PathBuf,
+    pub bytes: u64,
+    /// Tokens in the copy, of every status.
+    pub tokens: u64,
+}
+
 /// Why a token reference (`ID|NAME`) did not resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupError {

@@ -335,3 +335,51 @@ fn by_ip_and_by_day() {
         "{text}"
     );
 }
+
+/// Garbage tokens from many addresses: `FLOOD` above `flood_threshold` uses in the last
+/// 24h (the database's flag, not a token's), `audit --check` exits 1, and the sources
+/// past the hourly limit are counted under `other`.
+#[test]
+fn flood_of_garbage_tokens() {
+    let mut env = TestEnv::new();
+    env.set_now(NOW);
+    env.create("quiet", &["cases:read"], &[]);
+    let config = env.run(&["config", "list", "--json"]).success().json();
+    let setting = config
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == "flood_threshold")
+        .unwrap_or_else(|| panic!("no flood_threshold in {config}"));
+    assert_eq!(setting["value"], "10000");
+    env.run(&["config", "set", "flood_threshold", "150"])
+        .success();
+    let at = t(NOW);
+    let mut v = Verifier::open(env.db()).unwrap();
+    for i in 0..200u32 {
+        let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
+        v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();
+    }
+    v.flush().unwrap();
+    let run = env.run(&["audit", "--check", "--json"]).code(1);
+    let json = run.json();
+    let flags = json["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{json}");
+    assert_eq!(flags[0]["flag"], "FLOOD");
+    let detail = flags[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("200 uses") && detail.contains("from 100 sources"),
+        "{detail}"
+    );
+    let strangers = json["strangers"].as_array().unwrap();
+    assert_eq!(strangers.len(), 101, "100 sources and 'other'");
+    let other = strangers.iter().find(|s| s["ip"] == "other").unwrap();
+    assert_eq!(other["count"], 100);
+    // In the table, and with --anomalies although no token is flagged.
+    let text = env.run(&["audit", "--anomalies"]).success();
+    assert!(text.stdout.contains("FLOOD"), "{}", text.stdout);
+    // Below the threshold: nothing.
+    env.run(&["config", "set", "flood_threshold", "200"])
+        .success();
+    env.run(&["audit", "--check"]).success();
+}

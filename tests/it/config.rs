@@ -19,7 +19,8 @@ fn list_get_set() {
             "modules",
             "usage_retention",
             "spike_factor",
-            "spike_min_requests"
+            "spike_min_requests",
+            "flood_threshold"
         ]
     );
     assert_eq!(

@@ -14,18 +14,23 @@ fn side(env: &TestEnv, suffix: &str) -> std::path::PathBuf {
     s.into()
 }
 
-/// Runs `script` in a private mount namespace where `$MNT` is a 256 KiB tmpfs: a disk
-/// that fills up without touching the machine's. `None` when this kernel or sandbox does
-/// not allow the mount (then `file_size_limit` still exercises a refused write).
-fn with_small_disk(env: &TestEnv, script: &str) -> Option<std::process::Output> {
-    if !crate::tools::available("unshare", "faults::disk_full") {
+/// Runs `script` in a private mount namespace where `$MNT` is a tmpfs of `size` (as
+/// mount's `size=` option takes it), mode 0700: a disk that fills up without touching the
+/// machine's. `None` when this kernel or sandbox does not allow the mount (then
+/// `file_size_limit` still exercises a refused write); with CI=true that fails instead.
+pub(crate) fn with_small_disk(
+    env: &TestEnv,
+    size: &str,
+    script: &str,
+) -> Option<std::process::Output> {
+    if !crate::tools::available("unshare", "faults::with_small_disk") {
         return None;
     }
     let mnt = env.dir().join("small-disk");
     std::fs::create_dir_all(&mnt).unwrap();
     let bin = assert_cmd::cargo::cargo_bin("tokenctl");
     let full = format!(
-        "set -u\nmount -t tmpfs -o size=256k tmpfs '{mnt}' || exit 99\nMNT='{mnt}'\nT='{bin}'\nexport TOKENCTL_DB=\"$MNT/tokens.db\"\n{script}",
+        "set -u\nmount -t tmpfs -o size={size},mode=0700 tmpfs '{mnt}' || exit 99\nMNT='{mnt}'\nT='{bin}'\nexport TOKENCTL_DB=\"$MNT/tokens.db\"\n{script}",
         mnt = mnt.display(),
         bin = bin.display()
     );
@@ -40,7 +45,11 @@ fn with_small_disk(env: &TestEnv, script: &str) -> Option<std::process::Output> 
             return Some(out);
         }
     }
-    eprintln!("note: faults::disk_full could not mount a small tmpfs here; see file_size_limit");
+    assert!(
+        std::env::var("CI").is_err(),
+        "could not mount a small tmpfs in a private mount namespace (unshare -rm or -m)"
+    );
+    eprintln!("notice: could not mount a small tmpfs here; skipped (see file_size_limit)");
     None
 }
 
@@ -101,7 +110,7 @@ echo "---after"
 "$T" -q create --name after --scope cases:read > /dev/null && echo created-after
 sqlite3 "$TOKENCTL_DB" 'PRAGMA integrity_check' 2>/dev/null || echo "(no sqlite3)"
 "#;
-    let Some(out) = with_small_disk(&env, script) else {
+    let Some(out) = with_small_disk(&env, "2m", script) else {
         return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -289,4 +298,88 @@ fn sigkill_during_cli_writes() {
         created.len(),
         revoked.len()
     );
+}
+
+/// A revocation on a disk filled to the last byte: written with the space reserve kept
+/// beside the database, said loudly, and the reserve made again once there is room.
+#[test]
+fn revocation_on_a_full_disk() {
+    let env = TestEnv::new();
+    let script = r#"
+"$T" create --name victim --scope cases:read --json > "$MNT/../victim.json" 2>/dev/null || exit 10
+"$T" -q create --name bystander --scope cases:read > /dev/null || exit 11
+echo "reserve-before=$(stat -c '%a %s' "$TOKENCTL_DB-reserve")"
+# To the last byte: cat stops only when the disk refuses another one.
+cat /dev/zero > "$MNT/filler" 2>/dev/null
+echo "avail=$(df --output=avail -B1 "$MNT" | tail -1 | tr -d " ")"
+echo "---create"
+"$T" create --name more --scope cases:read 2>&1; echo "create-exit=$?"
+echo "---revoke"
+"$T" revoke victim --yes --reason leaked 2>&1; echo "revoke-exit=$?"
+test -e "$TOKENCTL_DB-reserve" && echo "reserve=kept" || echo "reserve=released"
+echo "---verify"
+secret=$(grep -o '"token":"[^"]*"' "$MNT/../victim.json" | cut -d'"' -f4)
+echo "$secret" | "$T" verify --no-record --json; echo "verify-exit=$?"
+echo "---second"
+cat /dev/zero > "$MNT/filler2" 2>/dev/null
+"$T" revoke bystander --yes 2>&1; echo "second-exit=$?"
+echo "---freed"
+rm "$MNT/filler" "$MNT/filler2"
+"$T" list --status all --json 2>&1 | grep -o '"status":"[a-z]*"' | sort | uniq -c
+echo "reserve-after=$(stat -c '%a %s' "$TOKENCTL_DB-reserve")"
+sqlite3 "$TOKENCTL_DB" 'PRAGMA integrity_check' 2>/dev/null || echo "(no sqlite3)"
+"#;
+    let Some(out) = crate::faults::with_small_disk(&env, "4m", script) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    let section = |name: &str| {
+        stdout
+            .split(&format!("---{name}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} section:\n{stdout}"))
+            .split("\n---")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert!(stdout.contains("reserve-before=600 1048576"), "{stdout}");
+    assert!(
+        stdout.contains("avail=0\n"),
+        "the disk was not full:\n{stdout}"
+    );
+    let create = section("create");
+    assert!(
+        create.contains("create-exit=1") && create.contains("disk is full"),
+        "a create on the full disk should fail, and say why:\n{create}"
+    );
+    let revoke = section("revoke");
+    assert!(revoke.contains("revoke-exit=0"), "{revoke}");
+    assert!(revoke.contains("Revoked token"), "{revoke}");
+    assert!(
+        revoke.contains("THE DISK IS FULL") && revoke.contains("Free space on that disk"),
+        "the revocation did not say it used the reserve:\n{revoke}"
+    );
+    assert!(stdout.contains("reserve=released"), "{stdout}");
+    let verify = section("verify");
+    assert!(
+        verify.contains("verify-exit=3") && verify.contains(r#""reason":"revoked""#),
+        "{verify}"
+    );
+    // The reserve is spent: a second revocation, once the disk is full again, fails and
+    // says what to do.
+    let second = section("second");
+    assert!(
+        second.contains("second-exit=1") && second.contains("free space on that disk"),
+        "{second}"
+    );
+    let freed = section("freed");
+    assert!(freed.contains(r#"1 "status":"revoked""#), "{freed}");
+    assert!(freed.contains(r#"1 "status":"active""#), "{freed}");
+    assert!(
+        freed.contains("reserve-after=600 1048576"),
+        "the reserve was not made again:\n{freed}"
+    );
+    assert!(freed.trim_end().ends_with("ok"), "{freed}");
 }

@@ -7,6 +7,7 @@ mod common;
 mod tools;
 
 mod audit;
+mod backup;
 mod completions;
 mod concurrency;
 mod config;

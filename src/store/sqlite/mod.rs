@@ -5,9 +5,12 @@
 //! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY
 //! when it would upgrade a read lock (which WAL mode cannot retry).
 
+mod backup;
 mod events;
+mod file;
 mod migrations;
 mod open;
+mod reserve;
 mod settings;
 mod tokens;
 mod usage;
@@ -16,11 +19,12 @@ pub use usage::Pruned;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use open::OpenMode;
+pub use reserve::RESERVE_BYTES;
 
 /// Advice for the first SQLite error in `err`'s chain, if there is one worth giving.
 pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
@@ -37,8 +41,16 @@ pub struct Store {
     file: Option<(u64, u64)>,
     /// Device and inode of its `-wal` and `-shm` files, as found after opening.
     side_files: [Option<(u64, u64)>; 2],
+    /// The space kept beside the database for revocations on a full disk; `None` in
+    /// memory.
+    reserve: Option<reserve::Reserve>,
     warnings: Vec<String>,
+    /// Where warnings go as they arise, once the caller has said so.
+    warning_sink: Option<WarningSink>,
 }
+
+/// Where a store's warnings go as they arise ([`Store::report_warnings_to`]).
+pub type WarningSink = Box<dyn Fn(&str) + Send>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,6 +111,22 @@ impl Store {
         std::mem::take(&mut self.warnings)
     }
 
+    /// Hands the warnings found so far to `sink`, and every later one as it arises (a
+    /// revocation that used the reserve on a full disk says so this way).
+    pub fn report_warnings_to(&mut self, sink: WarningSink) {
+        for w in self.warnings.drain(..) {
+            sink(&w);
+        }
+        self.warning_sink = Some(sink);
+    }
+
+    fn warn(&mut self, msg: String) {
+        match &self.warning_sink {
+            Some(sink) => sink(&msg),
+            None => self.warnings.push(msg),
+        }
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self
@@ -144,6 +172,65 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
+
+    /// Runs `change` in a write transaction and commits it, for a write that must not
+    /// fail (a revocation). If the disk is full, the reserve beside the database is
+    /// deleted and the change written again, and a warning says so; see [`reserve`].
+    fn write_despite_full_disk<T>(
+        &mut self,
+        change: impl Fn(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let first = self.write().and_then(|tx| {
+            let out = change(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        });
+        let err = match first {
+            Err(e) if is_disk_full(&e) => e,
+            done => return done,
+        };
+        let Store { conn, reserve, .. } = self;
+        let Some(reserve) = reserve else {
+            return Err(err);
+        };
+        // The write lock first: until this commits, no other writer (a server's usage
+        // flush) can take the space the reserve frees.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let released = reserve
+            .release()
+            .with_context(|| format!("cannot delete the reserve {}", reserve.path().display()))?;
+        if !released {
+            return Err(err.context(format!(
+                "the disk is full, and the space reserve ({}) is already used: free space on that disk, then try again",
+                reserve.path().display()
+            )));
+        }
+        let out = change(&tx)?;
+        tx.commit().with_context(|| {
+            format!(
+                "the disk is full: not even the {} KiB released from the reserve sufficed; free space on that disk, then try again",
+                RESERVE_BYTES / 1024
+            )
+        })?;
+        let msg = reserve.used();
+        self.warn(msg);
+        Ok(out)
+    }
+}
+
+/// Whether `err` is SQLite failing to write for lack of space (`SQLITE_FULL`, or the
+/// write and shared-memory errors a full disk causes in the -wal and -shm files).
+pub(super) fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<rusqlite::Error>())
+        .any(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+                    || f.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE
+                    || f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+            }
+            _ => false,
+        })
 }
 
 /// Seconds since the epoch, as stored.

@@ -7,15 +7,15 @@
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::Store;
 use super::migrations::{self, APPLICATION_ID, MIGRATIONS};
+use super::{Store, file, reserve};
 
 /// How long a command waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,65 +39,233 @@ enum Identity {
     },
 }
 
-pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
     let mut warnings = Vec::new();
-    if path.is_dir() {
-        bail!("{} is a directory, not a database file", path.display());
-    }
-    match mode {
-        OpenMode::Create => create_file(path)?,
-        OpenMode::Existing => {
-            if !path.exists() {
-                bail!(
-                    "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
-                    path.display()
-                );
-            }
+    let path = locate(given, mode)?;
+    let found = match file::find(&path).map_err(|e| cannot(given, mode, e))? {
+        Some(found) => found,
+        None if mode == OpenMode::Existing => bail!(
+            "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
+            given.display()
+        ),
+        None => {
+            create_database(&path).map_err(|e| {
+                if e.is::<Unsafe>() {
+                    anyhow!("refusing to create {}: {e}", given.display())
+                } else {
+                    e.context(cannot_create(given))
+                }
+            })?;
+            file::find(&path)
+                .map_err(|e| cannot(given, mode, e))?
+                .ok_or_else(|| anyhow!("database {} vanished as it was created", given.display()))?
+        }
+    };
+    examine(given, &path, &found).map_err(|e| refuse(given, e))?;
+
+    let identity = identify_unchanged(&path).map_err(|e| refuse(given, e))?;
+    if identity == Identity::Empty {
+        if mode == OpenMode::Existing {
+            bail!(
+                "database {} is empty: no token was ever created in it",
+                given.display()
+            );
+        }
+        if found.uid != file::effective_uid() {
+            return Err(refuse(
+                given,
+                anyhow!(Unsafe(format!(
+                    "it is an empty file of user {}, and tokenctl makes a database only in a file of its own user",
+                    found.uid
+                ))),
+            ));
         }
     }
-    tighten_permissions(path, &mut warnings);
-    // Before opening: if the file is replaced in between, the connection is to a newer
-    // file than the one recorded, and check_file refuses (safe), never the reverse.
-    let file = file_identity(path);
+    // Only now is the file known to be ours (or an empty one of ours to make ours).
+    tighten(&path, &found, &mut warnings);
 
+    let conn = match connect(given, &path, &found, false) {
+        // With no other process holding it open, SQLite must create the 32 KiB -shm file
+        // to open the database in WAL mode. On a full disk an admin command (a revocation,
+        // perhaps) opens it in exclusive locking mode instead, which keeps that index in
+        // memory and so needs no space to open; other processes wait for it to finish.
+        Err(e) if mode == OpenMode::Create && super::is_disk_full(&e) => {
+            warnings.push(format!(
+                "the disk holding {} is full: opened the database for this command alone (other processes wait until it ends); free space on that disk",
+                path.display()
+            ));
+            connect(given, &path, &found, true)?
+        }
+        other => other?,
+    };
+    let mut side_files = [None, None];
+    for (suffix, seen) in SIDE_FILES.iter().zip(&mut side_files) {
+        let side = side_file(&path, suffix);
+        if let Some(f) = side_file_checked(&side, &found).map_err(|e| refuse(given, e))? {
+            tighten(&side, &f, &mut warnings);
+            *seen = Some(f.identity());
+        }
+    }
+    let reserve = reserve::Reserve::beside(&path, &found);
+    if mode == OpenMode::Create {
+        warnings.extend(reserve.keep());
+    }
+    Ok(Store {
+        conn,
+        file: Some(found.identity()),
+        side_files,
+        path,
+        reserve: Some(reserve),
+        warnings,
+        warning_sink: None,
+    })
+}
+
+/// Opens the examined file with SQLite, makes sure it is the one examined, migrates it
+/// and switches it to WAL mode; `exclusive`: in exclusive locking mode.
+fn connect(given: &Path, path: &Path, found: &file::Found, exclusive: bool) -> Result<Connection> {
     let mut conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )
-    .map_err(|e| explain(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-
-    let identity = identify_consistently(&conn).map_err(|e| refuse(path, e))?;
-    if identity == Identity::Empty && mode == OpenMode::Existing {
+    .map_err(|e| explain(given, e))?;
+    // The file SQLite opened must be the one examined; only someone who can write the
+    // directory could have swapped them, and examine refused such directories.
+    if file_identity(path) != Some(found.identity()) {
         bail!(
-            "database {} is empty: no token was ever created in it",
-            path.display()
+            "database {} was replaced while it was being opened; try again",
+            given.display()
         );
     }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if exclusive {
+        // Before the first access: only then does SQLite do without the -shm file.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    }
+
+    let identity = identify_consistently(&conn).map_err(|e| refuse(given, e))?;
     if identity
         != (Identity::Ours {
             version: migrations::latest(),
         })
     {
-        migrate(&mut conn).map_err(|e| refuse(path, e))?;
+        migrate(&mut conn).map_err(|e| refuse(given, e))?;
     }
-    use_wal(&conn).map_err(|e| refuse(path, e))?;
+    use_wal(&conn).map_err(|e| refuse(given, e))?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // FULL: a revocation that returned is on disk even if the machine loses power.
     conn.pragma_update(None, "synchronous", "FULL")?;
     // A read opens the -wal and -shm (a new database in WAL mode has none yet), so that
     // their permissions are checked and their identity recorded.
     conn.query_row("PRAGMA user_version", [], |_| Ok(()))?;
-    for suffix in SIDE_FILES {
-        tighten_permissions(&side_file(path, suffix), &mut warnings);
+    Ok(conn)
+}
+
+/// The database's path with its directory made canonical (created 0700 first for an
+/// admin command), so that the checks, SQLite and the -wal/-shm files all agree on one
+/// directory. The last component is kept as given: a symbolic link there is refused,
+/// not followed.
+fn locate(given: &Path, mode: OpenMode) -> Result<PathBuf> {
+    let Some(name) = given.file_name() else {
+        bail!("{} does not name a database file", given.display());
+    };
+    let dir = given
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if mode == OpenMode::Create && !dir.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
-    Ok(Store {
-        conn,
-        file,
-        side_files: SIDE_FILES.map(|suffix| file_identity(&side_file(path, suffix))),
-        path: path.to_path_buf(),
-        warnings,
-    })
+    match fs::canonicalize(dir) {
+        Ok(dir) => Ok(dir.join(name)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && mode == OpenMode::Existing => bail!(
+            "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
+            given.display()
+        ),
+        Err(e) => Err(cannot(given, mode, e)),
+    }
+}
+
+fn cannot_create(given: &Path) -> String {
+    format!(
+        "cannot create the database {} (is the directory writable?)",
+        given.display()
+    )
+}
+
+fn cannot(given: &Path, mode: OpenMode, e: io::Error) -> anyhow::Error {
+    let what = match mode {
+        OpenMode::Create => cannot_create(given),
+        OpenMode::Existing => format!("cannot open the database {}", given.display()),
+    };
+    anyhow::Error::new(e).context(what)
+}
+
+/// Refuses a file that is not a plain file with one name, a file that is a mount point of
+/// its own, a directory that lets other users swap files, and `-wal`/`-shm` files that
+/// are not the database's. Looks only.
+fn examine(given: &Path, path: &Path, found: &file::Found) -> Result<()> {
+    if found.kind == rustix::fs::FileType::Symlink {
+        let target = fs::canonicalize(given)
+            .or_else(|_| fs::read_link(given))
+            .map_or_else(|_| "?".to_string(), |t| t.display().to_string());
+        bail!(Unsafe(format!(
+            "it is a symbolic link to {target}. tokenctl follows no link to a database, so that no link can point it at another program's file: give the real path (--db {target})"
+        )));
+    }
+    if let Some(why) = found.not_plain() {
+        let hint = if found.kind == rustix::fs::FileType::RegularFile {
+            format!(
+                ". SQLite finds the -wal and -shm files by the name it was given, so a change made through one name, a revocation among them, can go unseen through another. Keep one name (find the others with: find / -xdev -samefile {}); to share the database with a container, bind-mount its directory",
+                given.display()
+            )
+        } else {
+            String::new()
+        };
+        bail!(Unsafe(format!("{why}{hint}")));
+    }
+    if found.is_mount_root(path) {
+        bail!(Unsafe(
+            "it is a mount point of its own (a file bind-mounted into place). SQLite finds the -wal and -shm files by name, beside the path it was given, so changes made through this path and through the mount's source, a revocation among them, go unseen by each other. Bind-mount the directory that holds the database instead".to_string()
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if let Some(why) = file::unsafe_directory(dir, Some(found.uid)) {
+        bail!(Unsafe(why));
+    }
+    for suffix in SIDE_FILES {
+        side_file_checked(&side_file(path, suffix), found)?;
+    }
+    Ok(())
+}
+
+/// A `-wal` or `-shm` file, if there is one, when it can be the database's own: a plain
+/// file with one name, of the database's owner. SQLite would write the database's log
+/// into any file by that name, or read another user's log as the database's.
+fn side_file_checked(side: &Path, db: &file::Found) -> Result<Option<file::Found>> {
+    let Some(f) = file::find(side)? else {
+        return Ok(None);
+    };
+    let name = side.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    if let Some(why) = f.not_plain() {
+        bail!(Unsafe(format!(
+            "its file {name} is not SQLite's: {why}; move it away (with every tokenctl process stopped)"
+        )));
+    }
+    if f.uid != db.uid {
+        bail!(Unsafe(format!(
+            "its file {name} belongs to user {}, not to the database's owner ({}): another user may have planted it to read or forge the database's log; remove it (with every tokenctl process stopped)",
+            f.uid, db.uid
+        )));
+    }
+    Ok(Some(f))
 }
 
 pub fn open_in_memory() -> Result<Store> {
@@ -109,7 +277,9 @@ pub fn open_in_memory() -> Result<Store> {
         path: PathBuf::from(":memory:"),
         file: None,
         side_files: [None, None],
+        reserve: None,
         warnings: Vec::new(),
+        warning_sink: None,
     })
 }
 
@@ -153,45 +323,61 @@ fn side_file(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Creates the file 0600 (and missing directories 0700) unless it exists.
-fn create_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+/// Makes a new database at `path` unless a file is there: built and migrated under a
+/// temporary name in the same directory (0600), then renamed into place only if the
+/// path is still free. So nobody ever finds a half-made database at the path, and a
+/// process that loses the race uses the winner's file.
+fn create_database(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if let Some(why) = file::unsafe_directory(dir, None) {
+        bail!(Unsafe(why));
     }
-    match OpenOptions::new()
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".new-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let temp = dir.join(format!(".{}", name.to_string_lossy()));
+    OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "cannot create the database {} (is the directory writable?)",
-                path.display()
-            )
-        }),
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&temp)?;
+    let built = (|| -> Result<()> {
+        let mut conn = Connection::open_with_flags(
+            &temp,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )?;
+        migrate(&mut conn)?;
+        // Persisted in the header: the file is in WAL mode from its first open on.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.close().map_err(|(_, e)| e)?;
+        Ok(())
+    })();
+    let placed = built.and_then(|()| {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, &temp, CWD, path, RenameFlags::NOREPLACE) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(io::Error::from(e).into()),
+        }
+    });
+    // Gone after a rename; the loser's (or a failed) copy is removed here.
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = fs::remove_file(side_file(&temp, suffix));
     }
+    placed
 }
 
-/// Database files hold token hashes and usage history: owner-only. A looser file is
-/// repaired with a warning.
-fn tighten_permissions(path: &Path, warnings: &mut Vec<String>) {
-    let Ok(meta) = fs::metadata(path) else {
-        return;
-    };
-    let mode = meta.permissions().mode() & 0o777;
+/// Database files hold token hashes and usage history: owner-only. A looser file,
+/// already identified as ours, is repaired through its descriptor, with a warning.
+fn tighten(path: &Path, found: &file::Found, warnings: &mut Vec<String>) {
+    let mode = found.mode & 0o777;
     if mode & 0o077 == 0 {
         return;
     }
-    match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+    match found.set_mode(mode & 0o700 | 0o600) {
         Ok(()) => warnings.push(format!(
             "{} was accessible to other users (mode {mode:04o}); changed it to 0600",
             path.display()
@@ -201,6 +387,39 @@ fn tighten_permissions(path: &Path, warnings: &mut Vec<String>) {
             path.display()
         )),
     }
+}
+
+/// What the file is, read from the main file as it lies on disk: SQLite opens it
+/// read-only with `immutable=1`, so it takes no lock, rolls back no journal, applies no
+/// log and creates no `-wal` or `-shm` file. Another application's database with a hot
+/// journal beside it would otherwise be changed by merely being read. The schema version
+/// read here may lag behind the log; [`identify_consistently`] reads it again once the
+/// file is known to be ours.
+fn identify_unchanged(path: &Path) -> Result<Identity> {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )?;
+    // Without locks, a read of the schema could meet pages a checkpoint is rewriting; the
+    // header's application_id never changes, so ours are told by it alone.
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app_id == APPLICATION_ID {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        return Ok(Identity::Ours { version });
+    }
+    identify(&conn)
 }
 
 /// [`identify`] inside one read transaction, so that the header and the schema are read
@@ -265,6 +484,18 @@ impl std::fmt::Display for Foreign {
 
 impl std::error::Error for Foreign {}
 
+/// A file, or a place, that tokenctl must not use, and why.
+#[derive(Debug)]
+struct Unsafe(String);
+
+impl std::fmt::Display for Unsafe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsafe {}
+
 /// Applies the migrations the file lacks, in one IMMEDIATE transaction. The identity is
 /// checked again under the write lock: another process may have initialised the file
 /// since we looked.
@@ -321,7 +552,7 @@ fn refuse(path: &Path, err: anyhow::Error) -> anyhow::Error {
             }
             _ => return explain(path, err_into_sqlite(err)),
         }
-    } else if err.is::<Newer>() || err.is::<Foreign>() {
+    } else if err.is::<Newer>() || err.is::<Foreign>() || err.is::<Unsafe>() {
         err.to_string()
     } else {
         return err.context(format!("cannot open the database {}", path.display()));

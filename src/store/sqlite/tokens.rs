@@ -297,7 +297,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Revokes now. Revoking a revoked token changes nothing and logs nothing.
+    /// Revokes now. Revoking a revoked token changes nothing and logs nothing. Written
+    /// even on a full disk, with the space reserve (`Store::write_despite_full_disk`).
     pub fn revoke_token(
         &mut self,
         id: &str,
@@ -310,7 +311,8 @@ impl Store {
     }
 
     /// Revokes several tokens in one transaction: all of them, or (on any error) none.
-    /// Each is reported as revoked or as already revoked, in the order given.
+    /// Each is reported as revoked or as already revoked, in the order given. Written
+    /// even on a full disk, through the space reserve (see `write_despite_full_disk`).
     pub fn revoke_tokens(
         &mut self,
         ids: &[&str],
@@ -318,30 +320,30 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Revocation>> {
-        let tx = self.write()?;
-        let mut done = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let current = require(&tx, id)?;
-            if current.revoked_at.is_some() {
-                done.push(Revocation::AlreadyRevoked(current));
-                continue;
+        self.write_despite_full_disk(|tx| {
+            let mut done = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let current = require(tx, id)?;
+                if current.revoked_at.is_some() {
+                    done.push(Revocation::AlreadyRevoked(current));
+                    continue;
+                }
+                tx.execute(
+                    "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
+                    params![id, ts(now), reason],
+                )?;
+                insert_event(
+                    tx,
+                    now,
+                    actor,
+                    "revoke",
+                    Some(id),
+                    &json!({ "reason": reason }),
+                )?;
+                done.push(Revocation::Revoked(require(tx, id)?));
             }
-            tx.execute(
-                "UPDATE tokens SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
-                params![id, ts(now), reason],
-            )?;
-            insert_event(
-                &tx,
-                now,
-                actor,
-                "revoke",
-                Some(id),
-                &json!({ "reason": reason }),
-            )?;
-            done.push(Revocation::Revoked(require(&tx, id)?));
-        }
-        tx.commit()?;
-        Ok(done)
+            Ok(done)
+        })
     }
 
     /// Every token of `id`'s rotation chain (the tokens it was rotated from and to, and
@@ -383,56 +385,77 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenRecord, TokenRecord)> {
-        let tx = self.write()?;
-        let old = require(&tx, old_id)?;
-        if old.revoked_at.is_some() {
-            bail!(crate::error::UsageError(format!(
-                "token {old_id} is revoked; create a new token instead of rotating it"
-            )));
-        }
-        if let Some(to) = &old.rotated_to {
-            bail!(crate::error::UsageError(format!(
-                "token {old_id} was already rotated to {to}; rotate {to} instead"
-            )));
-        }
-        let new_id = insert(&tx, new, Some(old_id), actor, now)?;
-        let details = match end {
-            OldTokenEnd::RevokedNow => {
-                tx.execute(
-                    "UPDATE tokens SET rotated_to = ?2, revoked_at = ?3, revoke_reason = 'rotated' \
-                     WHERE id = ?1",
-                    params![old_id, new_id, ts(now)],
-                )?;
-                json!({ "to": new_id, "revoked": true })
+        let rotate = |tx: &rusqlite::Transaction<'_>| rotate_in(tx, old_id, new, end, actor, now);
+        match end {
+            // The old token must stop now: as sure to be written as a revocation.
+            OldTokenEnd::RevokedNow => self.write_despite_full_disk(rotate),
+            OldTokenEnd::ExpiresAt(_) => {
+                let tx = self.write()?;
+                let both = rotate(&tx)?;
+                tx.commit()
+                    .context("could not commit the rotation; nothing was changed")?;
+                Ok(both)
             }
-            OldTokenEnd::ExpiresAt(at) => {
-                let at = old.expires_at.map_or(at, |e| e.min(at));
-                tx.execute(
-                    "UPDATE tokens SET rotated_to = ?2, expires_at = ?3 WHERE id = ?1",
-                    params![old_id, new_id, ts(at)],
-                )?;
-                json!({ "to": new_id, "expires_at": rfc3339_text(at) })
-            }
-        };
-        insert_event(&tx, now, actor, "rotate", Some(old_id), &details)?;
-        insert_event(
-            &tx,
-            now,
-            actor,
-            "create",
-            Some(&new_id),
-            &json!({
-                "name": new.name,
-                "env": new.env,
-                "scopes": new.scopes,
-                "expires_at": new.expires_at.map(rfc3339_text),
-                "rotated_from": old_id,
-            }),
-        )?;
-        let new_record = require(&tx, &new_id)?;
-        let old_record = require(&tx, old_id)?;
-        tx.commit()
-            .context("could not commit the rotation; nothing was changed")?;
-        Ok((new_record, old_record))
+        }
     }
+}
+
+/// The rotation's changes, inside the caller's transaction: the new token, the old one's
+/// end, their events. Returns both as they are afterwards.
+fn rotate_in(
+    tx: &rusqlite::Transaction<'_>,
+    old_id: &str,
+    new: &NewToken,
+    end: OldTokenEnd,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(TokenRecord, TokenRecord)> {
+    let old = require(tx, old_id)?;
+    if old.revoked_at.is_some() {
+        bail!(crate::error::UsageError(format!(
+            "token {old_id} is revoked; create a new token instead of rotating it"
+        )));
+    }
+    if let Some(to) = &old.rotated_to {
+        bail!(crate::error::UsageError(format!(
+            "token {old_id} was already rotated to {to}; rotate {to} instead"
+        )));
+    }
+    let new_id = insert(tx, new, Some(old_id), actor, now)?;
+    let details = match end {
+        OldTokenEnd::RevokedNow => {
+            tx.execute(
+                "UPDATE tokens SET rotated_to = ?2, revoked_at = ?3, revoke_reason = 'rotated' \
+                     WHERE id = ?1",
+                params![old_id, new_id, ts(now)],
+            )?;
+            json!({ "to": new_id, "revoked": true })
+        }
+        OldTokenEnd::ExpiresAt(at) => {
+            let at = old.expires_at.map_or(at, |e| e.min(at));
+            tx.execute(
+                "UPDATE tokens SET rotated_to = ?2, expires_at = ?3 WHERE id = ?1",
+                params![old_id, new_id, ts(at)],
+            )?;
+            json!({ "to": new_id, "expires_at": rfc3339_text(at) })
+        }
+    };
+    insert_event(tx, now, actor, "rotate", Some(old_id), &details)?;
+    insert_event(
+        tx,
+        now,
+        actor,
+        "create",
+        Some(&new_id),
+        &json!({
+            "name": new.name,
+            "env": new.env,
+            "scopes": new.scopes,
+            "expires_at": new.expires_at.map(rfc3339_text),
+            "rotated_from": old_id,
+        }),
+    )?;
+    let new_record = require(tx, &new_id)?;
+    let old_record = require(tx, old_id)?;
+    Ok((new_record, old_record))
 }

@@ -11,7 +11,8 @@ use serde_json::json;
 use super::events::insert_event;
 use super::{Store, from_ts, ts};
 use crate::usage::{
-    AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests, StrangerUsage,
+    AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests,
+    STRANGER_SOURCES_PER_HOUR, StrangerTotals, StrangerUsage, TOKEN_SOURCES_PER_HOUR, UsageRow,
     WindowTotals, hour_of,
 };
 
@@ -92,12 +93,80 @@ fn requests_sql(filter: &str) -> String {
     )
 }
 
+/// The sources with rows of their own, per hour of unknown and malformed tokens (`None`)
+/// or of one token, as counted in the database during one commit.
+#[derive(Default)]
+struct Sources {
+    seen: HashMap<(Option<i64>, i64), u64>,
+}
+
+impl Sources {
+    /// The source label `row` is written under: its own, unless it would be a new source
+    /// in an hour that has all the sources it may have, then [`OVERFLOW_IP`].
+    fn admit<'r>(&mut self, tx: &rusqlite::Transaction<'_>, row: &'r UsageRow) -> Result<&'r str> {
+        if row.ip == OVERFLOW_IP {
+            return Ok(&row.ip);
+        }
+        let (token, limit) = match row.presented {
+            Presented::Token(key) => (Some(key), TOKEN_SOURCES_PER_HOUR),
+            _ => (None, STRANGER_SOURCES_PER_HOUR),
+        };
+        let known: bool = match token {
+            Some(key) => tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM usage WHERE token_pk = ?1 AND hour = ?2 AND ip = ?3)",
+                )?
+                .query_row(params![key, row.hour, row.ip], |r| r.get(0))?,
+            None => tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM stranger_usage WHERE hour = ?1 AND ip = ?2 AND kind = ?3)",
+                )?
+                .query_row(
+                    params![row.hour, row.ip, row.presented.stranger_label()],
+                    |r| r.get(0),
+                )?,
+        };
+        if known {
+            return Ok(&row.ip);
+        }
+        let count = match self.seen.entry((token, row.hour)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let n: u64 = match token {
+                    Some(key) => tx
+                        .prepare_cached(
+                            "SELECT count(*) FROM usage WHERE token_pk = ?1 AND hour = ?2 AND ip != ?3",
+                        )?
+                        .query_row(params![key, row.hour, OVERFLOW_IP], |r| r.get(0))?,
+                    None => tx
+                        .prepare_cached(
+                            "SELECT count(*) FROM stranger_usage WHERE hour = ?1 AND ip != ?2",
+                        )?
+                        .query_row(params![row.hour, OVERFLOW_IP], |r| r.get(0))?,
+                };
+                v.insert(n)
+            }
+        };
+        if *count >= limit {
+            return Ok(OVERFLOW_IP);
+        }
+        *count += 1;
+        Ok(&row.ip)
+    }
+}
+
 impl Store {
     /// Commits a batch of counters in one transaction, and moves each token's
     /// `last_used_at`/`last_used_ip` forward. Counts of a token this database does not
     /// hold are dropped: a backup restored in place (`sqlite3 tokens.db .restore`) since
     /// the use was decided has nowhere to keep them, and failing on them would fail this
     /// batch and every later one it is merged into.
+    ///
+    /// A row for a new source in an hour is written only while that hour has fewer than
+    /// [`STRANGER_SOURCES_PER_HOUR`] (unknown and malformed tokens) or
+    /// [`TOKEN_SOURCES_PER_HOUR`] (per token) sources; the uses of any further source are
+    /// added to the hour's [`OVERFLOW_IP`] row. Counted here, under the write lock, so the
+    /// bound holds whatever the buffers, flushes and processes that write.
     pub fn record_usage(&mut self, batch: &Batch) -> Result<()> {
         if batch.rows.is_empty() {
             return Ok(());
@@ -124,15 +193,17 @@ impl Store {
                    first_seen = min(first_seen, excluded.first_seen), \
                    last_seen = max(last_seen, excluded.last_seen)",
             )?;
-            let mut last_use: HashMap<i64, (i64, &str)> = HashMap::new();
+            let mut sources = Sources::default();
+            let mut last_use: HashMap<i64, (i64, String)> = HashMap::new();
             for row in &batch.rows {
                 let c = &row.counts;
+                let ip = sources.admit(&tx, row)?;
                 match row.presented {
                     Presented::Token(key) => {
                         let added = usage.execute(params![
                             key,
                             row.hour,
-                            row.ip,
+                            ip,
                             c.allowed,
                             c.denied,
                             c.first_seen,
@@ -141,16 +212,18 @@ impl Store {
                         if added == 0 {
                             continue;
                         }
-                        ips.execute(params![key, row.ip, c.first_seen, c.last_seen])?;
-                        let e = last_use.entry(key).or_insert((c.last_seen, &row.ip));
+                        ips.execute(params![key, ip, c.first_seen, c.last_seen])?;
+                        let e = last_use
+                            .entry(key)
+                            .or_insert_with(|| (c.last_seen, ip.to_string()));
                         if c.last_seen > e.0 {
-                            *e = (c.last_seen, &row.ip);
+                            *e = (c.last_seen, ip.to_string());
                         }
                     }
                     kind => {
                         strangers.execute(params![
                             row.hour,
-                            row.ip,
+                            ip,
                             kind.stranger_label(),
                             c.allowed + c.denied,
                             c.first_seen,
@@ -317,6 +390,22 @@ impl Store {
         let recent = h - HOURS_24H + 1;
         let base = recent - HOURS_30D;
         let mut facts = AnomalyFacts::default();
+        if key.is_none() {
+            facts.strangers = self
+                .conn
+                .prepare_cached(
+                    "SELECT coalesce(sum(count), 0), count(DISTINCT nullif(ip, ?2)), \
+                       coalesce(sum(CASE WHEN ip = ?2 THEN count END), 0) \
+                     FROM stranger_usage WHERE hour >= ?1",
+                )?
+                .query_row(params![recent, OVERFLOW_IP], |r| {
+                    Ok(StrangerTotals {
+                        uses: r.get(0)?,
+                        sources: r.get(1)?,
+                        overflow_uses: r.get(2)?,
+                    })
+                })?;
+        }
 
         let sql = for_token(NEW_IPS_SQL, "n.token_pk", key);
         let params = [
