@@ -601,6 +601,18 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The program's name, as completions register it and man pages title it.
+pub const BIN_NAME: &str = "tokenctl";
+
+/// The completion script for `shell`, as `tokenctl completions SHELL` prints it and
+/// `completions/` holds it.
+pub fn completion_script(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
+    String::from_utf8(script).expect("help texts are UTF-8")
+}
+
 /// `--expires` as given (kept for messages) and as understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryArg {
@@ -640,7 +652,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let err = || {
         format!(
             "'{}' is not a size: use bytes or K, M, G, as in 500K or 10M",
-            crate::render::escape(s)
+            crate::text::escape(s)
         )
     };
     let upper = s.trim().to_ascii_uppercase();

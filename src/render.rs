@@ -5,41 +5,16 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Local, SecondsFormat, Utc};
+use chrono::{DateTime, Local, Utc};
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::store::{AdminEvent, Status, TokenRecord};
 use crate::usage::{IpUsage, Requests};
 
-pub use crate::text::escape;
-
-/// RFC 3339 UTC with a `Z`, as every JSON time is written.
-pub fn rfc3339_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// `#[serde(with = "crate::render::rfc3339")]` for `DateTime<Utc>`.
-pub mod rfc3339 {
-    use chrono::{DateTime, Utc};
-    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::rfc3339_text(*t))
-    }
-}
-
-/// `#[serde(with = "crate::render::rfc3339_opt")]` for `Option<DateTime<Utc>>`.
-pub mod rfc3339_opt {
-    use chrono::{DateTime, Utc};
-    pub fn serialize<S: serde::Serializer>(
-        t: &Option<DateTime<Utc>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_str(&super::rfc3339_text(*t)),
-            None => s.serialize_none(),
-        }
-    }
-}
+// `store/`, `serve/` and `usage.rs` still name these helpers through `render`; they
+// live in the leaf module `text`.
+pub use crate::text::{escape, rfc3339, rfc3339_opt, rfc3339_text};
 
 /// "in 12 days", "3h ago", "just now".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

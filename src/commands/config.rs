@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Ctx, actor};
 use crate::cli::{ConfigAction, ConfigArgs};
-use crate::error::{Exit, usage};
+use crate::error::Exit;
 use crate::render;
 use crate::settings::{KEYS, SettingError, Settings, key};
 
@@ -49,8 +49,7 @@ pub fn run(ctx: &Ctx, args: ConfigArgs) -> Result<Exit> {
             }
         }
         ConfigAction::Get { key: name, json } => {
-            let k = key(&name)
-                .ok_or_else(|| usage(SettingError::UnknownKey(name.clone()).to_string()))?;
+            let k = key(&name).ok_or_else(|| SettingError::UnknownKey(name.clone()))?;
             let value = ctx
                 .store()?
                 .settings()?
@@ -65,12 +64,7 @@ pub fn run(ctx: &Ctx, args: ConfigArgs) -> Result<Exit> {
         }
         ConfigAction::Set { key: name, value } => {
             let mut store = ctx.store()?;
-            let stored = store
-                .set_setting(&name, &value, &actor(), ctx.now)
-                .map_err(|e| match e.downcast::<SettingError>() {
-                    Ok(bad) => usage(bad.to_string()),
-                    Err(other) => other,
-                })?;
+            let stored = store.set_setting(&name, &value, &actor(), ctx.now)?;
             ctx.ui.status(&format!("{name} = {stored}"));
         }
     }

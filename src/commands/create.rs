@@ -6,7 +6,7 @@ use dialoguer::{Input, MultiSelect, Select, theme::ColorfulTheme};
 
 use super::{Ctx, actor, check_name, check_text};
 use crate::cli::{CreateArgs, ExpiryArg};
-use crate::error::{Exit, usage};
+use crate::error::{Exit, usage, usage_with_hint};
 use crate::expiry::{Expiry, Span};
 use crate::render::{IssuedJson, TokenJson, escape};
 use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
@@ -106,8 +106,9 @@ pub(super) fn checked_scopes(
         ));
     }
     if !unrestricted && scopes.iter().any(Scope::is_unrestricted) {
-        return Err(usage(
-            "scope '*:delete' grants everything; pass --unrestricted if that is really meant",
+        return Err(usage_with_hint(
+            "scope '*:delete' grants everything",
+            "pass --unrestricted if that is really meant",
         ));
     }
     let set = ScopeSet::new(scopes.iter().cloned());
@@ -117,7 +118,7 @@ pub(super) fn checked_scopes(
             set.len()
         )));
     }
-    check_catalogue(&set, &settings.modules).map_err(|e| usage(e.to_string()))?;
+    check_catalogue(&set, &settings.modules)?;
     Ok(set)
 }
 
@@ -127,10 +128,9 @@ pub(super) fn resolve_expiry(
     arg: Option<&ExpiryArg>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>> {
-    settings
+    Ok(settings
         .limits()
-        .resolve(arg.map(|a| &a.expiry), arg.map(|a| a.raw.as_str()), now)
-        .map_err(|e| usage(e.to_string()))
+        .resolve(arg.map(|a| &a.expiry), arg.map(|a| a.raw.as_str()), now)?)
 }
 
 /// Prints a new secret: alone on stdout (or in JSON), with a once-only notice on stderr.
@@ -206,9 +206,7 @@ fn prompt_missing(args: &mut CreateArgs, settings: &Settings) -> Result<()> {
         } else {
             choices[pick].to_string()
         };
-        let expiry = raw
-            .parse()
-            .map_err(|e: crate::expiry::ExpiryError| anyhow::anyhow!("{e}"))?;
+        let expiry = raw.parse()?;
         args.expires = Some(ExpiryArg { raw, expiry });
     }
     if args.env.is_none() {

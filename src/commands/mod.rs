@@ -74,7 +74,7 @@ pub fn default_db() -> Result<PathBuf> {
 
 /// A token name as [`crate::name::check`] accepts it (a usage error otherwise).
 pub fn check_name(name: &str) -> Result<String> {
-    crate::name::check(name).map_err(|e| usage(e.to_string()))
+    Ok(crate::name::check(name)?)
 }
 
 /// A description or reason: at most 1,000 characters (shown escaped).

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Ctx, actor, check_text};
 use crate::cli::RevokeArgs;
-use crate::error::{Exit, usage};
+use crate::error::{Exit, usage_with_hint};
 use crate::render::{TokenJson, escape, when};
 use crate::store::{Revocation, Status, Store, TokenRecord};
 
@@ -122,10 +122,13 @@ fn fate(t: &TokenRecord, now: DateTime<Utc>) -> String {
 fn confirmed(ctx: &Ctx, targets: &[&TokenRecord]) -> Result<bool> {
     let last = targets.last().expect("at least one target");
     if !ctx.ui.can_prompt() {
-        return Err(usage(format!(
-            "revoking {} needs confirmation; stdin is not a terminal, so pass --yes",
-            last.id
-        )));
+        return Err(usage_with_hint(
+            format!(
+                "revoking {} needs confirmation, and stdin is not a terminal",
+                last.id
+            ),
+            "pass --yes",
+        ));
     }
     let mut question = format!(
         "Revoke token {} '{}' ({}, {})",

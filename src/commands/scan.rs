@@ -23,6 +23,7 @@ use crate::expiry::Span;
 use crate::render::{self, escape};
 use crate::scan::{self, Origin, Scan, Sighting, Skipped, git, gitleaks, walk};
 use crate::store::{Revocation, Status, Store, TokenFilter, TokenRecord};
+use crate::text::shell_quote;
 use crate::token::{TokenHash, is_valid_prefix};
 
 /// A progress bar appears for trees larger than this many files or bytes, on a terminal.
@@ -320,18 +321,6 @@ fn replacement(t: &TokenRecord) -> String {
     cmd.join(" ")
 }
 
-/// Quotes for a POSIX shell when needed.
-fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.,:/@%+=".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 fn print_json(ctx: &Ctx, scan: &Scan, findings: &[Finding]) -> Result<()> {
     let rows = findings
         .iter()
@@ -481,15 +470,6 @@ fn gitleaks_rule(ctx: &Ctx, store: &Store) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("contacts:write"), "contacts:write");
-        assert_eq!(shell_quote("*:read"), "'*:read'");
-        assert_eq!(shell_quote("Mailchimp sync"), "'Mailchimp sync'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
 
     #[test]
     fn sizes() {

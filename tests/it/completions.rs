@@ -8,8 +8,9 @@ use std::process::{Command as Process, Output};
 
 use clap::{Command, CommandFactory, ValueEnum};
 use clap_complete::Shell;
+use tokenctl::cli::BIN_NAME;
 use tokenctl::cli::Cli;
-use tokenctl::docs;
+use xtask::docs;
 
 use crate::common::TestEnv;
 use crate::tools;
@@ -103,7 +104,7 @@ fn nodes() -> Vec<Node> {
     let mut cmd = Cli::command();
     cmd.build();
     let mut nodes = Vec::new();
-    walk(&cmd, vec![docs::BIN_NAME.to_string()], &mut nodes);
+    walk(&cmd, vec![BIN_NAME.to_string()], &mut nodes);
     nodes
 }
 

@@ -12,7 +12,7 @@ use std::process::Command as Process;
 use clap::error::ErrorKind;
 use clap::{Command, Parser};
 use tokenctl::cli::Cli;
-use tokenctl::docs::{self, HelpBlock};
+use xtask::docs::{self, HelpBlock};
 
 use crate::tools;
 

@@ -1,7 +1,10 @@
 //! The generated documentation: shell completion scripts and man pages, made from the clap
 //! definitions in `cli.rs`, which hold every help text and example. `cargo xtask gen` writes
-//! them to `completions/` and `man/`, a test regenerates them and compares them with the
-//! committed files, and `tokenctl completions SHELL` prints the same scripts.
+//! them to `completions/` and `man/`, and a test (tokenctl's `tests/it/docs.rs`)
+//! regenerates them and compares them with the committed files. `tokenctl completions
+//! SHELL` prints the same scripts from [`tokenctl::cli::completion_script`].
+//!
+//! Here and not in tokenctl's library, so that the binary does not carry clap_mangen.
 //!
 //! Nothing here may depend on the environment, the clock or the terminal: the output is a
 //! function of the command-line definition alone, so that committed files can be checked
@@ -12,11 +15,9 @@ use clap_complete::{Generator, Shell};
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
-use crate::cli::Cli;
-use crate::error::Exit;
+use tokenctl::cli::{BIN_NAME, Cli, completion_script};
+use tokenctl::error::Exit;
 
-/// The program's name, as completions register it and man pages title it.
-pub const BIN_NAME: &str = "tokenctl";
 /// Folder (relative to the repository root) of the completion scripts; all generated.
 pub const COMPLETIONS_DIR: &str = "completions";
 /// Folder (relative to the repository root) of the man pages; all generated.
@@ -40,13 +41,6 @@ pub fn generated_files() -> Vec<GeneratedFile> {
         .collect();
     files.extend(man_pages());
     files
-}
-
-/// The completion script for `shell`, as `tokenctl completions SHELL` prints it.
-pub fn completion_script(shell: Shell) -> String {
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
-    String::from_utf8(script).expect("help texts are UTF-8")
 }
 
 /// The script's conventional file name: `tokenctl.bash`, `_tokenctl`, `tokenctl.fish`,
@@ -108,7 +102,11 @@ fn man_page(cmd: &Command, parents: &[&str]) -> String {
     let man = Man::new(cmd.clone())
         .title(page_name(cmd).to_uppercase())
         .date(MAN_DATE)
-        .source(format!("{BIN_NAME} {}", env!("CARGO_PKG_VERSION")))
+        .source(format!(
+            "{BIN_NAME} {}",
+            cmd.get_version()
+                .expect("propagate_version gives every command tokenctl's")
+        ))
         .manual("tokenctl manual");
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     let mut render = |section: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
@@ -249,7 +247,7 @@ fn split_at_spaces(line: &str) -> Vec<&str> {
     words
 }
 
-/// What each exit status means (SPEC §7), in the order of the codes.
+/// What each exit status means, in the order of the codes.
 const EXIT_STATUSES: [(Exit, &str); 5] = [
     (
         Exit::Success,
