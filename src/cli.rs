@@ -107,6 +107,28 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`), which decides the output form.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Create(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Show(a) => a.json,
+            Command::Revoke(a) => a.json,
+            Command::Rotate(a) => a.json,
+            Command::Audit(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Prune(a) => a.json,
+            Command::Scan(a) => a.json,
+            Command::Config(a) => match &a.action {
+                ConfigAction::List { json } | ConfigAction::Get { json, .. } => *json,
+                ConfigAction::Set { .. } => false,
+            },
+            Command::Serve(_) | Command::Completions(_) => false,
+        }
+    }
+}
+
 /// Create a token and print its secret, once
 ///
 /// Prints only the token and a newline on stdout (a notice goes to stderr), so that

@@ -112,6 +112,12 @@ impl fmt::Display for Span {
     }
 }
 
+/// A token's lifetime, from its creation to its expiry, in whole seconds and at least one;
+/// `None` for a token that never expires. A rotation or a replacement keeps it.
+pub fn lifetime(created: DateTime<Utc>, expires: Option<DateTime<Utc>>) -> Option<Span> {
+    expires.map(|end| Span::seconds((end - created).num_seconds().max(1)))
+}
+
 /// What `--expires` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expiry {

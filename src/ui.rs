@@ -6,21 +6,25 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cli::ColorChoice;
+use crate::render::{Style, View, Zone};
 
 pub struct Ui {
     quiet: bool,
-    color: bool,
+    json: bool,
+    style: Style,
     err_color: bool,
     can_prompt: bool,
     pretty_json: bool,
 }
 
 impl Ui {
-    pub fn new(quiet: bool, color: ColorChoice) -> Ui {
+    /// `json`: the command was asked for JSON; `now`: the time of the run.
+    pub fn new(quiet: bool, color: ColorChoice, json: bool, now: DateTime<Utc>) -> Ui {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
         let decide = |is_terminal: bool| match color {
@@ -30,16 +34,43 @@ impl Ui {
         };
         Ui {
             quiet,
-            color: decide(io::stdout().is_terminal()),
+            json,
+            style: Style {
+                now,
+                zone: Zone::Local,
+                color: decide(io::stdout().is_terminal()),
+            },
             err_color: decide(io::stderr().is_terminal()),
             can_prompt: io::stdin().is_terminal() && io::stderr().is_terminal(),
             pretty_json: io::stdout().is_terminal(),
         }
     }
 
-    /// Whether tables and statuses may use ANSI colours.
-    pub fn color(&self) -> bool {
-        self.color
+    /// Prints what a command returns: its JSON or its human form on stdout, then its
+    /// notices on stderr.
+    pub fn emit<V: View>(&self, view: &V) -> io::Result<()> {
+        if self.json {
+            if view.holds_secret() {
+                self.secret_json(view)?;
+            } else {
+                self.json(view)?;
+            }
+        } else {
+            // Zeroed afterwards: the text of an issued token is its secret.
+            let text = Zeroizing::new(view.text(&self.style));
+            if !text.is_empty() {
+                self.data(&text)?;
+            }
+        }
+        for note in view.notes(&self.style, self.json) {
+            self.status(&note);
+        }
+        Ok(())
+    }
+
+    /// How human forms are drawn in this run.
+    pub fn style(&self) -> &Style {
+        &self.style
     }
 
     /// Prompts are allowed only when stdin and stderr are both a terminal.
@@ -62,18 +93,8 @@ impl Ui {
         out.flush()
     }
 
-    /// A secret, alone on its line; the copy made for writing is zeroed afterwards.
-    pub fn secret(&self, token: &str) -> io::Result<()> {
-        let mut line = Zeroizing::new(String::with_capacity(token.len() + 1));
-        line.push_str(token);
-        line.push('\n');
-        let mut out = io::stdout().lock();
-        out.write_all(line.as_bytes())?;
-        out.flush()
-    }
-
     /// JSON that contains a secret; the serialized text is zeroed afterwards.
-    pub fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+    fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
         let text = if self.pretty_json {
             serde_json::to_string_pretty(value)
         } else {
@@ -88,7 +109,7 @@ impl Ui {
 
     /// Data as JSON on stdout: indented for a person at a terminal, one line for a
     /// program reading a pipe (as `gh` does).
-    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+    fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
         // Streamed: a list of thousands of tokens is never built as one string.
         let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         if self.pretty_json {

@@ -8,10 +8,11 @@ use super::{Ctx, actor, check_name, check_text};
 use crate::cli::{CreateArgs, ExpiryArg};
 use crate::error::{Exit, usage, usage_with_hint};
 use crate::expiry::{Expiry, Span};
-use crate::render::{IssuedJson, TokenJson, escape};
+use crate::render::{Issued, OldToken, TokenJson};
 use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
 use crate::store::{NewToken, Store, TokenRecord};
+use crate::text::escape;
 use crate::token::{self, Secret};
 use crate::usage::Requests;
 
@@ -66,7 +67,7 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
         &actor(),
         ctx.now,
     )?;
-    print_issued(ctx, &record, &generated.secret, args.json, "Created")?;
+    print_issued(ctx, &record, &generated.secret, "Created", None)?;
     Ok(Exit::Success)
 }
 
@@ -138,29 +139,15 @@ pub(super) fn print_issued(
     ctx: &Ctx,
     record: &TokenRecord,
     secret: &Secret,
-    json: bool,
-    verb: &str,
+    verb: &'static str,
+    old: Option<OldToken>,
 ) -> Result<()> {
-    if json {
-        let metadata = TokenJson::new(record, &Requests::default(), ctx.now);
-        ctx.ui.secret_json(&IssuedJson {
-            metadata,
-            token: secret.expose(),
-        })?;
-    } else {
-        ctx.ui.secret(secret.expose())?;
-    }
-    let expiry = record.expires_at.map_or_else(
-        || "never expires".to_string(),
-        |t| format!("expires {}", crate::render::when(t, ctx.now)),
-    );
-    ctx.ui.status(&format!(
-        "{verb} token {} '{}' ({}, {}), {expiry}.\nThis is the only time the secret is shown: store it now.",
-        record.id,
-        escape(&record.name),
-        record.env,
-        record.scopes,
-    ));
+    ctx.ui.emit(&Issued {
+        metadata: TokenJson::new(record, &Requests::default(), ctx.now),
+        token: secret.expose(),
+        verb,
+        old,
+    })?;
     Ok(())
 }
 

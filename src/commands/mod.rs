@@ -1,6 +1,6 @@
-//! One file per subcommand, and the one dispatcher. A command reads its arguments, calls
-//! the store, and hands values to `render`/`ui`; it writes no SQL and parses no text by
-//! hand.
+//! One file per subcommand, and the one dispatcher. A command reads its arguments, asks
+//! the store, and returns a view for `Ui::emit` to print; it writes no SQL, parses no
+//! text by hand and formats nothing itself.
 
 mod audit;
 mod completions;
@@ -88,13 +88,14 @@ pub fn check_text(what: &str, text: &str) -> Result<String> {
 }
 
 pub fn run(cli: Cli) -> Result<Exit> {
+    let now = crate::clock::now();
     let ctx = Ctx {
-        ui: Ui::new(cli.quiet, cli.color),
+        ui: Ui::new(cli.quiet, cli.color, cli.command.json(), now),
         db: match cli.db {
             Some(p) => p,
             None => default_db()?,
         },
-        now: crate::clock::now(),
+        now,
     };
     match cli.command {
         Command::Create(args) => create::run(&ctx, args),

@@ -6,27 +6,18 @@
 use std::io::{self, BufRead, IsTerminal, Read};
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::Ctx;
 use crate::cli::VerifyArgs;
 use crate::error::{Exit, usage};
-use crate::render::escape;
+use crate::render::DecisionView;
 use crate::token;
-use crate::verify::{Decision, DenyReason, Request, Verifier};
+use crate::verify::{Decision, Request, Verifier};
 
 /// Read at most this much of stdin: a token is far shorter, and anything longer is
 /// malformed without being held in memory whole.
 const INPUT_CAP: u64 = 1024;
-
-#[derive(Serialize)]
-struct DecisionJson<'a> {
-    allowed: bool,
-    reason: Option<DenyReason>,
-    token_id: Option<&'a str>,
-    name: Option<&'a str>,
-}
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
     if args.token_argument.is_some() {
@@ -51,10 +42,10 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
     // attacker who fills the disk would want.
     verifier.flush().context("denied: cannot record the use")?;
 
-    let (exit, json) = match &decision {
+    let (exit, view) = match &decision {
         Decision::Allowed(g) => (
             Exit::Success,
-            DecisionJson {
+            DecisionView {
                 allowed: true,
                 reason: None,
                 token_id: Some(&g.token_id),
@@ -67,7 +58,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
             } else {
                 Exit::Unauthenticated
             },
-            DecisionJson {
+            DecisionView {
                 allowed: false,
                 reason: Some(d.reason),
                 token_id: d.token_id.as_deref(),
@@ -75,18 +66,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
             },
         ),
     };
-    if args.json {
-        ctx.ui.json(&json)?;
-    } else {
-        let who = match (json.token_id, json.name) {
-            (Some(id), Some(name)) => format!(" (token {id} '{}')", escape(name)),
-            _ => String::new(),
-        };
-        match json.reason {
-            None => ctx.ui.data(&format!("allowed{who}"))?,
-            Some(r) => ctx.ui.data(&format!("denied: {r}{who}"))?,
-        }
-    }
+    ctx.ui.emit(&view)?;
     Ok(exit)
 }
 

@@ -1,0 +1,174 @@
+//! `audit` without a token: one row per token over the window, the flags of the last 24
+//! hours, and uses of tokens this database does not know.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::table::{Cell, Table};
+use super::{Style, View, time};
+use crate::anomaly::Finding;
+use crate::store::Status;
+use crate::text::{escape, rfc3339, rfc3339_opt};
+use crate::usage::StrangerUsage;
+
+#[derive(Serialize)]
+pub struct SummaryRow<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub status: Status,
+    pub requests: u64,
+    pub denied: u64,
+    pub distinct_ips: u64,
+    #[serde(with = "rfc3339_opt")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub flags: &'a [Finding],
+}
+
+#[derive(Serialize)]
+pub struct AuditSummary<'a> {
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    pub tokens: Vec<SummaryRow<'a>>,
+    pub strangers: &'a [StrangerUsage],
+    /// `--anomalies`: only flagged tokens were asked for.
+    #[serde(skip)]
+    pub anomalies_only: bool,
+}
+
+impl AuditSummary<'_> {
+    /// Whether any token is flagged.
+    pub fn flagged(&self) -> bool {
+        self.tokens.iter().any(|r| !r.flags.is_empty())
+    }
+}
+
+impl View for AuditSummary<'_> {
+    fn text(&self, style: &Style) -> String {
+        if self.tokens.is_empty() {
+            return String::new();
+        }
+        let mut table = Table::new(&[
+            "ID",
+            "NAME",
+            "STATUS",
+            "REQUESTS",
+            "DENIED",
+            "IPS",
+            "LAST USED",
+            "FLAGS",
+        ]);
+        for r in &self.tokens {
+            let flags: Vec<&str> = r.flags.iter().map(|f| f.flag.as_str()).collect();
+            table.row(vec![
+                r.id.into(),
+                escape(r.name).into(),
+                Cell::status(r.status),
+                r.requests.into(),
+                r.denied.into(),
+                r.distinct_ips.into(),
+                time::cell(r.last_used_at, style.now, "-").into(),
+                flags.join(" ").into(),
+            ]);
+        }
+        let mut out = table.render(style.color);
+        if self.flagged() {
+            out.push_str("\nFindings (last 24 hours):\n");
+            for r in self.tokens.iter().filter(|r| !r.flags.is_empty()) {
+                for f in r.flags {
+                    out.push_str(&format!("  {}  {:<10}  {}\n", r.id, f.flag, f.detail));
+                }
+            }
+        }
+        out
+    }
+
+    fn notes(&self, _style: &Style, json: bool) -> Vec<String> {
+        let mut notes = Vec::new();
+        if json {
+            return notes;
+        }
+        if self.tokens.is_empty() {
+            notes.push(if self.anomalies_only {
+                "No anomalies in the last 24 hours.".to_string()
+            } else {
+                "No tokens and no usage in the window.".to_string()
+            });
+        }
+        if let Some(top) = self.strangers.first().filter(|_| !self.anomalies_only) {
+            let uses: u64 = self.strangers.iter().map(|s| s.count).sum();
+            let mut ips: Vec<&str> = self.strangers.iter().map(|s| s.ip.as_str()).collect();
+            ips.sort_unstable();
+            ips.dedup();
+            notes.push(format!(
+                "Unknown or malformed tokens: {uses} uses from {} source IPs in the window (most: {} ×{} {}).",
+                ips.len(),
+                if top.ip.is_empty() { "(no IP)" } else { &top.ip },
+                top.count,
+                top.kind
+            ));
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anomaly::Flag;
+    use crate::render::sample;
+
+    #[test]
+    fn human() {
+        let style = sample::style();
+        let flags = [Finding {
+            flag: Flag::NewIp,
+            detail: "first seen in the last 24h: 198.51.100.4".into(),
+        }];
+        let strangers = [StrangerUsage {
+            ip: "203.0.113.9".into(),
+            kind: "unknown".into(),
+            count: 7,
+            first_seen: style.now,
+            last_seen: style.now,
+        }];
+        let summary = AuditSummary {
+            since: sample::at("2026-02-01T10:00:00Z"),
+            tokens: vec![
+                SummaryRow {
+                    id: "k3j9x0a1",
+                    name: "Mailchimp sync",
+                    status: Status::Active,
+                    requests: 120,
+                    denied: 2,
+                    distinct_ips: 2,
+                    last_used_at: Some(sample::at("2026-03-03T08:00:00Z")),
+                    flags: &flags,
+                },
+                SummaryRow {
+                    id: "p0a8s2kd",
+                    name: "importer",
+                    status: Status::Active,
+                    requests: 0,
+                    denied: 0,
+                    distinct_ips: 0,
+                    last_used_at: None,
+                    flags: &[],
+                },
+            ],
+            strangers: &strangers,
+            anomalies_only: false,
+        };
+        insta::assert_snapshot!(summary.text(&style), @r"
+        ID        NAME            STATUS  REQUESTS  DENIED  IPS  LAST USED  FLAGS
+        k3j9x0a1  Mailchimp sync  active  120       2       2    2h ago     NEW_IP
+        p0a8s2kd  importer        active  0         0       0    -
+
+        Findings (last 24 hours):
+          k3j9x0a1  NEW_IP  first seen in the last 24h: 198.51.100.4
+        ");
+        insta::assert_snapshot!(summary.notes(&style, false).join("\n"), @r"
+        Unknown or malformed tokens: 7 uses from 1 source IPs in the window (most: 203.0.113.9 ×7 unknown).
+        ");
+        assert!(summary.notes(&style, true).is_empty());
+    }
+}
