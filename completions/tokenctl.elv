@@ -26,6 +26,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand init 'Create the database, and say where it is'
             cand create 'Create a token and print its secret, once'
             cand list 'List tokens'
             cand show 'Show one token: metadata, usage and history (never the secret)'
@@ -39,6 +40,16 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tokenctl;init'= {
+            cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
+            cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
+            cand -q 'Print only data and errors, no notices'
+            cand --quiet 'Print only data and errors, no notices'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'tokenctl;create'= {
             cand --name 'What the token is for, such as the integration''s name (refused when it could be mistaken for another token''s name or id)'
@@ -118,7 +129,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand --anomalies 'Only tokens with anomaly flags'
             cand --events 'Show the admin event log of the window instead of usage'
-            cand --check 'Exit 1 when any anomaly is flagged (for cron)'
+            cand --check 'Exit 5 when any anomaly is flagged (for cron)'
             cand --json 'Print as JSON'
             cand -q 'Print only data and errors, no notices'
             cand --quiet 'Print only data and errors, no notices'
@@ -236,7 +247,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --git 'Also search the git history of the repositories holding the PATHs, and the text files in their .git directories'
             cand --stdin 'Search standard input instead of files (for pipelines and hooks)'
             cand --revoke 'Revoke every active token found, with the reason ''leaked: <where>'''
-            cand --strict 'Exit 1 for tokens this database does not know, too (they may be live in another)'
+            cand --strict 'Exit 5 for tokens this database does not know, too (they may be live in another)'
             cand --json 'Print the findings as JSON'
             cand --gitleaks-rule 'Print a gitleaks rule (TOML) for this database''s token prefix instead of searching'
             cand -q 'Print only data and errors, no notices'
@@ -257,6 +268,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --version 'Print version'
         }
         &'tokenctl;help'= {
+            cand init 'Create the database, and say where it is'
             cand create 'Create a token and print its secret, once'
             cand list 'List tokens'
             cand show 'Show one token: metadata, usage and history (never the secret)'
@@ -270,6 +282,8 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand scan 'Find leaked tokens in files and git history, and revoke them'
             cand completions 'Print the completion script for bash, zsh, fish, elvish or PowerShell'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tokenctl;help;init'= {
         }
         &'tokenctl;help;create'= {
         }

@@ -93,6 +93,7 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(InitArgs),
     Create(CreateArgs),
     List(ListArgs),
     Show(ShowArgs),
@@ -124,10 +125,23 @@ impl Command {
                 ConfigAction::List { json } | ConfigAction::Get { json, .. } => *json,
                 ConfigAction::Set { .. } => false,
             },
-            Command::Serve(_) | Command::Completions(_) => false,
+            Command::Init(_) | Command::Serve(_) | Command::Completions(_) => false,
         }
     }
 }
+
+/// Create the database, and say where it is
+///
+/// Creates the database file (mode 0600, in a directory with mode 0700) at --db, else
+/// TOKENCTL_DB, else the default path. Only init, create and config set create a
+/// database: every other command refuses a missing one, so that a mistyped path is an
+/// error rather than an empty database. Running it again changes nothing.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl init
+  tokenctl --db /var/lib/tokenctl/tokens.db init")]
+pub struct InitArgs {}
 
 /// Create a token and print its secret, once
 ///
@@ -319,16 +333,17 @@ pub enum AuditBy {
 /// Without ID|NAME: one row per token with requests, denied, distinct IPs, last use and
 /// flags over the window (default 30d), and uses of unknown or malformed tokens. With
 /// ID|NAME: that token's usage per IP and per day. Flags are about the last 24 hours:
-/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 1 when any flag is raised.
+/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 5 when any flag is raised, and 1
+/// when the check itself fails (a missing or unreadable database).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
   tokenctl audit
   tokenctl audit 'Mailchimp sync' --by ip --since 7d
   tokenctl audit --events --since 7d
-  # From cron: mail the findings when there are any
-  tokenctl audit --anomalies --check > /tmp/token-findings \\
-      || mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
+  # From cron: mail the findings (exit 5); any other failure is the job's own
+  tokenctl audit --anomalies --check > /tmp/token-findings; status=$?
+  [ $status = 5 ] && mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
 pub struct AuditArgs {
     /// One token's id or name
     #[arg(value_name = "ID|NAME")]
@@ -350,7 +365,7 @@ pub struct AuditArgs {
     #[arg(long, conflicts_with_all = ["anomalies", "by", "check"])]
     pub events: bool,
 
-    /// Exit 1 when any anomaly is flagged (for cron)
+    /// Exit 5 when any anomaly is flagged (for cron)
     #[arg(long)]
     pub check: bool,
 
@@ -550,9 +565,9 @@ pub struct PruneArgs {
 /// tokens found at once (no question asked: the flag is the decision, and every target was
 /// proven by its own secret) and prints the command that issues a replacement.
 ///
-/// Exit status: 1 when an active token is found, also when --revoke revoked it (the secret
-/// is still where it was found); with --strict also when an unknown token is found; 0
-/// otherwise.
+/// Exit status: 5 when an active token is found, also when --revoke revoked it (the secret
+/// is still where it was found); with --strict also when an unknown token is found; 1 when
+/// the search or the lookup failed; 0 otherwise.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -582,7 +597,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub revoke: bool,
 
-    /// Exit 1 for tokens this database does not know, too (they may be live in another)
+    /// Exit 5 for tokens this database does not know, too (they may be live in another)
     #[arg(long)]
     pub strict: bool,
 

@@ -11,6 +11,7 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::path::PathBuf;
 
 use crate::expiry::{ExpiryError, LifetimeError, SpanError};
 use crate::name::NameError;
@@ -21,13 +22,18 @@ use crate::settings::SettingError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Success = 0,
-    /// An operational error, or findings (`audit --check`, `scan`).
+    /// An operational error: the command could not do its job (a missing or unreadable
+    /// database, a token not found, a full disk).
     Failure = 1,
     Usage = 2,
     /// `verify`: malformed, unknown, revoked or expired.
     Unauthenticated = 3,
     /// `verify`: scope, IP or environment.
     Forbidden = 4,
+    /// The check ran and found something: `audit --check` flagged an anomaly, `scan`
+    /// found an active token. Apart from 1, so that a cron job can tell an attack from a
+    /// broken job.
+    Findings = 5,
 }
 
 impl Exit {
@@ -48,6 +54,23 @@ pub struct UsageError(pub String);
 pub struct HintedUsageError {
     pub message: String,
     pub hint: String,
+}
+
+/// The database file a command needs is not there.
+#[derive(Debug, thiserror::Error)]
+#[error("there is no database at {}", .path.display())]
+pub struct MissingDatabase {
+    pub path: PathBuf,
+}
+
+impl MissingDatabase {
+    /// How to create it, or to point at the right one.
+    pub fn hint(&self) -> String {
+        format!(
+            "create it with 'tokenctl --db {} init', or point --db or TOKENCTL_DB at the database your tokens are in",
+            crate::text::shell_quote(&self.path.to_string_lossy())
+        )
+    }
 }
 
 /// A usage error from a command.
@@ -104,6 +127,8 @@ pub fn hints(err: &anyhow::Error) -> Vec<String> {
         .filter_map(|e| {
             if let Some(u) = e.downcast_ref::<HintedUsageError>() {
                 Some(u.hint.clone())
+            } else if let Some(m) = e.downcast_ref::<MissingDatabase>() {
+                Some(m.hint())
             } else {
                 e.downcast_ref::<LifetimeError>()
                     .and_then(LifetimeError::hint)

@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<Exit> {
         None => all_tokens(ctx, &store, since, args.anomalies)?,
     };
     Ok(if args.check && flagged {
-        Exit::Failure
+        Exit::Findings
     } else {
         Exit::Success
     })

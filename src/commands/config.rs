@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: ConfigArgs) -> Result<Exit> {
             ctx.ui.emit(&SettingValue { key: k.name, value })?;
         }
         ConfigAction::Set { key: name, value } => {
-            let mut store = ctx.store()?;
+            let mut store = ctx.store_creating()?;
             let value = store.set_setting(&name, &value, &actor(), ctx.now)?;
             ctx.ui.emit(&SettingChanged { key: &name, value })?;
         }

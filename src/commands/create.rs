@@ -19,7 +19,7 @@ use crate::usage::Requests;
 const DEFAULT_ENV: &str = "live";
 
 pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
-    let mut store = ctx.store()?;
+    let mut store = ctx.store_creating()?;
     let settings = store.settings()?;
     if ctx.ui.can_prompt() && (args.name.is_none() || args.scopes.is_empty()) {
         prompt_missing(&mut args, &settings)?;

@@ -6,6 +6,7 @@ mod audit;
 mod completions;
 mod config;
 mod create;
+mod init;
 mod list;
 mod prune;
 mod revoke;
@@ -21,7 +22,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command};
-use crate::error::{Exit, usage};
+use crate::error::{Exit, MissingDatabase, usage};
 use crate::store::{OpenMode, Store};
 use crate::ui::Ui;
 
@@ -36,14 +37,23 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the database for an admin command, creating it on first use.
+    /// Opens the database, which must exist: a mistyped `--db` must not turn into an
+    /// empty database that reports "no tokens" and "unknown" where there are some.
     pub fn store(&self) -> Result<Store> {
-        self.open(OpenMode::Create)
+        if !self.db.exists() {
+            return Err(MissingDatabase {
+                path: self.db.clone(),
+            }
+            .into());
+        }
+        self.open(OpenMode::Existing)
     }
 
-    /// Opens the database, which must exist (verification never creates one).
-    pub fn existing_store(&self) -> Result<Store> {
-        self.open(OpenMode::Existing)
+    /// Opens the database, creating it (0600, in a 0700 directory) if it does not exist:
+    /// only for the commands that write something worth keeping (`init`, `create`,
+    /// `config set`).
+    pub fn store_creating(&self) -> Result<Store> {
+        self.open(OpenMode::Create)
     }
 
     fn open(&self, mode: OpenMode) -> Result<Store> {
@@ -53,6 +63,27 @@ impl Ctx {
         }
         Ok(store)
     }
+}
+
+/// A database path as given: a `~` the shell did not expand (it was quoted, or came from
+/// a variable) would name a folder called `~` in the current directory.
+fn check_db_path(path: PathBuf) -> Result<PathBuf> {
+    check_path_is_expanded(&path)?;
+    Ok(path)
+}
+
+/// Refuses a path that starts with a literal `~`.
+pub fn check_path_is_expanded(path: &std::path::Path) -> Result<()> {
+    if path.to_string_lossy().starts_with('~') {
+        return Err(crate::error::usage_with_hint(
+            format!(
+                "the path '{}' starts with a literal '~', which the shell did not expand",
+                crate::text::escape(&path.to_string_lossy())
+            ),
+            "write $HOME/... (unquoted) or the full path",
+        ));
+    }
+    Ok(())
 }
 
 /// The acting OS user recorded in the event log: the login name, and the user who ran
@@ -92,12 +123,13 @@ pub fn run(cli: Cli) -> Result<Exit> {
     let ctx = Ctx {
         ui: Ui::new(cli.quiet, cli.color, cli.command.json(), now),
         db: match cli.db {
-            Some(p) => p,
+            Some(p) => check_db_path(p)?,
             None => default_db()?,
         },
         now,
     };
     match cli.command {
+        Command::Init(_) => init::run(&ctx),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),

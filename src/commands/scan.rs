@@ -68,7 +68,11 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<Exit> {
         revoking: args.revoke,
     })?;
     let failed = active > 0 || (args.strict && unknown > 0);
-    Ok(if failed { Exit::Failure } else { Exit::Success })
+    Ok(if failed {
+        Exit::Findings
+    } else {
+        Exit::Success
+    })
 }
 
 fn from_stdin() -> Result<Scan> {
@@ -91,6 +95,7 @@ fn from_paths(ctx: &Ctx, args: &ScanArgs) -> Result<Scan> {
         args.paths.clone()
     };
     for p in &paths {
+        super::check_path_is_expanded(p)?;
         if let Err(e) = p.symlink_metadata() {
             return Err(usage(format!(
                 "cannot scan {}: {e}",

@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
         ));
     }
     let presented = read_token(ctx)?;
-    let mut verifier = Verifier::new(ctx.existing_store().context("denied: cannot verify")?);
+    let mut verifier = Verifier::new(ctx.store().context("denied: cannot verify")?);
     if args.no_record {
         verifier = verifier.without_recording();
     }

@@ -13,6 +13,7 @@ mod config;
 mod create;
 mod docs;
 mod faults;
+mod init;
 mod list;
 mod prompts;
 mod prune;

@@ -95,6 +95,7 @@ fn human_snapshot() {
 #[test]
 fn unknown_and_ambiguous_references() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let run = env.run(&["show", "nope"]).code(1);
     assert!(
         run.stderr.contains("no token has the id or name 'nope'"),

@@ -247,29 +247,62 @@ fn split_at_spaces(line: &str) -> Vec<&str> {
     words
 }
 
-/// What each exit status means, in the order of the codes.
-const EXIT_STATUSES: [(Exit, &str); 5] = [
-    (
-        Exit::Success,
-        "Success; for verify, the token is allowed. A reader that closes the output early \
-         (tokenctl list | head -1) is not an error.",
-    ),
-    (
-        Exit::Failure,
-        "An operational error (the database cannot be opened, the disk is full, ...), or \
-         findings: audit --check flagged an anomaly, scan found an active token.",
-    ),
-    (Exit::Usage, "A usage error: a bad flag or value."),
-    (
-        Exit::Unauthenticated,
-        "verify: the token is not valid: malformed, unknown, revoked or expired.",
-    ),
-    (
-        Exit::Forbidden,
-        "verify: the token is valid but not allowed here: it lacks the scope, the client's \
-         IP address is not in its allowed networks, or it belongs to another environment.",
-    ),
-];
+const SUCCESS: &str = "Success. A reader that closes the output early (tokenctl list | head -1) \
+                       is not an error.";
+const FAILURE: &str = "An operational error: the command could not do its job (the database is \
+                       missing or cannot be read, the token is not found, the disk is full, ...).";
+const USAGE: &str = "A usage error: a bad flag or value, or a missing value without a terminal.";
+
+/// What each exit status means for the command of the man page `page` (`tokenctl`,
+/// `tokenctl-audit`, ...), in the order of the codes. The program's page lists them all.
+pub fn exit_statuses(page: &str) -> Vec<(Exit, &'static str)> {
+    let command = page.strip_prefix("tokenctl-").unwrap_or("");
+    let mut statuses = vec![(Exit::Success, SUCCESS), (Exit::Failure, FAILURE)];
+    match command {
+        "revoke" => {
+            statuses[1].1 = "An operational error (the database is missing or cannot be read, \
+                             the token is not found, ...), or the confirmation was declined.";
+        }
+        "verify" => statuses[0].1 = "The token is allowed.",
+        _ => {}
+    }
+    statuses.push((Exit::Usage, USAGE));
+    let verify = [
+        (
+            Exit::Unauthenticated,
+            "verify: the token is not valid: malformed, unknown, revoked or expired.",
+        ),
+        (
+            Exit::Forbidden,
+            "verify: the token is valid but not allowed here: it lacks the scope, the client's \
+             IP address is not in its allowed networks, or it belongs to another environment.",
+        ),
+    ];
+    let audit = (
+        Exit::Findings,
+        "audit --check: an anomaly is flagged. Distinct from 1, so that a cron job can tell \
+         findings from a check that could not run.",
+    );
+    let scan = (
+        Exit::Findings,
+        "scan: an active token was found (also after --revoke revoked it); with --strict, an \
+         unknown token too.",
+    );
+    match command {
+        "" => {
+            statuses.extend(verify);
+            statuses.push((
+                Exit::Findings,
+                "Findings: audit --check flagged an anomaly, or scan found an active token.",
+            ));
+        }
+        "verify" => statuses.extend(verify),
+        "audit" => statuses.push(audit),
+        "scan" => statuses.push(scan),
+        _ => {}
+    }
+    statuses
+}
 
 const ENVIRONMENT: [(&str, &str); 3] = [
     ("TOKENCTL_DB", "The database file, when --db is not given."),
@@ -294,7 +327,7 @@ fn extra_sections(cmd: &Command, parents: &[&str]) -> String {
     let mut roff = Roff::new();
 
     roff.control("SH", ["EXIT STATUS"]);
-    for (exit, meaning) in EXIT_STATUSES {
+    for (exit, meaning) in exit_statuses(page_name(cmd)) {
         roff.control("TP", []);
         roff.text([bold(exit.code().to_string())]);
         roff.text([roman(meaning)]);
