@@ -449,7 +449,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__create)
-            opts="-q -h -V --name --scope --expires --env --allow-ip --description --unrestricted --json --db --quiet --color --help --version"
+            opts="-q -h -V --name --scope --expires --env --allow-ip --description --unrestricted --if-absent --json --db --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

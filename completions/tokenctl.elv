@@ -61,6 +61,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand --unrestricted 'Allow the all-powerful scope *:delete'
+            cand --if-absent 'If an active token has this name, create nothing and exit 0: no secret is printed, stderr says what exists (with --json, its metadata is printed, without "token")'
             cand --json 'Print the token and its metadata as JSON'
             cand -q 'Print only data and errors, no notices'
             cand --quiet 'Print only data and errors, no notices'

@@ -63,6 +63,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l color -d 'W
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l unrestricted -d 'Allow the all-powerful scope *:delete'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l if-absent -d 'If an active token has this name, create nothing and exit 0: no secret is printed, stderr says what exists (with --json, its metadata is printed, without "token")'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l json -d 'Print the token and its metadata as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -s q -l quiet -d 'Print only data and errors, no notices'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -148,6 +148,7 @@ pub struct InitArgs {}
 /// Prints only the token and a newline on stdout (a notice goes to stderr), so that
 /// `TOKEN=$(tokenctl create ...)` captures exactly the secret. With --json, prints the
 /// token's metadata and the secret as "token". On a terminal, asks for whatever is missing.
+/// Tokens may share a name (a warning says so) unless --if-absent is given.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -155,7 +156,9 @@ Examples:
   tokenctl create --name importer --scope cases:write --scope documents:read \\
       --allow-ip 203.0.113.0/24 --description 'nightly case import'
   # A CI job's token for one hour, secret taken with jq
-  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token")]
+  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token
+  # Provisioning that may run twice: the second run creates nothing and prints no secret
+  tokenctl create --name 'Mailchimp sync' --scope contacts:write --if-absent")]
 pub struct CreateArgs {
     /// What the token is for, such as the integration's name (refused when it could be
     /// mistaken for another token's name or id)
@@ -187,6 +190,11 @@ pub struct CreateArgs {
     /// Allow the all-powerful scope *:delete
     #[arg(long)]
     pub unrestricted: bool,
+
+    /// If an active token has this name, create nothing and exit 0: no secret is printed,
+    /// stderr says what exists (with --json, its metadata is printed, without "token")
+    #[arg(long)]
+    pub if_absent: bool,
 
     /// Print the token and its metadata as JSON
     #[arg(long)]

@@ -73,6 +73,46 @@ impl MissingDatabase {
     }
 }
 
+/// A name given for `ID|NAME` that several tokens share, none of them the obvious one
+/// (the newest active token of a rotation chain).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "several tokens are named '{}'; give the id of the one you mean:\n{}",
+    crate::text::escape(.name),
+    candidates_table(.candidates, .now)
+)]
+pub struct AmbiguousName {
+    pub name: String,
+    pub candidates: Vec<crate::store::TokenRecord>,
+    /// The time of the run, for the statuses.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The tokens an ambiguous name could mean: id, status, creation and expiry (in UTC, as
+/// an error message is read without a zone setting), indented under the message.
+fn candidates_table(
+    tokens: &[crate::store::TokenRecord],
+    now: &chrono::DateTime<chrono::Utc>,
+) -> String {
+    use crate::render::table::{Cell, Table};
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut table = Table::new(&["ID", "STATUS", "CREATED", "EXPIRES"]);
+    for t in tokens {
+        table.row(vec![
+            t.id.as_str().into(),
+            Cell::status(t.status(*now)),
+            at(t.created_at).into(),
+            t.expires_at.map_or_else(|| "never".to_string(), at).into(),
+        ]);
+    }
+    table
+        .render(false)
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A usage error from a command.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))

@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<Exit> {
     let token = args
         .token
         .as_deref()
-        .map(|r| store.resolve(r, ctx.now))
+        .map(|r| super::resolve(&store, r, ctx.now))
         .transpose()?;
     if args.events {
         let events = store.events(token.as_ref().map(|t| t.id.as_str()), Some(since))?;

@@ -8,7 +8,7 @@ use super::{Ctx, actor, check_name, check_text};
 use crate::cli::{CreateArgs, ExpiryArg};
 use crate::error::{Exit, usage, usage_with_hint};
 use crate::expiry::{Expiry, Span};
-use crate::render::{Issued, OldToken, TokenJson};
+use crate::render::{ExistingToken, Issued, OldToken, TokenJson};
 use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
 use crate::store::{NewToken, Store, TokenRecord};
@@ -43,6 +43,11 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
 
     refuse_lookalike_name(&store, &name)?;
     let same_name = store.active_named(&name, ctx.now)?;
+    if args.if_absent
+        && let Some(existing) = same_name.last()
+    {
+        return exists_already(ctx, &store, existing, &same_name, &env, &scopes);
+    }
     if !same_name.is_empty() {
         let ids: Vec<&str> = same_name.iter().map(|t| t.id.as_str()).collect();
         ctx.ui.warn(&format!(
@@ -68,6 +73,34 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
         ctx.now,
     )?;
     print_issued(ctx, &record, &generated.secret, "Created", None)?;
+    Ok(Exit::Success)
+}
+
+/// `--if-absent` found an active token of that name: say what exists, create nothing, and
+/// warn where it differs from what was asked for.
+fn exists_already(
+    ctx: &Ctx,
+    store: &Store,
+    existing: &TokenRecord,
+    same_name: &[TokenRecord],
+    env: &str,
+    scopes: &ScopeSet,
+) -> Result<Exit> {
+    if existing.env != env || existing.scopes != *scopes {
+        ctx.ui.warn(&format!(
+            "the existing token {} is for {} with {}, not {env} with {scopes} as asked",
+            existing.id, existing.env, existing.scopes
+        ));
+    }
+    let requests = store.token_requests(existing.key, ctx.now)?;
+    ctx.ui.emit(&ExistingToken {
+        token: TokenJson::new(existing, &requests, ctx.now),
+        others: same_name
+            .iter()
+            .filter(|t| t.id != existing.id)
+            .map(|t| t.id.as_str())
+            .collect(),
+    })?;
     Ok(Exit::Success)
 }
 

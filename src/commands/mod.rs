@@ -22,8 +22,8 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command};
-use crate::error::{Exit, MissingDatabase, usage};
-use crate::store::{OpenMode, Store};
+use crate::error::{AmbiguousName, Exit, MissingDatabase, usage};
+use crate::store::{LookupError, OpenMode, Store, TokenRecord};
 use crate::ui::Ui;
 
 /// Longest description or reason, in characters.
@@ -101,6 +101,28 @@ pub fn default_db() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "tokenctl")
         .context("cannot find a home directory for the default database; pass --db PATH")?;
     Ok(dirs.data_dir().join("tokens.db"))
+}
+
+/// The token an `ID|NAME` argument means. A name that several tokens share is an error
+/// that lists them (id, status, created, expires), so that the admin can pick the id.
+pub fn resolve(store: &Store, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
+    let err = match store.resolve(reference, now) {
+        Ok(t) => return Ok(t),
+        Err(err) => err,
+    };
+    let Some(LookupError::Ambiguous { name, ids }) = err.downcast_ref::<LookupError>() else {
+        return Err(err);
+    };
+    let mut candidates = Vec::with_capacity(ids.len());
+    for id in ids {
+        candidates.extend(store.token(id)?);
+    }
+    Err(AmbiguousName {
+        name: name.clone(),
+        candidates,
+        now,
+    }
+    .into())
 }
 
 /// A token name as [`crate::name::check`] accepts it (a usage error otherwise).

@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
         .as_deref()
         .map(|r| check_text("reason", r))
         .transpose()?;
-    let t = store.resolve(&args.token, ctx.now)?;
+    let t = super::resolve(&store, &args.token, ctx.now)?;
     let targets = targets(ctx, &store, t, &args.token)?;
     if targets.iter().any(|t| t.status(ctx.now) != Status::Revoked)
         && !args.yes

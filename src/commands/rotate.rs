@@ -15,7 +15,7 @@ use crate::token;
 pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
     let mut store = ctx.store()?;
     let settings = store.settings()?;
-    let old = store.resolve(&args.token, ctx.now)?;
+    let old = super::resolve(&store, &args.token, ctx.now)?;
     if old.status(ctx.now) == Status::Revoked {
         return Err(usage(format!(
             "token {} is revoked; create a new token instead of rotating it",

@@ -13,7 +13,7 @@ use crate::render::{PageUsage, TokenJson, TokenPage};
 
 pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
     let store = ctx.store()?;
-    let t = store.resolve(&args.token, ctx.now)?;
+    let t = super::resolve(&store, &args.token, ctx.now)?;
     let requests = store.token_requests(t.key, ctx.now)?;
     let ips = store.token_ips(t.key, ctx.now - TimeDelta::days(30), false)?;
     // 30 whole UTC days, today included.

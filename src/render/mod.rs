@@ -9,6 +9,7 @@
 mod audit_summary;
 mod decision;
 mod event_log;
+mod existing;
 mod issued;
 mod pruned;
 mod revoked;
@@ -29,6 +30,7 @@ use crate::store::AdminEvent;
 pub use audit_summary::{AuditSummary, SummaryRow};
 pub use decision::DecisionView;
 pub use event_log::EventLog;
+pub use existing::ExistingToken;
 pub use issued::{Issued, OldToken};
 pub use pruned::PruneReport;
 pub use revoked::Revoked;

@@ -94,7 +94,7 @@ fn human_snapshot() {
 
 #[test]
 fn unknown_and_ambiguous_references() {
-    let env = TestEnv::new();
+    let mut env = TestEnv::new();
     env.run(&["init"]).success();
     let run = env.run(&["show", "nope"]).code(1);
     assert!(
@@ -102,12 +102,22 @@ fn unknown_and_ambiguous_references() {
         "{}",
         run.stderr
     );
+    env.set_now("2026-03-01T10:00:00Z");
     let a = env.create("dup", &["cases:read"], &[]);
-    let b = env.create("dup", &["cases:read"], &[]);
-    let run = env.run(&["show", "dup"]).code(1);
-    assert!(
-        run.stderr.contains(&a.id) && run.stderr.contains(&b.id),
-        "{}",
-        run.stderr
-    );
+    env.set_now("2026-03-02T11:30:00Z");
+    let b = env.create("dup", &["cases:read"], &["--expires", "7d"]);
+    // Several matches are listed with what tells them apart, for show and revoke alike.
+    let listed = |args: &[&str]| {
+        let run = env.run(args).code(1);
+        redact(&run.stderr, &[(&a.id, "[A]     "), (&b.id, "[B]     ")])
+    };
+    let text = listed(&["show", "dup"]);
+    assert_eq!(listed(&["revoke", "dup", "--yes"]), text);
+    insta::assert_snapshot!(text, @r"
+    error: several tokens are named 'dup'; give the id of the one you mean:
+      ID        STATUS  CREATED               EXPIRES
+      [A]       active  2026-03-01 10:00 UTC  2026-05-30 10:00 UTC
+      [B]       active  2026-03-02 11:30 UTC  2026-03-09 11:30 UTC
+    ");
+    assert_eq!(env.show(&a.id)["status"], "active", "nothing was revoked");
 }
