@@ -60,7 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'tokenctl' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'What the token is for, such as the integration''s name (refused when it could be mistaken for another token''s name or id)')
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)')
             [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or ''never'' [default: setting default_lifetime]')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment the token works in (live, test, ...) [default: live]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment the token works in (live, test, ...) [default: live]; warns when no other token has it, as no server may accept it (serve accepts only its own --env)')
             [CompletionResult]::new('--allow-ip', '--allow-ip', [CompletionResultType]::ParameterName, 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas')
             [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'A longer note about the token')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database file [default: ~/.local/share/tokenctl/tokens.db]')

@@ -55,7 +55,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --name 'What the token is for, such as the integration''s name (refused when it could be mistaken for another token''s name or id)'
             cand --scope 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)'
             cand --expires 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or ''never'' [default: setting default_lifetime]'
-            cand --env 'Environment the token works in (live, test, ...) [default: live]'
+            cand --env 'Environment the token works in (live, test, ...) [default: live]; warns when no other token has it, as no server may accept it (serve accepts only its own --env)'
             cand --allow-ip 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas'
             cand --description 'A longer note about the token'
             cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'

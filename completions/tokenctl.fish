@@ -55,7 +55,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -s V -l version 
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l name -d 'What the token is for, such as the integration\'s name (refused when it could be mistaken for another token\'s name or id)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l scope -d 'A grant, <module>:<read|write|delete>; repeat or separate with commas (at most 50)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l expires -d 'Duration (12h, 30d, 6w, 1y), date (2027-03-01), RFC 3339 time, or \'never\' [default: setting default_lifetime]' -r
-complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l env -d 'Environment the token works in (live, test, ...) [default: live]' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l env -d 'Environment the token works in (live, test, ...) [default: live]; warns when no other token has it, as no server may accept it (serve accepts only its own --env)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l allow-ip -d 'Only clients in this network may use the token (IPv4 or IPv6 CIDR or address); repeat or separate with commas' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l description -d 'A longer note about the token' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F

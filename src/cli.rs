@@ -174,7 +174,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "WHEN", value_parser = parse_expiry, allow_hyphen_values = true)]
     pub expires: Option<ExpiryArg>,
 
-    /// Environment the token works in (live, test, ...) [default: live]
+    /// Environment the token works in (live, test, ...) [default: live]; warns when no
+    /// other token has it, as no server may accept it (serve accepts only its own --env)
     #[arg(long, value_name = "ENV", value_parser = parse_env)]
     pub env: Option<String>,
 

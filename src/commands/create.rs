@@ -11,7 +11,7 @@ use crate::expiry::{Expiry, Span};
 use crate::render::{ExistingToken, Issued, OldToken, TokenJson};
 use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
-use crate::store::{NewToken, Store, TokenRecord};
+use crate::store::{NewToken, Store, TokenFilter, TokenRecord};
 use crate::text::escape;
 use crate::token::{self, Secret};
 use crate::usage::Requests;
@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
     let env = args.env.clone().unwrap_or_else(|| DEFAULT_ENV.to_string());
 
     refuse_lookalike_name(&store, &name)?;
+    warn_about_a_new_env(ctx, &store, &env)?;
     let same_name = store.active_named(&name, ctx.now)?;
     if args.if_absent
         && let Some(existing) = same_name.last()
@@ -102,6 +103,27 @@ fn exists_already(
             .collect(),
     })?;
     Ok(Exit::Success)
+}
+
+/// A token of an environment no server may accept is likely a mistake (`--env prod` where
+/// the servers run `--env live`). Which environments the servers accept cannot be known
+/// from here, so the rule is: `live` (what `serve` accepts by default) is fine, and so is
+/// an environment that another token already has; anything else gets a warning.
+fn warn_about_a_new_env(ctx: &Ctx, store: &Store, env: &str) -> Result<()> {
+    if env == DEFAULT_ENV {
+        return Ok(());
+    }
+    let filter = TokenFilter {
+        env: Some(env.to_string()),
+        ..TokenFilter::default()
+    };
+    if store.list_tokens(&filter, ctx.now)?.is_empty() {
+        ctx.ui.warn(&format!(
+            "no other token is for the environment '{env}': a server accepts only the tokens of \
+             its own --env (serve's default is {DEFAULT_ENV}), so make sure one runs with --env {env}"
+        ));
+    }
+    Ok(())
 }
 
 /// A name must not pass for something else in `show`, `revoke` and tables: another
