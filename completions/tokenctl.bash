@@ -140,7 +140,7 @@ _tokenctl() {
 
     case "${cmd}" in
         tokenctl)
-            opts="-q -h -V --db --quiet --color --help --version init create list show revoke rotate audit verify serve config prune scan completions help"
+            opts="-q -h -V --db --quiet --color --utc --help --version init create list show revoke rotate audit verify serve config prune scan completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,7 +173,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__audit)
-            opts="-q -h -V --since --by --anomalies --events --check --json --db --quiet --color --help --version"
+            opts="-q -h -V --since --by --anomalies --events --check --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,7 +214,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__completions)
-            opts="-q -h -V --db --quiet --color --help --version bash elvish fish powershell zsh"
+            opts="-q -h -V --db --quiet --color --utc --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,7 +247,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__config)
-            opts="-q -h -V --db --quiet --color --help --version list get set help"
+            opts="-q -h -V --db --quiet --color --utc --help --version list get set help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,7 +280,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__config__subcmd__get)
-            opts="-q -h -V --json --db --quiet --color --help --version"
+            opts="-q -h -V --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,7 +383,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__config__subcmd__list)
-            opts="-q -h -V --json --db --quiet --color --help --version"
+            opts="-q -h -V --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -416,7 +416,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__config__subcmd__set)
-            opts="-q -h -V --db --quiet --color --help --version"
+            opts="-q -h -V --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,7 +449,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__create)
-            opts="-q -h -V --name --scope --expires --env --allow-ip --description --unrestricted --if-absent --json --db --quiet --color --help --version"
+            opts="-q -h -V --name --scope --expires --env --allow-ip --description --unrestricted --if-absent --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -758,7 +758,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__init)
-            opts="-q -h -V --db --quiet --color --help --version"
+            opts="-q -h -V --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -791,7 +791,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__list)
-            opts="-q -h -V --status --env --expiring-within --unused-for --json --db --quiet --color --help --version"
+            opts="-q -h -V --status --env --expiring-within --unused-for --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -840,7 +840,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__prune)
-            opts="-q -h -V --usage-older-than --dry-run --json --db --quiet --color --help --version"
+            opts="-q -h -V --usage-older-than --dry-run --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -877,7 +877,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__revoke)
-            opts="-y -q -h -V --reason --yes --json --db --quiet --color --help --version"
+            opts="-y -q -h -V --reason --yes --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,7 +914,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__rotate)
-            opts="-q -h -V --grace --expires --json --db --quiet --color --help --version"
+            opts="-q -h -V --grace --expires --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -955,7 +955,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__scan)
-            opts="-q -h -V --git --stdin --revoke --strict --max-size --json --gitleaks-rule --db --quiet --color --help --version"
+            opts="-q -h -V --git --stdin --revoke --strict --max-size --json --gitleaks-rule --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -992,7 +992,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__serve)
-            opts="-q -h -V --listen --env --rules --trust-proxy --db --quiet --color --help --version"
+            opts="-q -h -V --listen --env --rules --trust-proxy --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1041,7 +1041,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__show)
-            opts="-q -h -V --json --db --quiet --color --help --version"
+            opts="-q -h -V --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1074,7 +1074,7 @@ _tokenctl() {
             return 0
             ;;
         tokenctl__subcmd__verify)
-            opts="-q -h -V --scope --ip --env --no-record --json --db --quiet --color --help --version"
+            opts="-q -h -V --scope --ip --env --no-record --json --db --quiet --color --utc --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tokenctl_global_optspecs
-    string join \n db= q/quiet color= h/help V/version
+    string join \n db= q/quiet color= utc h/help V/version
 end
 
 function __fish_tokenctl_needs_command
@@ -29,6 +29,7 @@ complete -c tokenctl -n "__fish_tokenctl_needs_command" -l color -d 'When to use
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_needs_command" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_needs_command" -f -a "init" -d 'Create the database, and say where it is'
@@ -50,6 +51,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -l color -d 'Whe
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand init" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l name -d 'What the token is for, such as the integration\'s name (refused when it could be mistaken for another token\'s name or id)' -r
@@ -66,6 +68,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l unrestricte
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l if-absent -d 'If an active token has this name, create nothing and exit 0: no secret is printed, stderr says what exists (with --json, its metadata is printed, without "token")'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l json -d 'Print the token and its metadata as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand create" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -l status -d 'Which tokens to show' -r -f -a "active\t'Neither expired nor revoked'
@@ -81,6 +84,7 @@ always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -l json -d 'Print as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand list" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
@@ -89,6 +93,7 @@ always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -l json -d 'Print as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand show" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l reason -d 'Why, for the history' -r
@@ -99,6 +104,7 @@ never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s y -l yes -d 'Do not ask for confirmation'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l json -d 'Print the revoked token as JSON, with the ids of its predecessors revoked with it in "also_revoked"'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand revoke" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -l grace -d 'How long the old token keeps working; 0 revokes it now' -r
@@ -109,6 +115,7 @@ always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -l json -d 'Print the new token and its metadata as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand rotate" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -l since -d 'The window to report on' -r
@@ -123,6 +130,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -l events -d 'S
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -l check -d 'Exit 5 when any anomaly is flagged (for cron)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -l json -d 'Print as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -l scope -d 'The scope the request needs, <module>:<read|write|delete>' -r
@@ -135,6 +143,7 @@ never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -l no-record -d 'Do not record this use'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -l json -d 'Print the decision as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l listen -d 'Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)' -r
@@ -146,6 +155,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l color -d 'Wh
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
@@ -153,6 +163,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and not __fish_seen_subcommand_from list get set help" -f -a "list" -d 'Every setting with its value, default and meaning'
@@ -165,6 +176,7 @@ always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from list" -l json -d 'Print as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from list" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
@@ -173,6 +185,7 @@ always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -l json -d 'Print as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from set" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
@@ -180,6 +193,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_see
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from set" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every setting with its value, default and meaning'
@@ -194,6 +208,7 @@ never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -l dry-run -d 'Only say what would be deleted'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -l json -d 'Print the counts as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -l max-size -d 'Skip files and blobs larger than this (K, M, G: powers of 1024)' -r
@@ -208,6 +223,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -l strict -d 'Ex
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -l json -d 'Print the findings as JSON'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -l gitleaks-rule -d 'Print a gitleaks rule (TOML) for this database\'s token prefix instead of searching'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand scan" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
@@ -215,6 +231,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -l color 
 always\t'Colours even into a pipe or file'
 never\t'No colours'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -s q -l quiet -d 'Print only data and errors, no notices'
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -l utc -d 'Show times in UTC instead of local time (JSON is always UTC)'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand help; and not __fish_seen_subcommand_from init create list show revoke rotate audit verify serve config prune scan completions help" -f -a "init" -d 'Create the database, and say where it is'

@@ -77,6 +77,10 @@ pub struct Cli {
     )]
     pub color: ColorChoice,
 
+    /// Show times in UTC instead of local time (JSON is always UTC)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub utc: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

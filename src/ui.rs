@@ -23,8 +23,9 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// `json`: the command was asked for JSON; `now`: the time of the run.
-    pub fn new(quiet: bool, color: ColorChoice, json: bool, now: DateTime<Utc>) -> Ui {
+    /// `json`: the command was asked for JSON; `now`: the time of the run; `zone`: where
+    /// absolute times are shown.
+    pub fn new(quiet: bool, color: ColorChoice, json: bool, now: DateTime<Utc>, zone: Zone) -> Ui {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
         let decide = |is_terminal: bool| match color {
@@ -37,7 +38,7 @@ impl Ui {
             json,
             style: Style {
                 now,
-                zone: Zone::Local,
+                zone,
                 color: decide(io::stdout().is_terminal()),
             },
             err_color: decide(io::stderr().is_terminal()),

@@ -66,6 +66,7 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, anomalies: bool) -
                 distinct_ips: total.map_or(0, |w| w.distinct_ips),
                 last_used_at: total.and_then(|w| w.last_seen),
                 flags,
+                ever_used: t.last_used_at.is_some(),
             })
         })
         .collect();

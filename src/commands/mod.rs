@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command};
 use crate::error::{AmbiguousName, Exit, MissingDatabase, usage};
+use crate::render::Zone;
 use crate::store::{LookupError, OpenMode, Store, TokenRecord};
 use crate::ui::Ui;
 
@@ -143,7 +144,13 @@ pub fn check_text(what: &str, text: &str) -> Result<String> {
 pub fn run(cli: Cli) -> Result<Exit> {
     let now = crate::clock::now();
     let ctx = Ctx {
-        ui: Ui::new(cli.quiet, cli.color, cli.command.json(), now),
+        ui: Ui::new(
+            cli.quiet,
+            cli.color,
+            cli.command.json(),
+            now,
+            if cli.utc { Zone::Utc } else { Zone::Local },
+        ),
         db: match cli.db {
             Some(p) => check_db_path(p)?,
             None => default_db()?,

@@ -8,7 +8,7 @@ use super::table::{Cell, Table};
 use super::{Style, View, time};
 use crate::anomaly::Finding;
 use crate::store::Status;
-use crate::text::{escape, rfc3339, rfc3339_opt};
+use crate::text::{count, escape, rfc3339, rfc3339_opt};
 use crate::usage::StrangerUsage;
 
 #[derive(Serialize)]
@@ -19,9 +19,13 @@ pub struct SummaryRow<'a> {
     pub requests: u64,
     pub denied: u64,
     pub distinct_ips: u64,
+    /// The last use in the window.
     #[serde(with = "rfc3339_opt")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub flags: &'a [Finding],
+    /// Whether the token was ever used, in the window or before.
+    #[serde(skip)]
+    pub ever_used: bool,
 }
 
 #[derive(Serialize)]
@@ -66,7 +70,13 @@ impl View for AuditSummary<'_> {
                 r.requests.into(),
                 r.denied.into(),
                 r.distinct_ips.into(),
-                time::cell(r.last_used_at, style.now, "-").into(),
+                // "never": not once; "-": not in the window.
+                time::cell(
+                    r.last_used_at,
+                    style.now,
+                    if r.ever_used { "-" } else { "never" },
+                )
+                .into(),
                 flags.join(" ").into(),
             ]);
         }
@@ -100,9 +110,10 @@ impl View for AuditSummary<'_> {
             ips.sort_unstable();
             ips.dedup();
             notes.push(format!(
-                "Unknown or malformed tokens: {uses} uses from {} source IPs in the window (most: {} ×{} {}).",
-                ips.len(),
-                if top.ip.is_empty() { "(no IP)" } else { &top.ip },
+                "Unknown or malformed tokens: {} from {} in the window (most: {} ×{} {}).",
+                count(uses, "use", "uses"),
+                count(ips.len() as u64, "source IP", "source IPs"),
+                super::ip_label(&top.ip),
                 top.count,
                 top.kind
             ));
@@ -143,6 +154,7 @@ mod tests {
                     distinct_ips: 2,
                     last_used_at: Some(sample::at("2026-03-03T08:00:00Z")),
                     flags: &flags,
+                    ever_used: true,
                 },
                 SummaryRow {
                     id: "p0a8s2kd",
@@ -153,6 +165,18 @@ mod tests {
                     distinct_ips: 0,
                     last_used_at: None,
                     flags: &[],
+                    ever_used: false,
+                },
+                SummaryRow {
+                    id: "m4v7c2qe",
+                    name: "old importer",
+                    status: Status::Active,
+                    requests: 0,
+                    denied: 0,
+                    distinct_ips: 0,
+                    last_used_at: None,
+                    flags: &[],
+                    ever_used: true,
                 },
             ],
             strangers: &strangers,
@@ -161,13 +185,14 @@ mod tests {
         insta::assert_snapshot!(summary.text(&style), @r"
         ID        NAME            STATUS  REQUESTS  DENIED  IPS  LAST USED  FLAGS
         k3j9x0a1  Mailchimp sync  active  120       2       2    2h ago     NEW_IP
-        p0a8s2kd  importer        active  0         0       0    -
+        p0a8s2kd  importer        active  0         0       0    never
+        m4v7c2qe  old importer    active  0         0       0    -
 
         Findings (last 24 hours):
           k3j9x0a1  NEW_IP  first seen in the last 24h: 198.51.100.4
         ");
         insta::assert_snapshot!(summary.notes(&style, false).join("\n"), @r"
-        Unknown or malformed tokens: 7 uses from 1 source IPs in the window (most: 203.0.113.9 ×7 unknown).
+        Unknown or malformed tokens: 7 uses from 1 source IP in the window (most: 203.0.113.9 ×7 unknown).
         ");
         assert!(summary.notes(&style, true).is_empty());
     }

@@ -67,9 +67,9 @@ mod tests {
             },
         ];
         insta::assert_snapshot!(EventLog { events: &events }.text(&style), @r"
-        TIME                 ACTOR               ACTION      TOKEN     DETAILS
-        2026-03-01 10:00:00  alice               config_set  -         key=modules value=cases
-        2026-03-02 11:30:05  root (sudo by bob)  revoke      k3j9x0a1  reason=leaked\nin a ticket
+        TIME                     ACTOR               ACTION      TOKEN     DETAILS
+        2026-03-01 10:00:00 UTC  alice               config_set  -         key=modules value=cases
+        2026-03-02 11:30:05 UTC  root (sudo by bob)  revoke      k3j9x0a1  reason=leaked\nin a ticket
         ");
         let none = EventLog { events: &[] };
         assert_eq!(

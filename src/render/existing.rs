@@ -60,7 +60,7 @@ mod tests {
         };
         assert_eq!(view.text(&style), "");
         insta::assert_snapshot!(view.notes(&style, false).join("\n"), @r"
-        An active token named 'ci-4242' exists already: k3j9x0a1 (live, cases:write documents:read), expires 2026-05-30 10:00 (in 3 months). Nothing was created.
+        An active token named 'ci-4242' exists already: k3j9x0a1 (live, cases:write documents:read), expires 2026-05-30 10:00 UTC (in 3 months). Nothing was created.
         Other active tokens have that name too: p0a8s2kd.
         ");
     }

@@ -91,9 +91,9 @@ mod tests {
         };
         assert_eq!(issued.text(&style), "tok_live_secret\n");
         insta::assert_snapshot!(issued.notes(&style, false).join("\n"), @r"
-        Rotated: new token k3j9x0a1 'Mailchimp sync' (live, cases:write documents:read), expires 2026-05-30 10:00 (in 3 months).
+        Rotated: new token k3j9x0a1 'Mailchimp sync' (live, cases:write documents:read), expires 2026-05-30 10:00 UTC (in 3 months).
         This is the only time the secret is shown: store it now.
-        The old token p0a8s2kd 'Mailchimp sync' keeps working until 2026-03-03 11:00 (in 1h).
+        The old token p0a8s2kd 'Mailchimp sync' keeps working until 2026-03-03 11:00 UTC (in 1h).
         ");
         assert!(issued.holds_secret());
     }

@@ -114,6 +114,12 @@ pub fn event_summary(e: &AdminEvent) -> String {
     }
 }
 
+/// A source IP as tables show it; uses without an address (a `verify` without `--ip`)
+/// are counted under the empty one.
+fn ip_label(ip: &str) -> &str {
+    if ip.is_empty() { "(no IP)" } else { ip }
+}
+
 /// Per-IP rows: requests in the window, first and last sighting.
 fn ip_table(ips: &[crate::usage::IpUsage], window: &str, now: DateTime<Utc>) -> String {
     let allowed = format!("ALLOWED ({window})");
@@ -121,12 +127,7 @@ fn ip_table(ips: &[crate::usage::IpUsage], window: &str, now: DateTime<Utc>) -> 
     let mut table = table::Table::new(&["IP", &allowed, &denied, "FIRST SEEN", "LAST SEEN"]);
     for ip in ips {
         table.row(vec![
-            (if ip.ip.is_empty() {
-                "(none given)"
-            } else {
-                &ip.ip
-            })
-            .into(),
+            ip_label(&ip.ip).into(),
             ip.allowed.into(),
             ip.denied.into(),
             time::relative(ip.first_seen, now).into(),

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Style, View};
+use crate::text::count;
 
 #[derive(Serialize)]
 pub struct PruneReport {
@@ -22,9 +23,13 @@ impl View for PruneReport {
             "Deleted"
         };
         format!(
-            "{verb} {} usage rows ({} uses) from before {}.\n",
-            self.usage_rows + self.stranger_rows,
-            self.uses,
+            "{verb} {} ({}) from before {}.\n",
+            count(
+                self.usage_rows + self.stranger_rows,
+                "usage row",
+                "usage rows"
+            ),
+            count(self.uses, "use", "uses"),
             self.before
         )
     }

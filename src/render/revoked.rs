@@ -67,7 +67,7 @@ mod tests {
         Also revoked p0a8s2kd, which it was rotated from and which still worked.
         ");
         insta::assert_snapshot!(view(true, vec![]).notes(&style, false).join("\n"), @r"
-        Token k3j9x0a1 'importer' was already revoked (2026-03-02 10:00 (1 day ago)); nothing changed.
+        Token k3j9x0a1 'importer' was already revoked (2026-03-02 10:00 UTC (1 day ago)); nothing changed.
         ");
     }
 }

@@ -1,7 +1,7 @@
 //! Times as people read them: relative ("in 12 days", "3h ago") and absolute, to the
 //! minute, in the zone the reader asked for.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Local, Offset, Utc};
 
 use super::Style;
 
@@ -37,11 +37,16 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The moment in the reader's zone with `format` (chrono's strftime).
+/// The moment in the reader's zone with `format` (chrono's strftime), then the zone:
+/// `UTC`, or the local offset (`+01:00`) where it is not zero. A time without its zone is
+/// read wrongly by anyone in another one, or by a cron job's mail read elsewhere.
 pub fn absolute(t: DateTime<Utc>, style: &Style, format: &str) -> String {
+    let local = t.with_timezone(&Local);
     match style.zone {
-        Zone::Local => t.with_timezone(&Local).format(format).to_string(),
-        Zone::Utc => t.format(format).to_string(),
+        Zone::Local if local.offset().fix().local_minus_utc() != 0 => {
+            format!("{} {}", local.format(format), local.format("%:z"))
+        }
+        _ => format!("{} UTC", t.format(format)),
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::table::Table;
 use super::{Style, TokenJson, View, ip_table, time};
 use crate::anomaly::Finding;
-use crate::text::{escape, rfc3339};
+use crate::text::{count, escape, rfc3339};
 use crate::usage::{DayUsage, IpUsage};
 
 #[derive(Serialize)]
@@ -33,13 +33,13 @@ impl View for TokenAudit<'_> {
     fn text(&self, style: &Style) -> String {
         let t = &self.token;
         let mut out = format!(
-            "Token {} '{}' ({}): {} requests, {} denied, {} source IPs since {}\n",
+            "Token {} '{}' ({}): {}, {} denied, {} since {}\n",
             t.id,
             escape(t.name),
             t.status,
-            self.requests,
+            count(self.requests, "request", "requests"),
             self.denied,
-            self.distinct_ips,
+            count(self.distinct_ips as u64, "source IP", "source IPs"),
             time::when(self.since, style)
         );
         for f in self.flags {
@@ -106,10 +106,10 @@ mod tests {
             window: "7D".into(),
         };
         insta::assert_snapshot!(audit.text(&style), @r"
-        Token k3j9x0a1 'importer' (active): 1 requests, 1 denied, 1 source IPs since 2026-02-24 10:00 (7 days ago)
+        Token k3j9x0a1 'importer' (active): 1 request, 1 denied, 1 source IP since 2026-02-24 10:00 UTC (7 days ago)
 
-        IP            ALLOWED (7D)  DENIED (7D)  FIRST SEEN  LAST SEEN
-        (none given)  0             1            just now    just now
+        IP       ALLOWED (7D)  DENIED (7D)  FIRST SEEN  LAST SEEN
+        (no IP)  0             1            just now    just now
 
         DAY (UTC)   ALLOWED  DENIED
         2026-03-03  0        1

@@ -223,9 +223,9 @@ mod tests {
         Scopes       cases:write documents:read
         Allowed IPs  10.0.0.0/8
         Hint         tok_live_8fQ2…
-        Created      2026-03-01 10:00 (2 days ago) by alice
-        Expires      2026-05-30 10:00 (in 3 months)
-        Last used    2026-03-03 10:00 (just now) from 192.0.2.1
+        Created      2026-03-01 10:00 UTC (2 days ago) by alice
+        Expires      2026-05-30 10:00 UTC (in 3 months)
+        Last used    2026-03-03 10:00 UTC (just now) from 192.0.2.1
         Flag         IP_BLOCKED outside the allow list: 192.0.2.1 ×1
 
         REQUESTS  24H  7D  30D
@@ -239,7 +239,7 @@ mod tests {
         192.0.2.1  0              1             just now    just now
 
         History
-          2026-03-01 10:00  create   alice  name=importer scopes=cases:write
+          2026-03-01 10:00 UTC  create   alice  name=importer scopes=cases:write
         ");
     }
 }

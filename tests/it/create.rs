@@ -396,7 +396,7 @@ fn notice_snapshot() {
         .unwrap()
         .to_string();
     insta::assert_snapshot!(redact(&run.stderr, &[(&id, "[ID]")]), @r"
-    Created token [ID] 'Mailchimp sync' (live, contacts:write), expires 2026-03-31 10:00 (in 30 days).
+    Created token [ID] 'Mailchimp sync' (live, contacts:write), expires 2026-03-31 10:00 UTC (in 30 days).
     This is the only time the secret is shown: store it now.
     ");
 }

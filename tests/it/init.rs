@@ -125,7 +125,12 @@ fn findings_and_failures_have_distinct_exit_statuses() {
     // Revoked, then presented: DENIED_USE.
     env.run(&["revoke", &t.id, "--yes"]).success();
     env.run_with(&["verify"], Some(&t.secret)).code(3);
-    env.run(&["audit", "--check"]).code(5);
+    let flagged = env.run(&["audit", "--check"]).code(5);
+    assert!(
+        flagged.stdout.contains("presented once in the last 24h"),
+        "{}",
+        flagged.stdout
+    );
     env.run(&["audit", "--check", "--anomalies", "--json"])
         .code(5);
 
