@@ -106,7 +106,7 @@ fn candidates_table(
         ]);
     }
     table
-        .render(false)
+        .render(false, None)
         .lines()
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()

@@ -22,6 +22,20 @@ pub struct Ui {
     pretty_json: bool,
 }
 
+/// The width of the terminal on stdout, if stdout is one (`COLUMNS` wins, as for `ls`).
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(n);
+    }
+    // SAFETY: TIOCGWINSZ fills a winsize struct that lives on the stack for the call.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 impl Ui {
     /// `json`: the command was asked for JSON; `now`: the time of the run; `zone`: where
     /// absolute times are shown.
@@ -40,6 +54,7 @@ impl Ui {
                 now,
                 zone,
                 color: decide(io::stdout().is_terminal()),
+                width: terminal_width(),
             },
             err_color: decide(io::stderr().is_terminal()),
             can_prompt: io::stdin().is_terminal() && io::stderr().is_terminal(),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::table::{Cell, Table};
+use super::table::{Cell, Fit, Table};
 use super::{Style, View, time};
 use crate::anomaly::Finding;
 use crate::store::Status;
@@ -60,7 +60,9 @@ impl View for AuditSummary<'_> {
             "IPS",
             "LAST USED",
             "FLAGS",
-        ]);
+        ])
+        .fit(1, Fit::Cut)
+        .fit(7, Fit::Items);
         for r in &self.tokens {
             let flags: Vec<&str> = r.flags.iter().map(|f| f.flag.as_str()).collect();
             table.row(vec![
@@ -80,7 +82,7 @@ impl View for AuditSummary<'_> {
                 flags.join(" ").into(),
             ]);
         }
-        let mut out = table.render(style.color);
+        let mut out = table.render(style.color, style.width);
         if self.flagged() {
             out.push_str("\nFindings (last 24 hours):\n");
             for r in self.tokens.iter().filter(|r| !r.flags.is_empty()) {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::table::Table;
+use super::table::{Fit, Table};
 use super::{Style, View, event_summary, time};
 use crate::store::AdminEvent;
 use crate::text::escape;
@@ -18,7 +18,9 @@ impl View for EventLog<'_> {
         if self.events.is_empty() {
             return String::new();
         }
-        let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "TOKEN", "DETAILS"]);
+        let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "TOKEN", "DETAILS"])
+            .fit(1, Fit::Cut)
+            .fit(4, Fit::Cut);
         for e in self.events {
             table.row(vec![
                 time::absolute(e.at, style, "%Y-%m-%d %H:%M:%S").into(),
@@ -28,7 +30,7 @@ impl View for EventLog<'_> {
                 escape(&event_summary(e)).into(),
             ]);
         }
-        table.render(false)
+        table.render(false, style.width)
     }
 
     fn notes(&self, _style: &Style, json: bool) -> Vec<String> {

@@ -53,6 +53,8 @@ pub struct Style {
     pub zone: Zone,
     /// Whether stdout takes ANSI colours.
     pub color: bool,
+    /// The terminal's width, when stdout is one: tables fit it.
+    pub width: Option<usize>,
 }
 
 /// A value a command returns for output: JSON through its `Serialize`, text through
@@ -121,7 +123,7 @@ fn ip_label(ip: &str) -> &str {
 }
 
 /// Per-IP rows: requests in the window, first and last sighting.
-fn ip_table(ips: &[crate::usage::IpUsage], window: &str, now: DateTime<Utc>) -> String {
+fn ip_table(ips: &[crate::usage::IpUsage], window: &str, style: &Style) -> String {
     let allowed = format!("ALLOWED ({window})");
     let denied = format!("DENIED ({window})");
     let mut table = table::Table::new(&["IP", &allowed, &denied, "FIRST SEEN", "LAST SEEN"]);
@@ -130,11 +132,11 @@ fn ip_table(ips: &[crate::usage::IpUsage], window: &str, now: DateTime<Utc>) -> 
             ip_label(&ip.ip).into(),
             ip.allowed.into(),
             ip.denied.into(),
-            time::relative(ip.first_seen, now).into(),
-            time::relative(ip.last_seen, now).into(),
+            time::relative(ip.first_seen, style.now).into(),
+            time::relative(ip.last_seen, style.now).into(),
         ]);
     }
-    table.render(false)
+    table.render(false, style.width)
 }
 
 /// Made-up values for the snapshot tests of the human forms.
@@ -155,6 +157,7 @@ pub(crate) mod sample {
             now: at("2026-03-03T10:00:00Z"),
             zone: Zone::Utc,
             color: false,
+            width: None,
         }
     }
 

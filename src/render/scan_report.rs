@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::table::{Cell, Table};
+use super::table::{Cell, Fit, Table};
 use super::{Style, View};
 use crate::scan::{Origin, Skipped};
 use crate::store::{Status, TokenRecord};
@@ -124,7 +124,9 @@ impl View for ScanReport<'_> {
         if self.findings.is_empty() {
             return String::new();
         }
-        let mut table = Table::new(&["LOCATION", "TOKEN", "STATUS", "ID", "NAME"]);
+        let mut table = Table::new(&["LOCATION", "TOKEN", "STATUS", "ID", "NAME"])
+            .fit(0, Fit::Cut)
+            .fit(4, Fit::Cut);
         for f in self.findings {
             let status = match f.status {
                 Some(s) if f.revoked => format!("{s}, now revoked").into(),
@@ -143,7 +145,7 @@ impl View for ScanReport<'_> {
                 name.into(),
             ]);
         }
-        table.render(style.color)
+        table.render(style.color, style.width)
     }
 
     fn notes(&self, _style: &Style, _json: bool) -> Vec<String> {

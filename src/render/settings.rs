@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::table::Table;
+use super::table::{Fit, Table};
 use super::{Style, View};
 
 #[derive(Serialize)]
@@ -21,8 +21,8 @@ pub struct SettingList<'a> {
 }
 
 impl View for SettingList<'_> {
-    fn text(&self, _style: &Style) -> String {
-        let mut table = Table::new(&["KEY", "VALUE", "DEFAULT", "DESCRIPTION"]);
+    fn text(&self, style: &Style) -> String {
+        let mut table = Table::new(&["KEY", "VALUE", "DEFAULT", "DESCRIPTION"]).fit(3, Fit::Cut);
         for r in &self.settings {
             table.row(vec![
                 r.key.into(),
@@ -31,7 +31,7 @@ impl View for SettingList<'_> {
                 r.description.into(),
             ]);
         }
-        table.render(false)
+        table.render(false, style.width)
     }
 }
 

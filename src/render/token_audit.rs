@@ -47,7 +47,7 @@ impl View for TokenAudit<'_> {
         }
         if let Some(ips) = self.by_ip.filter(|ips| !ips.is_empty()) {
             out.push('\n');
-            out.push_str(&ip_table(ips, &self.window, style.now));
+            out.push_str(&ip_table(ips, &self.window, style));
         }
         if let Some(days) = self.by_day {
             let mut table = Table::new(&["DAY (UTC)", "ALLOWED", "DENIED"]);
@@ -56,7 +56,7 @@ impl View for TokenAudit<'_> {
             }
             if !table.is_empty() {
                 out.push('\n');
-                out.push_str(&table.render(false));
+                out.push_str(&table.render(false, None));
             }
         }
         out

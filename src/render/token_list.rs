@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::table::{Cell, Table};
+use super::table::{Cell, Fit, Table};
 use super::{Style, TokenJson, View, time};
 use crate::text::escape;
 
@@ -27,7 +27,9 @@ impl View for TokenList<'_> {
             "LAST USED",
             "REQ 24H",
             "STATUS",
-        ]);
+        ])
+        .fit(1, Fit::Cut)
+        .fit(3, Fit::Items);
         for t in &self.tokens {
             table.row(vec![
                 t.id.into(),
@@ -40,7 +42,7 @@ impl View for TokenList<'_> {
                 Cell::status(t.status),
             ]);
         }
-        table.render(style.color)
+        table.render(style.color, style.width)
     }
 
     fn notes(&self, _style: &Style, json: bool) -> Vec<String> {
@@ -87,5 +89,37 @@ mod tests {
         assert_eq!(empty.text(&style), "");
         assert_eq!(empty.notes(&style, false), ["No tokens match."]);
         assert!(empty.notes(&style, true).is_empty());
+    }
+
+    /// At 80 columns nothing is split across lines: names are cut with `…`, scopes kept
+    /// whole with a count of the rest, ids, times and statuses kept as they are.
+    #[test]
+    fn eighty_columns() {
+        let style = Style {
+            width: Some(80),
+            ..sample::style()
+        };
+        let mut a = sample::token(
+            "k3j9x0a1",
+            "Nightly import of case files from the old system",
+        );
+        a.scopes = crate::ScopeSet::parse_list("cases:write contacts:read documents:read").unwrap();
+        let b = sample::token("p0a8s2kd", "Zoë's app");
+        let none = Requests::default();
+        let list = TokenList {
+            tokens: vec![
+                TokenJson::new(&a, &none, style.now),
+                TokenJson::new(&b, &none, style.now),
+            ],
+        };
+        let text = list.text(&style);
+        insta::assert_snapshot!(text, @r"
+        ID        NAME     ENV   SCOPES          EXPIRES      LAST USED  REQ 24H  STATUS
+        k3j9x0a1  Nightl…  live  cases:write +2  in 3 months  never      0        active
+        p0a8s2kd  Zoë's …  live  cases:write +1  in 3 months  never      0        active
+        ");
+        for line in text.lines() {
+            assert!(unicode_width::UnicodeWidthStr::width(line) <= 80, "{line}");
+        }
     }
 }

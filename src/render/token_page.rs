@@ -45,7 +45,7 @@ impl View for TokenPage<'_> {
         ));
         if !self.usage.ips.is_empty() {
             out.push('\n');
-            out.push_str(&ip_table(self.usage.ips, "30D", style.now));
+            out.push_str(&ip_table(self.usage.ips, "30D", style));
         }
         if !self.events.is_empty() {
             out.push_str("\nHistory\n");
@@ -140,7 +140,7 @@ impl TokenPage<'_> {
             r.denied_7d.into(),
             r.denied_30d.into(),
         ]);
-        counts.render(false)
+        counts.render(false, None)
     }
 }
 
