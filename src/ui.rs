@@ -94,6 +94,13 @@ impl Ui {
         self.can_prompt
     }
 
+    /// From now on, Ctrl-C shows the cursor again and puts the terminal back as it was
+    /// before exiting (130, as for SIGINT): a prompt hides the cursor or the echo, and the
+    /// default SIGINT would leave them so. Call before the first prompt.
+    pub fn restore_terminal_on_interrupt(&self) {
+        interrupt::install();
+    }
+
     /// Whether a progress bar may be drawn: stderr is a terminal and no --quiet.
     pub fn can_show_progress(&self) -> bool {
         !self.quiet && io::stderr().is_terminal()
@@ -153,5 +160,42 @@ impl Ui {
             "warning:"
         };
         let _ = writeln!(io::stderr(), "{prefix} {msg}");
+    }
+}
+
+/// The SIGINT handler that restores the terminal.
+mod interrupt {
+    use std::sync::{Once, OnceLock};
+
+    /// The terminal's mode on stdin before any prompt changed it.
+    static SAVED: OnceLock<libc::termios> = OnceLock::new();
+
+    pub fn install() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            // SAFETY: tcgetattr fills the struct it is given; the handler only calls
+            // async-signal-safe functions (tcsetattr, write, _exit).
+            unsafe {
+                let mut mode: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(libc::STDIN_FILENO, &mut mode) == 0 {
+                    let _ = SAVED.set(mode);
+                }
+                let handler: extern "C" fn(libc::c_int) = on_interrupt;
+                libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+            }
+        });
+    }
+
+    extern "C" fn on_interrupt(_: libc::c_int) {
+        // Show the cursor, and end the line the prompt was on.
+        const RESTORE: &[u8] = b"\x1b[?25h\n";
+        // SAFETY: async-signal-safe calls only, on a struct that is never written again.
+        unsafe {
+            if let Some(mode) = SAVED.get() {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, mode);
+            }
+            libc::write(libc::STDERR_FILENO, RESTORE.as_ptr().cast(), RESTORE.len());
+            libc::_exit(130);
+        }
     }
 }

@@ -125,6 +125,7 @@ fn confirmed(ctx: &Ctx, targets: &[TokenRecord]) -> Result<bool> {
         ));
     }
     question.push_str("? Requests with them will be refused at once");
+    ctx.ui.restore_terminal_on_interrupt();
     Ok(Confirm::with_theme(&ColorfulTheme::default())
         .with_prompt(question)
         .default(false)

@@ -83,6 +83,7 @@ fn read_token(ctx: &Ctx) -> Result<Zeroizing<Vec<u8>>> {
                 "no token given: pipe it on stdin or set TOKENCTL_TOKEN",
             ));
         }
+        ctx.ui.restore_terminal_on_interrupt();
         let typed = Zeroizing::new(dialoguer::Password::new().with_prompt("Token").interact()?);
         return Ok(Zeroizing::new(trim(typed.as_bytes()).to_vec()));
     }

@@ -1,15 +1,15 @@
 //! `tokenctl create`: issue a token and show its secret once.
 
+mod prompts;
+
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use dialoguer::{Input, MultiSelect, Select, theme::ColorfulTheme};
 
 use super::{Ctx, actor, check_name, check_text};
 use crate::cli::{CreateArgs, ExpiryArg};
 use crate::error::{Exit, usage, usage_with_hint};
-use crate::expiry::{Expiry, Span};
 use crate::render::{ExistingToken, Issued, OldToken, TokenJson};
-use crate::scope::{Access, MAX_GRANTS, Module, Scope, ScopeSet, check_catalogue};
+use crate::scope::{MAX_GRANTS, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
 use crate::store::{NewToken, Store, TokenFilter, TokenRecord};
 use crate::text::escape;
@@ -18,30 +18,25 @@ use crate::usage::Requests;
 
 const DEFAULT_ENV: &str = "live";
 
-pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
+/// What the token will be, every value checked.
+struct Wanted {
+    name: String,
+    scopes: ScopeSet,
+    expires_at: Option<DateTime<Utc>>,
+    description: Option<String>,
+    env: String,
+}
+
+pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
     let mut store = ctx.store_creating()?;
     let settings = store.settings()?;
-    if ctx.ui.can_prompt() && (args.name.is_none() || args.scopes.is_empty()) {
-        prompt_missing(&mut args, &settings)?;
-    }
-    let name = match &args.name {
-        Some(n) => check_name(n)?,
-        None => {
-            return Err(usage(
-                "--name is required (stdin is not a terminal, so tokenctl does not prompt)",
-            ));
-        }
-    };
-    let scopes = checked_scopes(&args.scopes, args.unrestricted, &settings)?;
-    let expires_at = resolve_expiry(&settings, args.expires.as_ref(), ctx.now)?;
-    let description = args
-        .description
-        .as_deref()
-        .map(|d| check_text("description", d))
-        .transpose()?;
-    let env = args.env.clone().unwrap_or_else(|| DEFAULT_ENV.to_string());
-
-    refuse_lookalike_name(&store, &name)?;
+    let Wanted {
+        name,
+        scopes,
+        expires_at,
+        description,
+        env,
+    } = wanted(ctx, &store, &settings, &args)?;
     warn_about_a_new_env(ctx, &store, &env)?;
     let same_name = store.active_named(&name, ctx.now)?;
     if args.if_absent
@@ -75,6 +70,68 @@ pub fn run(ctx: &Ctx, mut args: CreateArgs) -> Result<Exit> {
     )?;
     print_issued(ctx, &record, &generated.secret, "Created", None)?;
     Ok(Exit::Success)
+}
+
+/// The flags, each checked before anything is asked; then, on a terminal, answers for what
+/// they left out, each checked at its prompt.
+fn wanted(ctx: &Ctx, store: &Store, settings: &Settings, args: &CreateArgs) -> Result<Wanted> {
+    let mut name = args
+        .name
+        .as_deref()
+        .map(|n| checked_name(store, n))
+        .transpose()?;
+    let mut scopes = (!args.scopes.is_empty())
+        .then(|| checked_scopes(&args.scopes, args.unrestricted, settings))
+        .transpose()?;
+    let mut expires_at = args
+        .expires
+        .as_ref()
+        .map(|a| resolve_expiry(settings, Some(a), ctx.now))
+        .transpose()?;
+    let description = args
+        .description
+        .as_deref()
+        .map(|d| check_text("description", d))
+        .transpose()?;
+    let mut env = args.env.clone();
+    if ctx.ui.can_prompt() && (name.is_none() || scopes.is_none()) {
+        ctx.ui.restore_terminal_on_interrupt();
+        let ask = prompts::Prompts::new(store, settings, args.unrestricted, ctx.now);
+        if name.is_none() {
+            name = Some(ask.name()?);
+        }
+        if scopes.is_none() {
+            scopes = Some(ask.scopes()?);
+        }
+        if expires_at.is_none() {
+            expires_at = Some(ask.expiry()?);
+        }
+        if env.is_none() {
+            env = Some(ask.env()?);
+        }
+    }
+    Ok(Wanted {
+        name: name.ok_or_else(|| {
+            usage("--name is required (stdin is not a terminal, so tokenctl does not prompt)")
+        })?,
+        scopes: match scopes {
+            Some(s) => s,
+            None => checked_scopes(&[], args.unrestricted, settings)?,
+        },
+        expires_at: match expires_at {
+            Some(e) => e,
+            None => resolve_expiry(settings, None, ctx.now)?,
+        },
+        description,
+        env: env.unwrap_or_else(|| DEFAULT_ENV.to_string()),
+    })
+}
+
+/// A name as stored, and one that cannot pass for another token's.
+fn checked_name(store: &Store, name: &str) -> Result<String> {
+    let name = check_name(name)?;
+    refuse_lookalike_name(store, &name)?;
+    Ok(name)
 }
 
 /// `--if-absent` found an active token of that name: say what exists, create nothing, and
@@ -204,108 +261,4 @@ pub(super) fn print_issued(
         old,
     })?;
     Ok(())
-}
-
-/// Asks on the terminal for what the flags left out.
-fn prompt_missing(args: &mut CreateArgs, settings: &Settings) -> Result<()> {
-    let theme = ColorfulTheme::default();
-    if args.name.is_none() {
-        let name: String = Input::with_theme(&theme)
-            .with_prompt("Name (what is the token for?)")
-            .validate_with(|s: &String| check_name(s).map(|_| ()).map_err(|e| e.to_string()))
-            .interact_text()?;
-        args.name = Some(name);
-    }
-    if args.scopes.is_empty() {
-        args.scopes = if settings.modules.is_empty() {
-            let text: String = Input::with_theme(&theme)
-                .with_prompt("Scopes (module:read|write|delete, comma-separated)")
-                .validate_with(|s: &String| parse_scope_list(s).map(|_| ()))
-                .interact_text()?;
-            parse_scope_list(&text).map_err(anyhow::Error::msg)?
-        } else {
-            prompt_scopes_from_catalogue(&theme, &settings.modules)?
-        };
-    }
-    if args.expires.is_none() {
-        let choices = ["30d", "90d", "180d", "1y", "custom"];
-        let default = choices
-            .iter()
-            .position(|c| c.parse::<Span>().ok() == Some(settings.default_lifetime))
-            .unwrap_or(1);
-        let pick = Select::with_theme(&theme)
-            .with_prompt("Expires in")
-            .items(choices)
-            .default(default)
-            .interact()?;
-        let raw = if choices[pick] == "custom" {
-            Input::<String>::with_theme(&theme)
-                .with_prompt("Expires (duration, date or RFC 3339 time)")
-                .validate_with(|s: &String| {
-                    s.parse::<Expiry>().map(|_| ()).map_err(|e| e.to_string())
-                })
-                .interact_text()?
-        } else {
-            choices[pick].to_string()
-        };
-        let expiry = raw.parse()?;
-        args.expires = Some(ExpiryArg { raw, expiry });
-    }
-    if args.env.is_none() {
-        let env: String = Input::with_theme(&theme)
-            .with_prompt("Environment")
-            .default(DEFAULT_ENV.to_string())
-            .validate_with(|s: &String| {
-                if token::is_valid_env(s) {
-                    Ok(())
-                } else {
-                    Err("2 to 8 lowercase letters or digits, starting with a letter")
-                }
-            })
-            .interact_text()?;
-        args.env = Some(env);
-    }
-    Ok(())
-}
-
-fn parse_scope_list(text: &str) -> Result<Vec<Scope>, String> {
-    let scopes: Vec<Scope> = text
-        .split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|e: crate::scope::ScopeError| e.to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    if scopes.is_empty() {
-        return Err("give at least one scope".into());
-    }
-    Ok(scopes)
-}
-
-fn prompt_scopes_from_catalogue(theme: &ColorfulTheme, modules: &[String]) -> Result<Vec<Scope>> {
-    let picked = loop {
-        let picked = MultiSelect::with_theme(theme)
-            .with_prompt("Modules (space to select, enter to confirm)")
-            .items(modules)
-            .interact()?;
-        if !picked.is_empty() {
-            break picked;
-        }
-    };
-    let levels = Access::ALL.map(Access::as_str);
-    picked
-        .into_iter()
-        .map(|i| {
-            let access = Select::with_theme(theme)
-                .with_prompt(format!("Access to {}", modules[i]))
-                .items(levels)
-                .default(0)
-                .interact()?;
-            Ok(Scope {
-                module: Module::Named(modules[i].clone()),
-                access: Access::ALL[access],
-            })
-        })
-        .collect()
 }
