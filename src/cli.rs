@@ -529,11 +529,12 @@ Examples:
   tokenctl config set spike_factor 5
   tokenctl config set spike_min_requests 50")]
     Set {
+        // Indexed, so that completion (which adds candidates to KEY) keeps the order.
         /// The setting's name, such as max_lifetime (`tokenctl config list` shows them all)
-        #[arg(value_name = "KEY")]
+        #[arg(value_name = "KEY", index = 1)]
         key: String,
         /// The new value, in the setting's own format
-        #[arg(value_name = "VALUE")]
+        #[arg(value_name = "VALUE", index = 2)]
         value: String,
     },
 }
@@ -630,8 +631,10 @@ pub struct ScanArgs {
 /// Print the completion script for bash, zsh, fish, elvish or PowerShell
 ///
 /// Prints the same script as the file in the repository's completions/ folder. Save it
-/// where the shell looks for completions, or load it from the shell's start-up file; it
-/// completes subcommands, flags and their fixed values.
+/// where the shell looks for completions, or load it from the shell's start-up file. The
+/// script asks tokenctl (which must be on PATH) what to offer: subcommands, flags, their
+/// fixed values, and from the database the token ids and names, environments, catalogue
+/// scopes and setting keys. Completing never creates a database or prints a secret.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -653,15 +656,6 @@ pub struct CompletionsArgs {
 
 /// The program's name, as completions register it and man pages title it.
 pub const BIN_NAME: &str = "tokenctl";
-
-/// The completion script for `shell`, as `tokenctl completions SHELL` prints it and
-/// `completions/` holds it.
-pub fn completion_script(shell: clap_complete::Shell) -> String {
-    use clap::CommandFactory;
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
-    String::from_utf8(script).expect("help texts are UTF-8")
-}
 
 /// `--expires` as given (kept for messages) and as understood.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod anomaly;
 pub mod cli;
 pub mod clock;
 mod commands;
+pub mod complete;
 pub mod error;
 pub mod expiry;
 pub mod name;

@@ -4,10 +4,11 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::cli::{CompletionsArgs, completion_script};
+use crate::cli::CompletionsArgs;
+use crate::complete::script;
 use crate::error::Exit;
 
 pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<Exit> {
-    ctx.ui.data(&completion_script(args.shell))?;
+    ctx.ui.data(&script(args.shell))?;
     Ok(Exit::Success)
 }

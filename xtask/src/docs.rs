@@ -2,7 +2,7 @@
 //! definitions in `cli.rs`, which hold every help text and example. `cargo xtask gen` writes
 //! them to `completions/` and `man/`, and a test (tokenctl's `tests/it/docs.rs`)
 //! regenerates them and compares them with the committed files. `tokenctl completions
-//! SHELL` prints the same scripts from [`tokenctl::cli::completion_script`].
+//! SHELL` prints the same scripts from [`tokenctl::complete::script`].
 //!
 //! Here and not in tokenctl's library, so that the binary does not carry clap_mangen.
 //!
@@ -15,7 +15,8 @@ use clap_complete::{Generator, Shell};
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
-use tokenctl::cli::{BIN_NAME, Cli, completion_script};
+use tokenctl::cli::{BIN_NAME, Cli};
+use tokenctl::complete::script as completion_script;
 use tokenctl::error::Exit;
 
 /// Folder (relative to the repository root) of the completion scripts; all generated.
