@@ -1,4 +1,5 @@
-//! The anomaly rules: which facts about the last 24 hours make a flag.
+//! The anomaly rules (README, "Cron: mail abnormal use"): which facts about the last 24
+//! hours make a flag.
 //!
 //! - `NEW_IP`: a source IP first seen in the last 24h, for a token used from other IPs
 //!   before.
@@ -121,7 +122,10 @@ pub fn detect(
             add(
                 *key,
                 Flag::Spike,
-                format!("{last} requests in the last 24h; median of the 30 days before: {med}/day"),
+                format!(
+                    "{} in the last 24h; median of the 30 days before: {med}/day",
+                    crate::text::count(last, "request", "requests")
+                ),
             );
         }
     }
@@ -130,7 +134,10 @@ pub fn detect(
         add(
             *key,
             Flag::DeniedUse,
-            format!("presented {denied} times in the last 24h after it was revoked or expired"),
+            format!(
+                "presented {} in the last 24h after it was revoked or expired",
+                crate::text::times(*denied)
+            ),
         );
     }
 

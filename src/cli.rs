@@ -77,6 +77,10 @@ pub struct Cli {
     )]
     pub color: ColorChoice,
 
+    /// Show times in UTC instead of local time (JSON is always UTC)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub utc: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -93,6 +97,7 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(InitArgs),
     Create(CreateArgs),
     List(ListArgs),
     Show(ShowArgs),
@@ -108,11 +113,48 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`), which decides the output form.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Create(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Show(a) => a.json,
+            Command::Revoke(a) => a.json,
+            Command::Rotate(a) => a.json,
+            Command::Audit(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Prune(a) => a.json,
+            Command::Backup(a) => a.json,
+            Command::Scan(a) => a.json,
+            Command::Config(a) => match &a.action {
+                ConfigAction::List { json } | ConfigAction::Get { json, .. } => *json,
+                ConfigAction::Set { .. } => false,
+            },
+            Command::Init(_) | Command::Serve(_) | Command::Completions(_) => false,
+        }
+    }
+}
+
+/// Create the database, and say where it is
+///
+/// Creates the database file (mode 0600, in a directory with mode 0700) at --db, else
+/// TOKENCTL_DB, else the default path. Only init, create and config set create a
+/// database: every other command refuses a missing one, so that a mistyped path is an
+/// error rather than an empty database. Running it again changes nothing.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl init
+  tokenctl --db /var/lib/tokenctl/tokens.db init")]
+pub struct InitArgs {}
+
 /// Create a token and print its secret, once
 ///
 /// Prints only the token and a newline on stdout (a notice goes to stderr), so that
 /// `TOKEN=$(tokenctl create ...)` captures exactly the secret. With --json, prints the
 /// token's metadata and the secret as "token". On a terminal, asks for whatever is missing.
+/// Tokens may share a name (a warning says so) unless --if-absent is given.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -120,7 +162,9 @@ Examples:
   tokenctl create --name importer --scope cases:write --scope documents:read \\
       --allow-ip 203.0.113.0/24 --description 'nightly case import'
   # A CI job's token for one hour, secret taken with jq
-  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token")]
+  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token
+  # Provisioning that may run twice: the second run creates nothing and prints no secret
+  tokenctl create --name 'Mailchimp sync' --scope contacts:write --if-absent")]
 pub struct CreateArgs {
     /// What the token is for, such as the integration's name (refused when it could be
     /// mistaken for another token's name or id)
@@ -136,7 +180,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "WHEN", value_parser = parse_expiry, allow_hyphen_values = true)]
     pub expires: Option<ExpiryArg>,
 
-    /// Environment the token works in (live, test, ...) [default: live]
+    /// Environment the token works in (live, test, ...) [default: live]; warns when no
+    /// other token has it, as no server may accept it (serve accepts only its own --env)
     #[arg(long, value_name = "ENV", value_parser = parse_env)]
     pub env: Option<String>,
 
@@ -152,6 +197,11 @@ pub struct CreateArgs {
     /// Allow the all-powerful scope *:delete
     #[arg(long)]
     pub unrestricted: bool,
+
+    /// If an active token has this name, create nothing and exit 0: no secret is printed,
+    /// stderr says what exists (with --json, its metadata is printed, without "token")
+    #[arg(long)]
+    pub if_absent: bool,
 
     /// Print the token and its metadata as JSON
     #[arg(long)]
@@ -298,16 +348,17 @@ pub enum AuditBy {
 /// Without ID|NAME: one row per token with requests, denied, distinct IPs, last use and
 /// flags over the window (default 30d), and uses of unknown or malformed tokens. With
 /// ID|NAME: that token's usage per IP and per day. Flags are about the last 24 hours:
-/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 1 when any flag is raised.
+/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 5 when any flag is raised, and 1
+/// when the check itself fails (a missing or unreadable database).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
   tokenctl audit
   tokenctl audit 'Mailchimp sync' --by ip --since 7d
   tokenctl audit --events --since 7d
-  # From cron: mail the findings when there are any
-  tokenctl audit --anomalies --check > /tmp/token-findings \\
-      || mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
+  # From cron: mail the findings (exit 5); any other failure is the job's own
+  tokenctl audit --anomalies --check > /tmp/token-findings; status=$?
+  [ $status = 5 ] && mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
 pub struct AuditArgs {
     /// One token's id or name
     #[arg(value_name = "ID|NAME")]
@@ -329,7 +380,7 @@ pub struct AuditArgs {
     #[arg(long, conflicts_with_all = ["anomalies", "by", "check"])]
     pub events: bool,
 
-    /// Exit 1 when any anomaly is flagged (for cron)
+    /// Exit 5 when any anomaly is flagged (for cron)
     #[arg(long)]
     pub check: bool,
 
@@ -480,11 +531,12 @@ Examples:
   tokenctl config set spike_factor 5
   tokenctl config set spike_min_requests 50")]
     Set {
+        // Indexed, so that completion (which adds candidates to KEY) keeps the order.
         /// The setting's name, such as max_lifetime (`tokenctl config list` shows them all)
-        #[arg(value_name = "KEY")]
+        #[arg(value_name = "KEY", index = 1)]
         key: String,
         /// The new value, in the setting's own format
-        #[arg(value_name = "VALUE")]
+        #[arg(value_name = "VALUE", index = 2)]
         value: String,
     },
 }
@@ -560,9 +612,9 @@ pub struct BackupArgs {
 /// tokens found at once (no question asked: the flag is the decision, and every target was
 /// proven by its own secret) and prints the command that issues a replacement.
 ///
-/// Exit status: 1 when an active token is found, also when --revoke revoked it (the secret
-/// is still where it was found); with --strict also when an unknown token is found; 0
-/// otherwise.
+/// Exit status: 5 when an active token is found, also when --revoke revoked it (the secret
+/// is still where it was found); with --strict also when an unknown token is found; 1 when
+/// the search or the lookup failed; 0 otherwise.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -592,7 +644,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub revoke: bool,
 
-    /// Exit 1 for tokens this database does not know, too (they may be live in another)
+    /// Exit 5 for tokens this database does not know, too (they may be live in another)
     #[arg(long)]
     pub strict: bool,
 
@@ -612,8 +664,10 @@ pub struct ScanArgs {
 /// Print the completion script for bash, zsh, fish, elvish or PowerShell
 ///
 /// Prints the same script as the file in the repository's completions/ folder. Save it
-/// where the shell looks for completions, or load it from the shell's start-up file; it
-/// completes subcommands, flags and their fixed values.
+/// where the shell looks for completions, or load it from the shell's start-up file. The
+/// script asks tokenctl (which must be on PATH) what to offer: subcommands, flags, their
+/// fixed values, and from the database the token ids and names, environments, catalogue
+/// scopes and setting keys. Completing never creates a database or prints a secret.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -632,6 +686,9 @@ pub struct CompletionsArgs {
     #[arg(value_name = "SHELL")]
     pub shell: clap_complete::Shell,
 }
+
+/// The program's name, as completions register it and man pages title it.
+pub const BIN_NAME: &str = "tokenctl";
 
 /// `--expires` as given (kept for messages) and as understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -672,7 +729,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let err = || {
         format!(
             "'{}' is not a size: use bytes or K, M, G, as in 500K or 10M",
-            crate::render::escape(s)
+            crate::text::escape(s)
         )
     };
     let upper = s.trim().to_ascii_uppercase();

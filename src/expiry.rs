@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
+use crate::text::escape;
+
 const UNITS: [(char, i64); 6] = [
     ('y', 365 * 86_400),
     ('w', 7 * 86_400),
@@ -43,20 +45,12 @@ impl Span {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{}' is not a duration: use a number and a unit (s, m, h, d, w, y), for example 12h, 30d, 6w, 1y or 1d12h",
+    escape(.0)
+)]
 pub struct SpanError(String);
-
-impl fmt::Display for SpanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "'{}' is not a duration: use a number and a unit (s, m, h, d, w, y), for example 12h, 30d, 6w, 1y or 1d12h",
-            crate::render::escape(&self.0)
-        )
-    }
-}
-
-impl std::error::Error for SpanError {}
 
 impl FromStr for Span {
     type Err = SpanError;
@@ -118,6 +112,12 @@ impl fmt::Display for Span {
     }
 }
 
+/// A token's lifetime, from its creation to its expiry, in whole seconds and at least one;
+/// `None` for a token that never expires. A rotation or a replacement keeps it.
+pub fn lifetime(created: DateTime<Utc>, expires: Option<DateTime<Utc>>) -> Option<Span> {
+    expires.map(|end| Span::seconds((end - created).num_seconds().max(1)))
+}
+
 /// What `--expires` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expiry {
@@ -128,20 +128,12 @@ pub enum Expiry {
     Never,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{}' is not an expiry: give a duration (12h, 30d, 6w, 1y), a date (2027-03-01), an RFC 3339 time (2027-03-01T12:00:00Z) or 'never'",
+    escape(.0)
+)]
 pub struct ExpiryError(String);
-
-impl fmt::Display for ExpiryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "'{}' is not an expiry: give a duration (12h, 30d, 6w, 1y), a date (2027-03-01), an RFC 3339 time (2027-03-01T12:00:00Z) or 'never'",
-            crate::render::escape(&self.0)
-        )
-    }
-}
-
-impl std::error::Error for ExpiryError {}
 
 impl FromStr for Expiry {
     type Err = ExpiryError;
@@ -173,35 +165,30 @@ pub struct Limits {
 }
 
 /// Why an expiry is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifetimeError {
+    #[error("expiry '{}' is not in the future", escape(.0))]
     NotInFuture(String),
+    #[error(
+        "expiry '{}' is beyond the maximum lifetime of {max} (setting max_lifetime)",
+        escape(asked)
+    )]
     TooLong { asked: String, max: Span },
+    #[error("tokens that never expire are not allowed while max_lifetime is {0}")]
     NeverNotAllowed(Span),
 }
 
-impl fmt::Display for LifetimeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl LifetimeError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<&'static str> {
         match self {
-            LifetimeError::NotInFuture(s) => write!(
-                f,
-                "expiry '{}' is not in the future",
-                crate::render::escape(s)
-            ),
-            LifetimeError::TooLong { asked, max } => write!(
-                f,
-                "expiry '{}' is beyond the maximum lifetime of {max} (setting max_lifetime)",
-                crate::render::escape(asked)
-            ),
-            LifetimeError::NeverNotAllowed(max) => write!(
-                f,
-                "tokens that never expire are not allowed while max_lifetime is {max}; set it to 'none' first (tokenctl config set max_lifetime none)"
-            ),
+            LifetimeError::NeverNotAllowed(_) => {
+                Some("set max_lifetime to 'none' first: tokenctl config set max_lifetime none")
+            }
+            _ => None,
         }
     }
 }
-
-impl std::error::Error for LifetimeError {}
 
 impl Limits {
     /// Turns `--expires` (or its absence) into the moment the token stops working.

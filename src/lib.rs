@@ -10,7 +10,7 @@ pub mod anomaly;
 pub mod cli;
 pub mod clock;
 mod commands;
-pub mod docs;
+pub mod complete;
 pub mod error;
 pub mod expiry;
 pub mod name;
@@ -53,15 +53,7 @@ where
         Err(err) => {
             let exit = error::exit_for(&err);
             if exit != Exit::Success {
-                let mut text = format!("error: {err}");
-                for cause in err.chain().skip(1) {
-                    text.push_str(&format!("\n  caused by: {cause}"));
-                }
-                // Open errors carry their advice in the message already.
-                if let Some(advice) = store::advice(&err).filter(|a| !text.contains(a)) {
-                    text.push_str(&format!("\n  hint: {advice}"));
-                }
-                let _ = writeln!(std::io::stderr(), "{text}");
+                let _ = writeln!(std::io::stderr(), "{}", error::report(&err));
             }
             exit
         }
@@ -85,7 +77,7 @@ fn clap_error(e: clap::Error) -> Exit {
             let text = e.render().to_string();
             let safe: String = text
                 .split('\n')
-                .map(|l| render::escape(l).into_owned())
+                .map(|l| text::escape(l).into_owned())
                 .collect::<Vec<_>>()
                 .join("\n");
             let _ = write!(std::io::stderr(), "{safe}");

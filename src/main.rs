@@ -18,5 +18,6 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet to read the environment concurrently.
         unsafe { std::env::remove_var("TOKENCTL_DB") };
     }
+    tokenctl::complete::answer_if_asked();
     ExitCode::from(tokenctl::run(std::env::args_os()).code())
 }

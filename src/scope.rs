@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::text::escape;
+
 /// Longest module name, after the first letter (`[a-z][a-z0-9_-]{0,31}`).
 const MODULE_MAX_LEN: usize = 32;
 
@@ -102,35 +104,18 @@ pub struct Scope {
     pub access: Access,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    #[error("scope '{}' is not of the form <module>:<access> (for example cases:read)", escape(.0))]
     Shape(String),
+    #[error(
+        "module '{}' is not valid: use lowercase letters, digits, '_' or '-', starting with a letter (at most 32), or '*'",
+        escape(.0)
+    )]
     BadModule(String),
+    #[error("access '{}' is not one of read, write, delete", escape(.0))]
     UnknownAccess(String),
 }
-
-impl fmt::Display for ScopeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let esc = crate::render::escape;
-        match self {
-            ScopeError::Shape(s) => write!(
-                f,
-                "scope '{}' is not of the form <module>:<access> (for example cases:read)",
-                esc(s)
-            ),
-            ScopeError::BadModule(m) => write!(
-                f,
-                "module '{}' is not valid: use lowercase letters, digits, '_' or '-', starting with a letter (at most 32), or '*'",
-                esc(m)
-            ),
-            ScopeError::UnknownAccess(a) => {
-                write!(f, "access '{}' is not one of read, write, delete", esc(a))
-            }
-        }
-    }
-}
-
-impl std::error::Error for ScopeError {}
 
 impl FromStr for Scope {
     type Err = ScopeError;
@@ -245,28 +230,18 @@ impl fmt::Display for ScopeSet {
 }
 
 /// The module catalogue (setting `modules`) refused a module; carries a suggestion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown module '{}'{}; known modules: {}",
+    escape(&self.module),
+    self.suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default(),
+    self.known.join(", ")
+)]
 pub struct UnknownModule {
     pub module: String,
     pub suggestion: Option<String>,
     pub known: Vec<String>,
 }
-
-impl fmt::Display for UnknownModule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown module '{}'",
-            crate::render::escape(&self.module)
-        )?;
-        if let Some(s) = &self.suggestion {
-            write!(f, " (did you mean '{s}'?)")?;
-        }
-        write!(f, "; known modules: {}", self.known.join(", "))
-    }
-}
-
-impl std::error::Error for UnknownModule {}
 
 /// Checks every named module against the catalogue; an empty catalogue accepts all.
 pub fn check_catalogue(scopes: &ScopeSet, catalogue: &[String]) -> Result<(), UnknownModule> {

@@ -1,14 +1,14 @@
-//! The per-database settings: their names, defaults, validation and typed form.
+//! The per-database settings (README, "Settings"): their names, defaults, validation and
+//! typed form.
 //!
 //! The store keeps each as a `key = value` text pair so every admin and process shares
 //! them; this module is the only place that knows what a valid value is.
-
-use std::fmt;
 
 use serde::Serialize;
 
 use crate::expiry::{Limits, Span};
 use crate::scope::is_valid_module;
+use crate::text::escape;
 use crate::token::is_valid_prefix;
 
 /// One setting: its name, default and what it means.
@@ -93,37 +93,21 @@ fn ser_opt_span<S: serde::Serializer>(s: &Option<Span>, ser: S) -> Result<S::Ok,
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {
+    #[error(
+        "unknown setting '{}'; settings are: {}",
+        escape(.0),
+        KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+    )]
     UnknownKey(String),
+    #[error("invalid value '{}' for {key}: {why}", escape(value))]
     BadValue {
         key: String,
         value: String,
         why: String,
     },
 }
-
-impl fmt::Display for SettingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let esc = crate::render::escape;
-        match self {
-            SettingError::UnknownKey(k) => {
-                let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-                write!(
-                    f,
-                    "unknown setting '{}'; settings are: {}",
-                    esc(k),
-                    names.join(", ")
-                )
-            }
-            SettingError::BadValue { key, value, why } => {
-                write!(f, "invalid value '{}' for {key}: {why}", esc(value))
-            }
-        }
-    }
-}
-
-impl std::error::Error for SettingError {}
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -238,7 +222,7 @@ impl Settings {
                 if let Some(m) = list.iter().find(|m| !is_valid_module(m)) {
                     return Err(bad(&format!(
                         "module '{}' is not [a-z][a-z0-9_-]{{0,31}}",
-                        crate::render::escape(m)
+                        escape(m)
                     )));
                 }
                 list.sort();

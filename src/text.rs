@@ -1,10 +1,13 @@
 //! Text-level helpers that every layer needs: making user-supplied text safe to show on a
-//! terminal, and telling which characters a reader cannot see.
+//! terminal, telling which characters a reader cannot see, writing times as RFC 3339, and
+//! making words agree with numbers.
 //!
 //! A leaf module: it imports nothing of tokenctl's, so that parsers, the store and the
 //! renderer can all use it without reaching into one another.
 
 use std::borrow::Cow;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Whether `c` leaves no visible mark of its own: a Default_Ignorable_Code_Point of
 /// Unicode (zero-width spaces and joiners, bidirectional marks and overrides, variation
@@ -63,9 +66,84 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// RFC 3339 UTC with a `Z`, to the second, as every JSON time is written.
+pub fn rfc3339_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `#[serde(with = "crate::text::rfc3339")]` for `DateTime<Utc>`.
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339_text(*t))
+    }
+}
+
+/// `#[serde(with = "crate::text::rfc3339_opt")]` for `Option<DateTime<Utc>>`.
+pub mod rfc3339_opt {
+    use chrono::{DateTime, Utc};
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::rfc3339_text(*t)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// A count and its noun, agreeing: "1 file", "3 files" (`plural` is the plural form).
+pub fn count(n: u64, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
+/// How often, in words: "once", "twice", "3 times".
+pub fn times(n: u64) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
+    }
+}
+
+/// Quoted for a POSIX shell when needed, so that a printed command can be pasted.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.,:/@%+=".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_agree_with_numbers() {
+        assert_eq!(count(1, "source IP", "source IPs"), "1 source IP");
+        assert_eq!(count(0, "source IP", "source IPs"), "0 source IPs");
+        assert_eq!(times(1), "once");
+        assert_eq!(times(2), "twice");
+        assert_eq!(times(7), "7 times");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("contacts:write"), "contacts:write");
+        assert_eq!(shell_quote("*:read"), "'*:read'");
+        assert_eq!(shell_quote("Mailchimp sync"), "'Mailchimp sync'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 
     #[test]
     fn escapes_what_a_terminal_would_act_on_or_hide() {

@@ -6,21 +6,40 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cli::ColorChoice;
+use crate::render::{Style, View, Zone};
 
 pub struct Ui {
     quiet: bool,
-    color: bool,
+    json: bool,
+    style: Style,
     err_color: bool,
     can_prompt: bool,
     pretty_json: bool,
 }
 
+/// The width of the terminal on stdout, if stdout is one (`COLUMNS` wins, as for `ls`).
+fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(n);
+    }
+    // SAFETY: TIOCGWINSZ fills a winsize struct that lives on the stack for the call.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 impl Ui {
-    pub fn new(quiet: bool, color: ColorChoice) -> Ui {
+    /// `json`: the command was asked for JSON; `now`: the time of the run; `zone`: where
+    /// absolute times are shown.
+    pub fn new(quiet: bool, color: ColorChoice, json: bool, now: DateTime<Utc>, zone: Zone) -> Ui {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
         let decide = |is_terminal: bool| match color {
@@ -30,21 +49,56 @@ impl Ui {
         };
         Ui {
             quiet,
-            color: decide(io::stdout().is_terminal()),
+            json,
+            style: Style {
+                now,
+                zone,
+                color: decide(io::stdout().is_terminal()),
+                width: terminal_width(),
+            },
             err_color: decide(io::stderr().is_terminal()),
             can_prompt: io::stdin().is_terminal() && io::stderr().is_terminal(),
             pretty_json: io::stdout().is_terminal(),
         }
     }
 
-    /// Whether tables and statuses may use ANSI colours.
-    pub fn color(&self) -> bool {
-        self.color
+    /// Prints what a command returns: its JSON or its human form on stdout, then its
+    /// notices on stderr.
+    pub fn emit<V: View>(&self, view: &V) -> io::Result<()> {
+        if self.json {
+            if view.holds_secret() {
+                self.secret_json(view)?;
+            } else {
+                self.json(view)?;
+            }
+        } else {
+            // Zeroed afterwards: the text of an issued token is its secret.
+            let text = Zeroizing::new(view.text(&self.style));
+            if !text.is_empty() {
+                self.data(&text)?;
+            }
+        }
+        for note in view.notes(&self.style, self.json) {
+            self.status(&note);
+        }
+        Ok(())
+    }
+
+    /// How human forms are drawn in this run.
+    pub fn style(&self) -> &Style {
+        &self.style
     }
 
     /// Prompts are allowed only when stdin and stderr are both a terminal.
     pub fn can_prompt(&self) -> bool {
         self.can_prompt
+    }
+
+    /// From now on, Ctrl-C shows the cursor again and puts the terminal back as it was
+    /// before exiting (130, as for SIGINT): a prompt hides the cursor or the echo, and the
+    /// default SIGINT would leave them so. Call before the first prompt.
+    pub fn restore_terminal_on_interrupt(&self) {
+        interrupt::install();
     }
 
     /// Whether a progress bar may be drawn: stderr is a terminal and no --quiet.
@@ -62,18 +116,8 @@ impl Ui {
         out.flush()
     }
 
-    /// A secret, alone on its line; the copy made for writing is zeroed afterwards.
-    pub fn secret(&self, token: &str) -> io::Result<()> {
-        let mut line = Zeroizing::new(String::with_capacity(token.len() + 1));
-        line.push_str(token);
-        line.push('\n');
-        let mut out = io::stdout().lock();
-        out.write_all(line.as_bytes())?;
-        out.flush()
-    }
-
     /// JSON that contains a secret; the serialized text is zeroed afterwards.
-    pub fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+    fn secret_json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
         let text = if self.pretty_json {
             serde_json::to_string_pretty(value)
         } else {
@@ -88,7 +132,7 @@ impl Ui {
 
     /// Data as JSON on stdout: indented for a person at a terminal, one line for a
     /// program reading a pipe (as `gh` does).
-    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+    fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
         // Streamed: a list of thousands of tokens is never built as one string.
         let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         if self.pretty_json {
@@ -127,4 +171,41 @@ fn warn(color: bool, msg: &str) {
         "warning:"
     };
     let _ = writeln!(io::stderr(), "{prefix} {msg}");
+}
+
+/// The SIGINT handler that restores the terminal.
+mod interrupt {
+    use std::sync::{Once, OnceLock};
+
+    /// The terminal's mode on stdin before any prompt changed it.
+    static SAVED: OnceLock<libc::termios> = OnceLock::new();
+
+    pub fn install() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            // SAFETY: tcgetattr fills the struct it is given; the handler only calls
+            // async-signal-safe functions (tcsetattr, write, _exit).
+            unsafe {
+                let mut mode: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(libc::STDIN_FILENO, &mut mode) == 0 {
+                    let _ = SAVED.set(mode);
+                }
+                let handler: extern "C" fn(libc::c_int) = on_interrupt;
+                libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+            }
+        });
+    }
+
+    extern "C" fn on_interrupt(_: libc::c_int) {
+        // Show the cursor, and end the line the prompt was on.
+        const RESTORE: &[u8] = b"\x1b[?25h\n";
+        // SAFETY: async-signal-safe calls only, on a struct that is never written again.
+        unsafe {
+            if let Some(mode) = SAVED.get() {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, mode);
+            }
+            libc::write(libc::STDERR_FILENO, RESTORE.as_ptr().cast(), RESTORE.len());
+            libc::_exit(130);
+        }
+    }
 }

@@ -9,15 +9,6 @@ use crate::error::Exit;
 pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<Exit> {
     let mut store = ctx.store()?;
     let report = store.backup_to(&args.path, args.force, &actor(), ctx.now)?;
-    if args.json {
-        ctx.ui.json(&report)?;
-    } else {
-        ctx.ui.data(&format!(
-            "Backed up {} tokens to {} ({} bytes, mode 0600).",
-            report.tokens,
-            report.path.display(),
-            report.bytes
-        ))?;
-    }
+    ctx.ui.emit(&report)?;
     Ok(Exit::Success)
 }

@@ -1,12 +1,13 @@
-//! One file per subcommand, and the one dispatcher. A command reads its arguments, calls
-//! the store, and hands values to `render`/`ui`; it writes no SQL and parses no text by
-//! hand.
+//! One file per subcommand, and the one dispatcher. A command reads its arguments, asks
+//! the store, and returns a view for `Ui::emit` to print; it writes no SQL, parses no
+//! text by hand and formats nothing itself.
 
 mod audit;
 mod backup;
 mod completions;
 mod config;
 mod create;
+mod init;
 mod list;
 mod prune;
 mod revoke;
@@ -22,8 +23,9 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Cli, Command};
-use crate::error::{Exit, usage};
-use crate::store::{OpenMode, Store};
+use crate::error::{AmbiguousName, Exit, MissingDatabase, usage};
+use crate::render::Zone;
+use crate::store::{LookupError, OpenMode, Store, TokenRecord};
 use crate::ui::Ui;
 
 /// Longest description or reason, in characters.
@@ -37,14 +39,23 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the database for an admin command, creating it on first use.
+    /// Opens the database, which must exist: a mistyped `--db` must not turn into an
+    /// empty database that reports "no tokens" and "unknown" where there are some.
     pub fn store(&self) -> Result<Store> {
-        self.open(OpenMode::Create)
+        if !self.db.exists() {
+            return Err(MissingDatabase {
+                path: self.db.clone(),
+            }
+            .into());
+        }
+        self.open(OpenMode::Admin)
     }
 
-    /// Opens the database, which must exist (verification never creates one).
-    pub fn existing_store(&self) -> Result<Store> {
-        self.open(OpenMode::Existing)
+    /// Opens the database, creating it (0600, in a 0700 directory) if it does not exist:
+    /// only for the commands that write something worth keeping (`init`, `create`,
+    /// `config set`).
+    pub fn store_creating(&self) -> Result<Store> {
+        self.open(OpenMode::Create)
     }
 
     fn open(&self, mode: OpenMode) -> Result<Store> {
@@ -54,6 +65,27 @@ impl Ctx {
         store.report_warnings_to(self.ui.warning_printer());
         Ok(store)
     }
+}
+
+/// A database path as given: a `~` the shell did not expand (it was quoted, or came from
+/// a variable) would name a folder called `~` in the current directory.
+fn check_db_path(path: PathBuf) -> Result<PathBuf> {
+    check_path_is_expanded(&path)?;
+    Ok(path)
+}
+
+/// Refuses a path that starts with a literal `~`.
+pub fn check_path_is_expanded(path: &std::path::Path) -> Result<()> {
+    if path.to_string_lossy().starts_with('~') {
+        return Err(crate::error::usage_with_hint(
+            format!(
+                "the path '{}' starts with a literal '~', which the shell did not expand",
+                crate::text::escape(&path.to_string_lossy())
+            ),
+            "write $HOME/... (unquoted) or the full path",
+        ));
+    }
+    Ok(())
 }
 
 /// The acting OS user recorded in the event log: the login name, and the user who ran
@@ -73,9 +105,31 @@ pub fn default_db() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("tokens.db"))
 }
 
+/// The token an `ID|NAME` argument means. A name that several tokens share is an error
+/// that lists them (id, status, created, expires), so that the admin can pick the id.
+pub fn resolve(store: &Store, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
+    let err = match store.resolve(reference, now) {
+        Ok(t) => return Ok(t),
+        Err(err) => err,
+    };
+    let Some(LookupError::Ambiguous { name, ids }) = err.downcast_ref::<LookupError>() else {
+        return Err(err);
+    };
+    let mut candidates = Vec::with_capacity(ids.len());
+    for id in ids {
+        candidates.extend(store.token(id)?);
+    }
+    Err(AmbiguousName {
+        name: name.clone(),
+        candidates,
+        now,
+    }
+    .into())
+}
+
 /// A token name as [`crate::name::check`] accepts it (a usage error otherwise).
 pub fn check_name(name: &str) -> Result<String> {
-    crate::name::check(name).map_err(|e| usage(e.to_string()))
+    Ok(crate::name::check(name)?)
 }
 
 /// A description or reason: at most 1,000 characters (shown escaped).
@@ -89,15 +143,23 @@ pub fn check_text(what: &str, text: &str) -> Result<String> {
 }
 
 pub fn run(cli: Cli) -> Result<Exit> {
+    let now = crate::clock::now();
     let ctx = Ctx {
-        ui: Ui::new(cli.quiet, cli.color),
+        ui: Ui::new(
+            cli.quiet,
+            cli.color,
+            cli.command.json(),
+            now,
+            if cli.utc { Zone::Utc } else { Zone::Local },
+        ),
         db: match cli.db {
-            Some(p) => p,
+            Some(p) => check_db_path(p)?,
             None => default_db()?,
         },
-        now: crate::clock::now(),
+        now,
     };
     match cli.command {
+        Command::Init(_) => init::run(&ctx),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),

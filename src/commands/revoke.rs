@@ -8,21 +8,13 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use dialoguer::{Confirm, theme::ColorfulTheme};
-use serde::Serialize;
 
 use super::{Ctx, actor, check_text};
 use crate::cli::RevokeArgs;
-use crate::error::{Exit, usage};
-use crate::render::{TokenJson, escape, when};
+use crate::error::{Exit, usage_with_hint};
+use crate::render::{Revoked, TokenJson, time};
 use crate::store::{Revocation, Status, Store, TokenRecord};
-
-#[derive(Serialize)]
-struct RevokedJson<'a> {
-    #[serde(flatten)]
-    token: TokenJson<'a>,
-    /// Other tokens of its rotation chain revoked in the same transaction.
-    also_revoked: Vec<&'a str>,
-}
+use crate::text::escape;
 
 pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
     let mut store = ctx.store()?;
@@ -31,22 +23,8 @@ pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
         .as_deref()
         .map(|r| check_text("reason", r))
         .transpose()?;
-    let t = store.resolve(&args.token, ctx.now)?;
-    let by_name = t.id != args.token;
-    let still_working = still_working_predecessors(&store, &t, ctx.now)?;
-    let mut targets: Vec<&TokenRecord> = Vec::new();
-    if by_name {
-        targets.extend(&still_working);
-    } else if !still_working.is_empty() {
-        let names: Vec<String> = still_working.iter().map(|p| fate(p, ctx.now)).collect();
-        ctx.ui.warn(&format!(
-            "token {} was rotated from tokens that still work: {}; revoke by name ('{}') to stop them too",
-            t.id,
-            names.join(", "),
-            escape(&t.name)
-        ));
-    }
-    targets.push(&t);
+    let t = super::resolve(&store, &args.token, ctx.now)?;
+    let targets = targets(ctx, &store, t, &args.token)?;
     if targets.iter().any(|t| t.status(ctx.now) != Status::Revoked)
         && !args.yes
         && !confirmed(ctx, &targets)?
@@ -56,43 +34,42 @@ pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
     }
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     let mut done = store.revoke_tokens(&ids, reason.as_deref(), &actor(), ctx.now)?;
-    let record = match done.pop().expect("the named token is last") {
-        Revocation::Revoked(r) => {
-            ctx.ui
-                .status(&format!("Revoked token {} '{}'.", r.id, escape(&r.name)));
-            r
-        }
-        Revocation::AlreadyRevoked(r) => {
-            let at = r.revoked_at.map(|t| when(t, ctx.now)).unwrap_or_default();
-            ctx.ui.status(&format!(
-                "Token {} '{}' was already revoked ({at}); nothing changed.",
-                r.id,
-                escape(&r.name)
-            ));
-            r
-        }
+    let (record, already) = match done.pop().expect("the named token is last") {
+        Revocation::Revoked(r) => (r, false),
+        Revocation::AlreadyRevoked(r) => (r, true),
     };
-    let also: Vec<&TokenRecord> = done
-        .iter()
-        .filter_map(|d| match d {
-            Revocation::Revoked(r) => Some(r),
-            Revocation::AlreadyRevoked(_) => None,
-        })
-        .collect();
-    for r in &also {
-        ctx.ui.status(&format!(
-            "Also revoked {}, which it was rotated from and which still worked.",
-            r.id
-        ));
-    }
-    if args.json {
-        let requests = store.token_requests(record.key, ctx.now)?;
-        ctx.ui.json(&RevokedJson {
-            token: TokenJson::new(&record, &requests, ctx.now),
-            also_revoked: also.iter().map(|r| r.id.as_str()).collect(),
-        })?;
-    }
+    let requests = store.token_requests(record.key, ctx.now)?;
+    ctx.ui.emit(&Revoked {
+        token: TokenJson::new(&record, &requests, ctx.now),
+        also_revoked: done
+            .iter()
+            .filter_map(|d| match d {
+                Revocation::Revoked(r) => Some(r.id.as_str()),
+                Revocation::AlreadyRevoked(_) => None,
+            })
+            .collect(),
+        already,
+    })?;
     Ok(Exit::Success)
+}
+
+/// What to revoke, the named token last: by name, with the tokens of its rotation chain
+/// that still work; by id, that token alone (and a warning about the others).
+fn targets(ctx: &Ctx, store: &Store, t: TokenRecord, reference: &str) -> Result<Vec<TokenRecord>> {
+    let mut targets = still_working_predecessors(store, &t, ctx.now)?;
+    let by_name = t.id != reference;
+    if !by_name && !targets.is_empty() {
+        let names: Vec<String> = targets.iter().map(|p| fate(ctx, p)).collect();
+        ctx.ui.warn(&format!(
+            "token {} was rotated from tokens that still work: {}; revoke by name ('{}') to stop them too",
+            t.id,
+            names.join(", "),
+            escape(&t.name)
+        ));
+        targets.clear();
+    }
+    targets.push(t);
+    Ok(targets)
 }
 
 /// The tokens `t` was rotated from (directly or not) that still work: in their grace
@@ -111,21 +88,24 @@ fn still_working_predecessors(
 }
 
 /// "k3j9x0a1 (until 2026-12-01 10:00 (in 1h))"
-fn fate(t: &TokenRecord, now: DateTime<Utc>) -> String {
+fn fate(ctx: &Ctx, t: &TokenRecord) -> String {
     match t.expires_at {
-        Some(at) => format!("{} (until {})", t.id, when(at, now)),
+        Some(at) => format!("{} (until {})", t.id, time::when(at, ctx.ui.style())),
         None => t.id.clone(),
     }
 }
 
 /// Asks on a terminal; without one, `--yes` is required.
-fn confirmed(ctx: &Ctx, targets: &[&TokenRecord]) -> Result<bool> {
+fn confirmed(ctx: &Ctx, targets: &[TokenRecord]) -> Result<bool> {
     let last = targets.last().expect("at least one target");
     if !ctx.ui.can_prompt() {
-        return Err(usage(format!(
-            "revoking {} needs confirmation; stdin is not a terminal, so pass --yes",
-            last.id
-        )));
+        return Err(usage_with_hint(
+            format!(
+                "revoking {} needs confirmation, and stdin is not a terminal",
+                last.id
+            ),
+            "pass --yes",
+        ));
     }
     let mut question = format!(
         "Revoke token {} '{}' ({}, {})",
@@ -136,7 +116,7 @@ fn confirmed(ctx: &Ctx, targets: &[&TokenRecord]) -> Result<bool> {
     );
     let earlier: Vec<String> = targets[..targets.len() - 1]
         .iter()
-        .map(|t| fate(t, ctx.now))
+        .map(|t| fate(ctx, t))
         .collect();
     if !earlier.is_empty() {
         question.push_str(&format!(
@@ -145,6 +125,7 @@ fn confirmed(ctx: &Ctx, targets: &[&TokenRecord]) -> Result<bool> {
         ));
     }
     question.push_str("? Requests with them will be refused at once");
+    ctx.ui.restore_terminal_on_interrupt();
     Ok(Confirm::with_theme(&ColorfulTheme::default())
         .with_prompt(question)
         .default(false)

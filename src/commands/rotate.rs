@@ -7,15 +7,15 @@ use super::create::{print_issued, resolve_expiry};
 use super::{Ctx, actor};
 use crate::cli::RotateArgs;
 use crate::error::{Exit, usage};
-use crate::expiry::Span;
-use crate::render::{escape, when};
+use crate::expiry::{Span, lifetime};
+use crate::render::OldToken;
 use crate::store::{NewToken, OldTokenEnd, Status};
 use crate::token;
 
 pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
     let mut store = ctx.store()?;
     let settings = store.settings()?;
-    let old = store.resolve(&args.token, ctx.now)?;
+    let old = super::resolve(&store, &args.token, ctx.now)?;
     if old.status(ctx.now) == Status::Revoked {
         return Err(usage(format!(
             "token {} is revoked; create a new token instead of rotating it",
@@ -26,9 +26,8 @@ pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
         Some(arg) => resolve_expiry(&settings, Some(arg), ctx.now)?,
         // The old token's lifetime, so a 30-day token rotates into a 30-day token; capped
         // by today's maximum.
-        None => match old.expires_at {
-            Some(end) => {
-                let lifetime = Span::seconds((end - old.created_at).num_seconds().max(1));
+        None => match lifetime(old.created_at, old.expires_at) {
+            Some(lifetime) => {
                 let lifetime = settings.max_lifetime.map_or(lifetime, |m| lifetime.min(m));
                 Some(ctx.now + lifetime.delta())
             }
@@ -57,16 +56,12 @@ pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
         &actor(),
         ctx.now,
     )?;
-    print_issued(ctx, &new, &generated.secret, args.json, "Rotated: new")?;
-    let fate = match (old.revoked_at, old.expires_at) {
-        (Some(_), _) => "is revoked".to_string(),
-        (None, Some(at)) => format!("keeps working until {}", when(at, ctx.now)),
-        (None, None) => "keeps working".to_string(),
+    let old = OldToken {
+        id: &old.id,
+        name: &old.name,
+        revoked: old.revoked_at.is_some(),
+        expires_at: old.expires_at,
     };
-    ctx.ui.status(&format!(
-        "The old token {} '{}' {fate}.",
-        old.id,
-        escape(&old.name)
-    ));
+    print_issued(ctx, &new, &generated.secret, "Rotated: new", Some(old))?;
     Ok(Exit::Success)
 }

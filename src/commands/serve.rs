@@ -10,6 +10,15 @@ use crate::serve::rules::Rules;
 use crate::serve::{self, Config};
 
 pub fn run(ctx: &Ctx, args: ServeArgs) -> Result<Exit> {
+    // A proxy list that holds every address trusts every client to name its own address
+    // (X-Real-IP), which empties the tokens' --allow-ip lists.
+    if let Some(all) = args.trust_proxy.iter().find(|n| n.prefix_len() == 0) {
+        ctx.ui.warn(&format!(
+            "--trust-proxy {all} trusts every client: any client can claim any address in \
+             X-Real-IP or X-Forwarded-For and so get past a token's --allow-ip list; name \
+             only your proxies' addresses"
+        ));
+    }
     // A bad rules file is a usage error (exit 2), reported before anything listens.
     let rules = match &args.rules {
         None => Rules::convention(),

@@ -6,27 +6,18 @@
 use std::io::{self, BufRead, IsTerminal, Read};
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::Ctx;
 use crate::cli::VerifyArgs;
 use crate::error::{Exit, usage};
-use crate::render::escape;
+use crate::render::DecisionView;
 use crate::token;
-use crate::verify::{Decision, DenyReason, Request, Verifier};
+use crate::verify::{Decision, Request, Verifier};
 
 /// Read at most this much of stdin: a token is far shorter, and anything longer is
 /// malformed without being held in memory whole.
 const INPUT_CAP: u64 = 1024;
-
-#[derive(Serialize)]
-struct DecisionJson<'a> {
-    allowed: bool,
-    reason: Option<DenyReason>,
-    token_id: Option<&'a str>,
-    name: Option<&'a str>,
-}
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
     if args.token_argument.is_some() {
@@ -36,7 +27,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
         ));
     }
     let presented = read_token(ctx)?;
-    let mut verifier = Verifier::new(ctx.existing_store().context("denied: cannot verify")?);
+    let mut verifier = Verifier::new(ctx.store().context("denied: cannot verify")?);
     if args.no_record {
         verifier = verifier.without_recording();
     }
@@ -51,10 +42,10 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
     // attacker who fills the disk would want.
     verifier.flush().context("denied: cannot record the use")?;
 
-    let (exit, json) = match &decision {
+    let (exit, view) = match &decision {
         Decision::Allowed(g) => (
             Exit::Success,
-            DecisionJson {
+            DecisionView {
                 allowed: true,
                 reason: None,
                 token_id: Some(&g.token_id),
@@ -67,7 +58,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
             } else {
                 Exit::Unauthenticated
             },
-            DecisionJson {
+            DecisionView {
                 allowed: false,
                 reason: Some(d.reason),
                 token_id: d.token_id.as_deref(),
@@ -75,18 +66,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
             },
         ),
     };
-    if args.json {
-        ctx.ui.json(&json)?;
-    } else {
-        let who = match (json.token_id, json.name) {
-            (Some(id), Some(name)) => format!(" (token {id} '{}')", escape(name)),
-            _ => String::new(),
-        };
-        match json.reason {
-            None => ctx.ui.data(&format!("allowed{who}"))?,
-            Some(r) => ctx.ui.data(&format!("denied: {r}{who}"))?,
-        }
-    }
+    ctx.ui.emit(&view)?;
     Ok(exit)
 }
 
@@ -103,6 +83,7 @@ fn read_token(ctx: &Ctx) -> Result<Zeroizing<Vec<u8>>> {
                 "no token given: pipe it on stdin or set TOKENCTL_TOKEN",
             ));
         }
+        ctx.ui.restore_terminal_on_interrupt();
         let typed = Zeroizing::new(dialoguer::Password::new().with_prompt("Token").interact()?);
         return Ok(Zeroizing::new(trim(typed.as_bytes()).to_vec()));
     }

@@ -28,7 +28,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 
 use super::{Origin, Scan, display_text, is_binary, spots};
-use crate::render::escape;
+use crate::text::escape;
 
 /// At most this many `git cat-file` processes read one repository's blobs.
 const MAX_READERS: usize = 4;

@@ -163,7 +163,7 @@ pub fn display_text(text: &str) -> String {
         copied = c.end;
     }
     out.push_str(&text[copied..]);
-    match crate::render::escape(&out) {
+    match crate::text::escape(&out) {
         Cow::Borrowed(_) => out,
         Cow::Owned(escaped) => escaped,
     }

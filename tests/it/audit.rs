@@ -264,12 +264,12 @@ fn check_exit_status_for_cron() {
     env.run(&["audit", "a", "--check"]).success();
     env.run(&["audit", "--anomalies", "--check"]).success();
     present(&env, &a.secret, "192.0.2.1", now - TimeDelta::hours(1), 1);
-    let run = env.run(&["audit", "--check"]).code(1);
+    let run = env.run(&["audit", "--check"]).code(5);
     assert!(run.stdout.contains("IP_BLOCKED"), "{}", run.stdout);
-    env.run(&["audit", "a", "--check"]).code(1);
+    env.run(&["audit", "a", "--check"]).code(5);
     let v = env
         .run(&["audit", "--anomalies", "--check", "--json"])
-        .code(1)
+        .code(5)
         .json();
     assert_eq!(v["tokens"].as_array().unwrap().len(), 1);
     // The flag is about the last 24 hours: a day later it is gone.
@@ -361,7 +361,7 @@ fn flood_of_garbage_tokens() {
         v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();
     }
     v.flush().unwrap();
-    let run = env.run(&["audit", "--check", "--json"]).code(1);
+    let run = env.run(&["audit", "--check", "--json"]).code(5);
     let json = run.json();
     let flags = json["flags"].as_array().unwrap();
     assert_eq!(flags.len(), 1, "{json}");

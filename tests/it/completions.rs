@@ -8,8 +8,9 @@ use std::process::{Command as Process, Output};
 
 use clap::{Command, CommandFactory, ValueEnum};
 use clap_complete::Shell;
+use tokenctl::cli::BIN_NAME;
 use tokenctl::cli::Cli;
-use tokenctl::docs;
+use xtask::docs;
 
 use crate::common::TestEnv;
 use crate::tools;
@@ -103,7 +104,7 @@ fn nodes() -> Vec<Node> {
     let mut cmd = Cli::command();
     cmd.build();
     let mut nodes = Vec::new();
-    walk(&cmd, vec![docs::BIN_NAME.to_string()], &mut nodes);
+    walk(&cmd, vec![BIN_NAME.to_string()], &mut nodes);
     nodes
 }
 
@@ -136,14 +137,21 @@ fn stdout_of(shell: &str, out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A shell with a clean environment and a throw-away HOME.
-fn shell_process(program: &str, home: &Path) -> Process {
+/// A shell with a clean environment and a throw-away HOME, and tokenctl on its PATH (the
+/// scripts call it back for what to offer) with `TOKENCTL_DB` pointing at `db`.
+fn shell_process(program: &str, home: &Path, db: &Path) -> Process {
+    let bin = assert_cmd::cargo::cargo_bin("tokenctl");
+    let mut path = std::ffi::OsString::from(bin.parent().unwrap());
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
     let mut p = Process::new(program);
     p.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", path)
         .env("HOME", home)
         .env("TERM", "dumb")
-        .env("LC_ALL", "C");
+        .env("LC_ALL", "C")
+        .env("TOKENCTL_DB", db)
+        .current_dir(home);
     p
 }
 
@@ -166,7 +174,7 @@ fn bash_completes_subcommands_flags_and_values() {
     let home = tempfile::tempdir().unwrap();
     let script = committed_script(Shell::Bash);
     let complete = |words: &[String]| -> Vec<String> {
-        let out = shell_process("bash", home.path())
+        let out = shell_process("bash", home.path(), &home.path().join("tokens.db"))
             .args(["--noprofile", "--norc", "-c", BASH_DRIVER, "bash"])
             .arg(&script)
             .args(words)
@@ -203,7 +211,7 @@ fn fish_completes_subcommands_flags_and_values() {
     let home = tempfile::tempdir().unwrap();
     let script = committed_script(Shell::Fish);
     let complete = |words: &[String]| -> Vec<String> {
-        let out = shell_process("fish", home.path())
+        let out = shell_process("fish", home.path(), &home.path().join("tokens.db"))
             .args([
                 "--no-config",
                 "-c",
@@ -305,10 +313,23 @@ fn zsh_completes_subcommands_and_flags() {
             }
         }
     }
+    // And values only the database knows.
+    let env = TestEnv::new();
+    env.create("importer", &["cases:read"], &[]);
+    for (typed, full) in [
+        ("tokenctl show impo", "tokenctl show importer"),
+        (
+            "tokenctl config get max_l",
+            "tokenctl config get max_lifetime",
+        ),
+    ] {
+        cases.push((typed.to_string(), full.to_string()));
+    }
     let home = tempfile::tempdir().unwrap();
+    std::fs::copy(env.db(), home.path().join("tokens.db")).unwrap();
     let results = home.path().join("completed");
     let dir = committed_script(Shell::Zsh).parent().unwrap().to_path_buf();
-    let out = shell_process("timeout", home.path())
+    let out = shell_process("timeout", home.path(), &home.path().join("tokens.db"))
         .args(["120", "zsh", "-f", "-c", ZSH_DRIVER, "zsh"])
         .arg(&dir)
         .arg(&results)
@@ -330,4 +351,112 @@ fn zsh_completes_subcommands_and_flags() {
         let got = got.trim_end().trim_end_matches('=');
         assert_eq!(got, expected, "zsh: completing `{typed}`");
     }
+}
+
+/// What `shell` offers after `words` (the last one being completed), in `dir`, with the
+/// database `db`.
+fn offered(shell: Shell, dir: &Path, db: &Path, words: &[&str]) -> Vec<String> {
+    let script = committed_script(shell);
+    let out = match shell {
+        Shell::Bash => shell_process("bash", dir, db)
+            .args(["--noprofile", "--norc", "-c", BASH_DRIVER, "bash"])
+            .arg(&script)
+            .args(words)
+            .output(),
+        Shell::Fish => shell_process("fish", dir, db)
+            .args([
+                "--no-config",
+                "-c",
+                "source $argv[1]; and complete --do-complete $argv[2]",
+            ])
+            .arg(&script)
+            .arg(words.join(" "))
+            .output(),
+        _ => unreachable!(),
+    }
+    .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "completing wrote to stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_of(shell.to_string().as_str(), out)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Values only the database knows: token ids and names, environments, catalogue scopes,
+/// setting keys; and no file names where a value is expected.
+#[test]
+fn bash_and_fish_complete_from_the_database() {
+    for (shell, program) in [(Shell::Bash, "bash"), (Shell::Fish, "fish")] {
+        if !tools::available(
+            program,
+            "completions::bash_and_fish_complete_from_the_database",
+        ) {
+            continue;
+        }
+        let env = TestEnv::new();
+        env.run(&["config", "set", "modules", "cases,invoices"])
+            .success();
+        let importer = env.create("importer", &["cases:read"], &[]);
+        let spaced = env.create("Mailchimp sync", &["cases:read"], &["--env", "staging"]);
+        std::fs::write(env.dir().join("notes.txt"), "a file\n").unwrap();
+        let offers = |words: &[&str]| offered(shell, env.dir(), env.db(), words);
+        let show = offers(&["tokenctl", "show", ""]);
+        for id in [&importer.id, &spaced.id, &"importer".to_string()] {
+            assert!(show.contains(id), "{shell}: show offers {show:?}");
+        }
+        assert!(!show.iter().any(|o| o.contains(&importer.secret)));
+        let keys = offers(&["tokenctl", "config", "set", "max_"]);
+        assert_eq!(keys, ["max_lifetime"], "{shell}");
+        let envs = offers(&["tokenctl", "list", "--env", ""]);
+        for e in ["live", "staging", "test"] {
+            assert!(
+                envs.contains(&e.to_string()),
+                "{shell}: --env offers {envs:?}"
+            );
+        }
+        let scopes = offers(&["tokenctl", "create", "--scope", "inv"]);
+        assert_eq!(
+            scopes,
+            ["invoices:read", "invoices:write", "invoices:delete"],
+            "{shell}"
+        );
+        for words in [
+            &["tokenctl", "create", "--name", ""][..],
+            &["tokenctl", "revoke", "importer", "--reason", ""],
+            &["tokenctl", "create", "--expires", ""],
+        ] {
+            let offers = offers(words);
+            assert!(
+                !offers.iter().any(|o| o.contains("notes.txt")),
+                "{shell}: {words:?} offers files: {offers:?}"
+            );
+        }
+        // Where a path is expected, paths are offered.
+        assert!(offers(&["tokenctl", "scan", "not"]).contains(&"notes.txt".to_string()));
+    }
+}
+
+/// Completing never creates a database, even where --db names one that is not there.
+#[test]
+fn completing_creates_no_database() {
+    if !tools::available("bash", "completions::completing_creates_no_database") {
+        return;
+    }
+    let env = TestEnv::new();
+    let missing = env.dir().join("nowhere").join("tokens.db");
+    let db_flag = missing.to_str().unwrap();
+    for words in [
+        &["tokenctl", "show", ""][..],
+        &["tokenctl", "--db", db_flag, "revoke", ""],
+        &["tokenctl", "list", "--env", ""],
+    ] {
+        offered(Shell::Bash, env.dir(), &missing, words);
+    }
+    assert!(!missing.parent().unwrap().exists());
+    assert!(!env.db().exists());
 }

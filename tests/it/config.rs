@@ -3,6 +3,7 @@ use crate::common::TestEnv;
 #[test]
 fn list_get_set() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let v = env.run(&["config", "list", "--json"]).success().json();
     let keys: Vec<&str> = v
         .as_array()

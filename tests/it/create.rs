@@ -396,7 +396,7 @@ fn notice_snapshot() {
         .unwrap()
         .to_string();
     insta::assert_snapshot!(redact(&run.stderr, &[(&id, "[ID]")]), @r"
-    Created token [ID] 'Mailchimp sync' (live, contacts:write), expires 2026-03-31 10:00 (in 30 days).
+    Created token [ID] 'Mailchimp sync' (live, contacts:write), expires 2026-03-31 10:00 UTC (in 30 days).
     This is the only time the secret is shown: store it now.
     ");
 }
@@ -447,4 +447,66 @@ fn scopes_per_token_are_capped() {
     let many = format!("{},{}", at_most.join(","), covered.join(","));
     env.run(&["create", "--name", "wide", "--scope", &many])
         .success();
+}
+
+/// A provisioning job may run twice: the second run finds the token, creates nothing and
+/// prints no secret.
+#[test]
+fn if_absent_creates_nothing_when_the_name_is_taken() {
+    let env = TestEnv::new();
+    let args = [
+        "create",
+        "--name",
+        "ci-4242",
+        "--scope",
+        "cases:read",
+        "--if-absent",
+    ];
+    let first = env.run(&args).success();
+    assert!(tokenctl::token::parse(first.stdout.trim_end()).is_ok());
+    let second = env.run(&args).success();
+    assert_eq!(second.stdout, "", "no secret the second time");
+    assert!(
+        second.stderr.contains("exists already") && second.stderr.contains("Nothing was created"),
+        "{}",
+        second.stderr
+    );
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let v = env.run(&with_json).success().json();
+    assert_eq!(v["name"], "ci-4242");
+    assert!(v.get("token").is_none(), "{v}");
+    let tokens = env.run(&["list", "--json"]).success().json();
+    assert_eq!(tokens.as_array().unwrap().len(), 1);
+    assert_eq!(v["id"], tokens[0]["id"]);
+    // Asked for other grants: still nothing created, and a warning says how they differ.
+    let other = env
+        .run(&[
+            "create",
+            "--name",
+            "ci-4242",
+            "--scope",
+            "cases:write",
+            "--if-absent",
+        ])
+        .success();
+    assert!(
+        other.stderr.contains("not live with cases:write"),
+        "{}",
+        other.stderr
+    );
+    // A bad flag is still an error.
+    env.run(&[
+        "create",
+        "--name",
+        "ci-4242",
+        "--scope",
+        "*:delete",
+        "--if-absent",
+    ])
+    .code(2);
+    // Revoked, the name is free again.
+    env.run(&["revoke", "ci-4242", "--yes"]).success();
+    let again = env.run(&args).success();
+    assert!(tokenctl::token::parse(again.stdout.trim_end()).is_ok());
 }

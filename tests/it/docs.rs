@@ -12,7 +12,7 @@ use std::process::Command as Process;
 use clap::error::ErrorKind;
 use clap::{Command, Parser};
 use tokenctl::cli::Cli;
-use tokenctl::docs::{self, HelpBlock};
+use xtask::docs::{self, HelpBlock};
 
 use crate::tools;
 
@@ -135,6 +135,35 @@ fn man_pages_have_the_extra_sections() {
         "{}",
         top.content
     );
+}
+
+/// Each page's EXIT STATUS lists the statuses its command can exit with, and no others.
+#[test]
+fn exit_status_sections_are_per_command() {
+    let statuses = |page: &str| -> Vec<String> {
+        let text = docs::man_pages()
+            .into_iter()
+            .find(|p| p.path == format!("man/{page}.1"))
+            .unwrap_or_else(|| panic!("no page {page}"))
+            .content;
+        let section = text
+            .split(".SH \"EXIT STATUS\"\n")
+            .nth(1)
+            .and_then(|s| s.split("\n.SH ").next())
+            .unwrap()
+            .to_string();
+        section
+            .lines()
+            .filter_map(|l| l.strip_prefix("\\fB")?.strip_suffix("\\fR"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(statuses("tokenctl"), ["0", "1", "2", "3", "4", "5"]);
+    assert_eq!(statuses("tokenctl-list"), ["0", "1", "2"]);
+    assert_eq!(statuses("tokenctl-audit"), ["0", "1", "2", "5"]);
+    assert_eq!(statuses("tokenctl-scan"), ["0", "1", "2", "5"]);
+    assert_eq!(statuses("tokenctl-verify"), ["0", "1", "2", "3", "4"]);
+    assert_eq!(statuses("tokenctl-config-set"), ["0", "1", "2"]);
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn table_snapshot() {
 #[test]
 fn empty_list_says_so_on_stderr() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let run = env.run(&["list"]).success();
     assert!(run.stdout.is_empty());
     assert!(run.stderr.contains("No tokens"));

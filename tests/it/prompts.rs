@@ -13,6 +13,11 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` in a detached 120x40 session with the test environment.
     fn start(env: &TestEnv, command: &str) -> Tmux {
+        Tmux::start_sized(env, command, 120)
+    }
+
+    /// The same, `columns` wide.
+    fn start_sized(env: &TestEnv, command: &str, columns: u16) -> Tmux {
         let socket = format!("tokenctl-test-{}-{:?}", std::process::id(), Instant::now());
         let socket: String = socket.chars().filter(char::is_ascii_alphanumeric).collect();
         let cmd = env.std_cmd();
@@ -37,7 +42,7 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-x",
-                "120",
+                &columns.to_string(),
                 "-y",
                 "40",
                 "sh",
@@ -48,6 +53,21 @@ impl Tmux {
             .unwrap();
         assert!(status.success());
         Tmux { socket }
+    }
+
+    /// Whether the terminal shows its cursor (DECTCEM), as tmux tracks it.
+    fn cursor_visible(&self) -> bool {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "display-message",
+                "-p",
+                "#{cursor_flag}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
     fn screen(&self) -> String {
@@ -185,5 +205,119 @@ fn verify_prompts_without_echo() {
     assert!(
         !screen.contains(&made.secret),
         "the typed token was echoed:\n{screen}"
+    );
+}
+
+/// Each answer is checked at its prompt: a refused one says why and is asked again.
+#[test]
+fn create_refuses_bad_answers_at_their_prompt() {
+    if !crate::tools::available(
+        "tmux",
+        "prompts::create_refuses_bad_answers_at_their_prompt",
+    ) {
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["init"]).success();
+    let t = Tmux::start(&env, "create > /dev/null");
+    t.wait_for("Name");
+    t.text("Nightly import");
+    t.keys(&["Enter"]);
+    t.wait_for("Scopes");
+    t.text("*:delete");
+    t.keys(&["Enter"]);
+    t.wait_for("grants everything");
+    t.text("cases:write");
+    t.keys(&["Enter"]);
+    t.wait_for("Expires in");
+    // 30d, 90d (the default), 180d, 1y, custom
+    t.keys(&["Down"]);
+    t.keys(&["Down"]);
+    t.keys(&["Down"]);
+    t.keys(&["Enter"]);
+    t.wait_for("Expires (duration");
+    t.text("1000y");
+    t.keys(&["Enter"]);
+    t.wait_for("beyond the maximum lifetime");
+    t.text("30d");
+    t.keys(&["Enter"]);
+    t.wait_for("Environment");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("@@exit");
+    assert!(screen.contains("@@exit 0@@"), "{screen}");
+    let v = env.run(&["list", "--json"]).success().json();
+    assert_eq!(v[0]["scopes"], serde_json::json!(["cases:write"]));
+    assert_eq!(v[0]["name"], "Nightly import");
+}
+
+/// Flags given on the command line are checked before anything is asked.
+#[test]
+fn create_checks_the_flags_before_prompting() {
+    if !crate::tools::available("tmux", "prompts::create_checks_the_flags_before_prompting") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["init"]).success();
+    for flags in ["--scope '*:delete'", "--expires 1000y", "--name '  '"] {
+        let t = Tmux::start(&env, &format!("create {flags}"));
+        let screen = t.wait_for("@@exit");
+        assert!(screen.contains("@@exit 2@@"), "{flags}: {screen}");
+        assert!(
+            !screen.contains("Name ("),
+            "{flags} prompted first: {screen}"
+        );
+    }
+}
+
+/// Ctrl-C at a prompt that hides the cursor leaves the terminal with a cursor.
+#[test]
+fn ctrl_c_at_a_prompt_restores_the_cursor() {
+    if !crate::tools::available("tmux", "prompts::ctrl_c_at_a_prompt_restores_the_cursor") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["init"]).success();
+    let t = Tmux::start(&env, "create --name interrupted");
+    t.wait_for("Scopes");
+    t.text("cases:read");
+    t.keys(&["Enter"]);
+    t.wait_for("Expires in");
+    assert!(!t.cursor_visible(), "the list should hide the cursor");
+    t.keys(&["C-c"]);
+    let screen = t.wait_for("@@exit");
+    assert!(screen.contains("@@exit 130@@"), "{screen}");
+    assert!(t.cursor_visible(), "the cursor stayed hidden:\n{screen}");
+    assert_eq!(
+        env.run(&["list", "--json"]).success().json(),
+        serde_json::json!([])
+    );
+}
+
+/// In an 80-column terminal a table fits: no row is wrapped, long names are cut.
+#[test]
+fn tables_fit_an_eighty_column_terminal() {
+    if !crate::tools::available("tmux", "prompts::tables_fit_an_eighty_column_terminal") {
+        return;
+    }
+    let env = TestEnv::new();
+    let long = env.create(
+        "Nightly import of the case files from the old system",
+        &["cases:write", "contacts:read", "documents:read"],
+        &[],
+    );
+    let t = Tmux::start_sized(&env, "list", 80);
+    let screen = t.wait_for("@@exit");
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with(&long.id))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        row.contains("Nightl…") && row.contains("+2") && row.ends_with("active"),
+        "{screen}"
+    );
+    assert_eq!(
+        screen.lines().filter(|l| l.contains("active")).count(),
+        1,
+        "{screen}"
     );
 }

@@ -25,7 +25,7 @@ fn deletes_old_usage_keeps_tokens_and_logs() {
     );
     let run = env.run(&["prune"]).success();
     assert!(
-        run.stdout.starts_with("Deleted 1 usage rows (1 uses)"),
+        run.stdout.starts_with("Deleted 1 usage row (1 use)"),
         "{}",
         run.stdout
     );

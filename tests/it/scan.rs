@@ -111,7 +111,7 @@ fn finds_tokens_in_minified_json_and_ignored_env_files() {
         "the .env and the build are git-ignored"
     );
 
-    let run = scan(&env, &["tree", "--json"], &[&a.secret, &b.secret]).code(1);
+    let run = scan(&env, &["tree", "--json"], &[&a.secret, &b.secret]).code(5);
     // Columns count characters: "é" and "ü" are one each; `\n` glued before the token
     // is not part of it.
     let at = json.find(&b.secret).unwrap();
@@ -138,7 +138,7 @@ fn finds_tokens_in_minified_json_and_ignored_env_files() {
         .to_string();
     assert!(a.secret.starts_with(hint.trim_end_matches('…')), "{hint}");
 
-    let human = scan(&env, &["tree"], &[&a.secret, &b.secret]).code(1);
+    let human = scan(&env, &["tree"], &[&a.secret, &b.secret]).code(5);
     assert!(human.stdout.contains("tree/.env:1:17"), "{}", human.stdout);
     assert!(human.stdout.contains("Mailchimp sync"));
     assert!(
@@ -172,7 +172,7 @@ fn statuses_active_revoked_expired_unknown() {
     write(&root, "c.txt", &text(&expiring));
     write(&root, "d.txt", &format!("token: {unknown}\n"));
 
-    let run = scan(&env, &["tree", "--json"], &secrets).code(1);
+    let run = scan(&env, &["tree", "--json"], &secrets).code(5);
     let statuses: Vec<(String, String)> = rows(&run.json())
         .into_iter()
         .map(|(p, _, _, s, id)| (p, format!("{s} {id}")))
@@ -191,7 +191,7 @@ fn statuses_active_revoked_expired_unknown() {
     // Without an active token the scan passes; --strict fails on the unknown one.
     std::fs::remove_file(root.join("a.txt")).unwrap();
     scan(&env, &["tree"], &secrets).success();
-    scan(&env, &["tree", "--strict"], &secrets).code(1);
+    scan(&env, &["tree", "--strict"], &secrets).code(5);
     std::fs::remove_file(root.join("d.txt")).unwrap();
     scan(&env, &["tree", "--strict"], &secrets).success();
 }
@@ -227,7 +227,7 @@ fn git_history_finds_a_file_deleted_later() {
     git(&env, &root, &["commit", "-qm", "remove copy"]);
 
     scan(&env, &["repo"], &[&t.secret]).success();
-    let run = scan(&env, &["repo", "--git", "--json"], &[&t.secret]).code(1);
+    let run = scan(&env, &["repo", "--git", "--json"], &[&t.secret]).code(5);
     let v = run.json();
     let f = v["findings"].as_array().unwrap();
     assert_eq!(f.len(), 1, "{v:#}");
@@ -241,7 +241,7 @@ fn git_history_finds_a_file_deleted_later() {
     assert_eq!(f[0]["status"], "active");
     assert!(v["blobs_scanned"].as_u64().unwrap() >= 2);
 
-    let human = scan(&env, &["repo", "--git"], &[&t.secret]).code(1);
+    let human = scan(&env, &["repo", "--git"], &[&t.secret]).code(5);
     let location = format!("{}:repo/config/deploy.yml:2:9", &leaked_in[..12]);
     assert!(human.stdout.contains(&location), "{}", human.stdout);
 
@@ -260,6 +260,7 @@ fn git_history_finds_a_file_deleted_later() {
 #[test]
 fn git_outside_a_repository_is_an_error() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let root = env.dir().join("plain");
     write(&root, "a.txt", "nothing\n");
     let run = scan(&env, &["plain", "--git"], &[]).code(1);
@@ -280,7 +281,7 @@ fn reads_stdin() {
     );
     let run = env.run_with(&["scan", "--stdin", "--json"], Some(&diff));
     assert_no_secret(&run, &[&t.secret]);
-    let run = run.code(1);
+    let run = run.code(5);
     let v = run.json();
     assert_eq!(v["findings"][0]["source"], "stdin");
     assert!(v["findings"][0]["path"].is_null());
@@ -345,7 +346,7 @@ fn revoke_changes_only_the_active_tokens_found() {
     };
     let (list_before, events_before) = (list(&env), events(&env));
 
-    let run = scan(&env, &["tree", "--revoke", "--json"], &secrets).code(1);
+    let run = scan(&env, &["tree", "--revoke", "--json"], &secrets).code(5);
     let v = run.json();
     let revoked_flags: Vec<(String, bool)> = v["findings"]
         .as_array()
@@ -492,7 +493,7 @@ fn skips_binary_and_large_files_and_counts_them() {
         human.stderr
     );
     // Raised limit: the large file is searched.
-    scan(&env, &["tree"], &[&t.secret]).code(1);
+    scan(&env, &["tree"], &[&t.secret]).code(5);
     // The database in the tree is binary, and holds hashes only.
     let data = env.db().parent().unwrap().to_str().unwrap().to_string();
     let v = scan(&env, &[&data, "--json"], &[&t.secret])
@@ -514,7 +515,7 @@ fn human_output() {
         &format!("# mailchimp\nTOKEN={}\n", a.secret),
     );
     write(&root, "notes.txt", &format!("old: {unknown}\n"));
-    let run = scan(&env, &["tree", "--revoke"], &[&a.secret, &unknown]).code(1);
+    let run = scan(&env, &["tree", "--revoke"], &[&a.secret, &unknown]).code(5);
     let pairs = [
         (&a.secret[..13], "tok_live_AAAA"),
         (&unknown[..13], "tok_live_UUUU"),
@@ -537,6 +538,7 @@ fn human_output() {
 #[test]
 fn missing_path_is_a_usage_error() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let run = scan(&env, &["no-such-dir"], &[]).code(2);
     assert!(run.stderr.contains("no-such-dir"), "{}", run.stderr);
     scan(&env, &["--max-size", "lots"], &[]).code(2);
@@ -552,13 +554,14 @@ fn file_named_after_a_token_is_shown_by_its_hint() {
         &format!("{}.txt", t.secret),
         &format!("{}\n", t.secret),
     );
-    let run = scan(&env, &["tree"], &[&t.secret]).code(1);
+    let run = scan(&env, &["tree"], &[&t.secret]).code(5);
     assert!(run.stdout.contains("tree/tok_live_"), "{}", run.stdout);
 }
 
 #[test]
 fn gitleaks_rule_names_the_prefixes_in_use() {
     let env = TestEnv::new();
+    env.run(&["init"]).success();
     let run = scan(&env, &["--gitleaks-rule"], &[]).success();
     assert!(
         run.stdout
@@ -589,7 +592,7 @@ fn gitleaks_rule_names_the_prefixes_in_use() {
     // Tokens of either prefix are found and known.
     let root = env.dir().join("tree");
     write(&root, "a", &format!("{} {}", old.secret, new.secret));
-    let run = scan(&env, &["tree", "--json"], &[&old.secret, &new.secret]).code(1);
+    let run = scan(&env, &["tree", "--json"], &[&old.secret, &new.secret]).code(5);
     let ids: Vec<String> = rows(&run.json()).into_iter().map(|r| r.4).collect();
     assert_eq!(ids, [old.id, new.id]);
 

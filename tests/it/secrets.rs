@@ -146,7 +146,7 @@ fn scan_never_passes_a_token_to_git() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(5),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -516,8 +516,8 @@ fn an_unreadable_database_denies() {
         } else {
             mode(env.db(), 0o000);
         }
-        verify_fails(as_nobody, "unable to open");
-        serve_fails(as_nobody, "unable to open");
+        verify_fails(as_nobody, "Permission denied");
+        serve_fails(as_nobody, "Permission denied");
         mode(env.db(), 0o600);
     }
 

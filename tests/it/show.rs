@@ -63,7 +63,7 @@ fn human_snapshot() {
             (&format!(" {user}\n"), " [USER]\n"),
         ],
     );
-    insta::assert_snapshot!(out, @r#"
+    insta::assert_snapshot!(out, @r"
     ID           [ID]
     Name         importer
     Description  nightly case import
@@ -72,9 +72,9 @@ fn human_snapshot() {
     Scopes       cases:write documents:read
     Allowed IPs  10.0.0.0/8
     Hint         [HINT]
-    Created      2026-03-01 10:00 (2 days ago) by [USER]
-    Expires      2026-05-30 10:00 (in 3 months)
-    Last used    2026-03-03 10:00 (just now) from 192.0.2.1
+    Created      2026-03-01 10:00 UTC (2 days ago) by [USER]
+    Expires      2026-05-30 10:00 UTC (in 3 months)
+    Last used    2026-03-03 10:00 UTC (just now) from 192.0.2.1
     Flag         IP_BLOCKED outside the allow list: 192.0.2.1 ×1
 
     REQUESTS  24H  7D  30D
@@ -88,25 +88,67 @@ fn human_snapshot() {
     192.0.2.1  0              1             just now    just now
 
     History
-      2026-03-01 10:00  create   [USER]  env=live expires_at=2026-05-30T10:00:00Z name=importer scopes=cases:write,documents:read
-    "#);
+      2026-03-01 10:00 UTC  create   [USER]  env=live expires_at=2026-05-30T10:00:00Z name=importer scopes=cases:write,documents:read
+    ");
 }
 
 #[test]
 fn unknown_and_ambiguous_references() {
-    let env = TestEnv::new();
+    let mut env = TestEnv::new();
+    env.run(&["init"]).success();
     let run = env.run(&["show", "nope"]).code(1);
     assert!(
         run.stderr.contains("no token has the id or name 'nope'"),
         "{}",
         run.stderr
     );
+    env.set_now("2026-03-01T10:00:00Z");
     let a = env.create("dup", &["cases:read"], &[]);
-    let b = env.create("dup", &["cases:read"], &[]);
-    let run = env.run(&["show", "dup"]).code(1);
+    env.set_now("2026-03-02T11:30:00Z");
+    let b = env.create("dup", &["cases:read"], &["--expires", "7d"]);
+    // Several matches are listed with what tells them apart, for show and revoke alike.
+    let listed = |args: &[&str]| {
+        let run = env.run(args).code(1);
+        redact(&run.stderr, &[(&a.id, "[A]     "), (&b.id, "[B]     ")])
+    };
+    let text = listed(&["show", "dup"]);
+    assert_eq!(listed(&["revoke", "dup", "--yes"]), text);
+    insta::assert_snapshot!(text, @r"
+    error: several tokens are named 'dup'; give the id of the one you mean:
+      ID        STATUS  CREATED               EXPIRES
+      [A]       active  2026-03-01 10:00 UTC  2026-05-30 10:00 UTC
+      [B]       active  2026-03-02 11:30 UTC  2026-03-09 11:30 UTC
+    ");
+    assert_eq!(env.show(&a.id)["status"], "active", "nothing was revoked");
+}
+
+/// Absolute times carry their zone: the local offset, or UTC with --utc.
+#[test]
+fn times_say_their_zone() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    env.create("importer", &["cases:read"], &["--expires", "30d"]);
+    let show = |utc: bool| {
+        let mut cmd = env.cmd();
+        cmd.env("TZ", "Europe/Berlin");
+        if utc {
+            cmd.arg("--utc");
+        }
+        let out = cmd.args(["show", "importer"]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let local = show(false);
     assert!(
-        run.stderr.contains(&a.id) && run.stderr.contains(&b.id),
-        "{}",
-        run.stderr
+        local.contains("Expires      2026-03-31 12:00 +02:00 (in 30 days)"),
+        "{local}"
+    );
+    assert!(
+        local.contains("2026-03-01 11:00 +01:00 (just now)"),
+        "{local}"
+    );
+    let utc = show(true);
+    assert!(
+        utc.contains("Expires      2026-03-31 10:00 UTC (in 30 days)"),
+        "{utc}"
     );
 }

@@ -214,7 +214,7 @@ fn missing_database_denies_and_is_not_created() {
     let env = TestEnv::new();
     let t = tokenctl::token::generate("tok", "live").unwrap();
     let run = env.run_with(&["verify"], Some(t.secret.expose())).code(1);
-    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(run.stderr.contains("no database at"), "{}", run.stderr);
     assert!(!run.stdout.contains("allowed"));
     assert!(!env.db().exists());
 }

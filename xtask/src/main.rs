@@ -1,6 +1,6 @@
 //! `cargo xtask gen`: writes the committed, generated files — `completions/` and `man/` —
-//! from tokenctl's command-line definition (see `tokenctl::docs`, which also serves the
-//! staleness test and `tokenctl completions`).
+//! from tokenctl's command-line definition (see [`xtask::docs`], which also serves
+//! tokenctl's staleness test).
 //!
 //! An xtask rather than a build script, so that building never writes into the source
 //! tree and the files change only when someone asks for it and commits the result.
@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tokenctl::docs::{COMPLETIONS_DIR, GeneratedFile, MAN_DIR, generated_files};
+use xtask::docs::{COMPLETIONS_DIR, GeneratedFile, MAN_DIR, generated_files};
 
 mod seed;
 

@@ -22,11 +22,29 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Create the file (0600, in a 0700 directory) if it does not exist: admin commands.
+    /// Create the file (0600, in a 0700 directory) if it does not exist: the admin
+    /// commands that write something worth keeping (`init`, `create`, `config set`).
     Create,
+    /// The file must exist already, for an admin command: on a full disk it is opened for
+    /// this command alone (so that a revocation can still be written), and the space
+    /// reserve beside it is kept.
+    Admin,
     /// The file must exist already: `verify` and `serve`, which must never conjure up an
     /// empty database and must fail closed when theirs is missing.
     Existing,
+}
+
+impl OpenMode {
+    /// Whether a missing file is an error rather than something to create.
+    fn must_exist(self) -> bool {
+        self != OpenMode::Create
+    }
+
+    /// Whether the process is an admin command, which may hold the database alone for a
+    /// moment and looks after the space reserve.
+    fn is_admin(self) -> bool {
+        self != OpenMode::Existing
+    }
 }
 
 /// What the file turned out to be, read without writing.
@@ -44,7 +62,7 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
     let path = locate(given, mode)?;
     let found = match file::find(&path).map_err(|e| cannot(given, mode, e))? {
         Some(found) => found,
-        None if mode == OpenMode::Existing => bail!(
+        None if mode.must_exist() => bail!(
             "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
             given.display()
         ),
@@ -65,12 +83,6 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
 
     let identity = identify_unchanged(&path).map_err(|e| refuse(given, e))?;
     if identity == Identity::Empty {
-        if mode == OpenMode::Existing {
-            bail!(
-                "database {} is empty: no token was ever created in it",
-                given.display()
-            );
-        }
         if found.uid != file::effective_uid() {
             return Err(refuse(
                 given,
@@ -79,6 +91,12 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
                     found.uid
                 ))),
             ));
+        }
+        if mode.must_exist() {
+            bail!(
+                "database {} is empty: no token was ever created in it",
+                given.display()
+            );
         }
     }
     // Only now is the file known to be ours (or an empty one of ours to make ours).
@@ -89,7 +107,7 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
         // to open the database in WAL mode. On a full disk an admin command (a revocation,
         // perhaps) opens it in exclusive locking mode instead, which keeps that index in
         // memory and so needs no space to open; other processes wait for it to finish.
-        Err(e) if mode == OpenMode::Create && super::is_disk_full(&e) => {
+        Err(e) if mode.is_admin() && super::is_disk_full(&e) => {
             warnings.push(format!(
                 "the disk holding {} is full: opened the database for this command alone (other processes wait until it ends); free space on that disk",
                 path.display()
@@ -107,7 +125,7 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
         }
     }
     let reserve = reserve::Reserve::beside(&path, &found);
-    if mode == OpenMode::Create {
+    if mode.is_admin() {
         warnings.extend(reserve.keep());
     }
     Ok(Store {
@@ -184,7 +202,7 @@ fn locate(given: &Path, mode: OpenMode) -> Result<PathBuf> {
     }
     match fs::canonicalize(dir) {
         Ok(dir) => Ok(dir.join(name)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && mode == OpenMode::Existing => bail!(
+        Err(e) if e.kind() == io::ErrorKind::NotFound && mode.must_exist() => bail!(
             "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
             given.display()
         ),
@@ -202,7 +220,9 @@ fn cannot_create(given: &Path) -> String {
 fn cannot(given: &Path, mode: OpenMode, e: io::Error) -> anyhow::Error {
     let what = match mode {
         OpenMode::Create => cannot_create(given),
-        OpenMode::Existing => format!("cannot open the database {}", given.display()),
+        OpenMode::Admin | OpenMode::Existing => {
+            format!("cannot open the database {}", given.display())
+        }
     };
     anyhow::Error::new(e).context(what)
 }
@@ -395,7 +415,16 @@ fn tighten(path: &Path, found: &file::Found, warnings: &mut Vec<String>) {
 /// journal beside it would otherwise be changed by merely being read. The schema version
 /// read here may lag behind the log; [`identify_consistently`] reads it again once the
 /// file is known to be ours.
+///
+/// A file whose header already names it ours is told by the header alone, read with a
+/// plain `read`: even a lock-free SQLite read parses the schema, and could meet pages a
+/// checkpoint of another process is rewriting at that moment and call a healthy
+/// database corrupt. The header's application id is written once, before the file is
+/// put in place, and never changes.
 fn identify_unchanged(path: &Path) -> Result<Identity> {
+    if let Some(version) = ours_by_header(path)? {
+        return Ok(Identity::Ours { version });
+    }
     let mut uri = String::from("file:");
     for &b in path.as_os_str().as_encoded_bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
@@ -412,14 +441,30 @@ fn identify_unchanged(path: &Path) -> Result<Identity> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )?;
-    // Without locks, a read of the schema could meet pages a checkpoint is rewriting; the
-    // header's application_id never changes, so ours are told by it alone.
-    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    if app_id == APPLICATION_ID {
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        return Ok(Identity::Ours { version });
-    }
     identify(&conn)
+}
+
+/// The schema version in the header of an SQLite file whose application id is ours;
+/// `None` for any other file (empty, shorter than a header, not SQLite, another id).
+fn ours_by_header(path: &Path) -> Result<Option<i64>> {
+    use std::io::Read;
+    let mut header = [0u8; 100];
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut got = 0;
+    while got < header.len() {
+        match file.read(&mut header[got..])? {
+            0 => return Ok(None),
+            n => got += n,
+        }
+    }
+    let field = |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+    if &header[..16] != b"SQLite format 3\0" || field(68) != APPLICATION_ID {
+        return Ok(None);
+    }
+    Ok(Some(i64::from(field(60))))
 }
 
 /// [`identify`] inside one read transaction, so that the header and the schema are read

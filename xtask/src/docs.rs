@@ -1,7 +1,10 @@
 //! The generated documentation: shell completion scripts and man pages, made from the clap
 //! definitions in `cli.rs`, which hold every help text and example. `cargo xtask gen` writes
-//! them to `completions/` and `man/`, a test regenerates them and compares them with the
-//! committed files, and `tokenctl completions SHELL` prints the same scripts.
+//! them to `completions/` and `man/`, and a test (tokenctl's `tests/it/docs.rs`)
+//! regenerates them and compares them with the committed files. `tokenctl completions
+//! SHELL` prints the same scripts from [`tokenctl::complete::script`].
+//!
+//! Here and not in tokenctl's library, so that the binary does not carry clap_mangen.
 //!
 //! Nothing here may depend on the environment, the clock or the terminal: the output is a
 //! function of the command-line definition alone, so that committed files can be checked
@@ -12,11 +15,10 @@ use clap_complete::{Generator, Shell};
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
-use crate::cli::Cli;
-use crate::error::Exit;
+use tokenctl::cli::{BIN_NAME, Cli};
+use tokenctl::complete::script as completion_script;
+use tokenctl::error::Exit;
 
-/// The program's name, as completions register it and man pages title it.
-pub const BIN_NAME: &str = "tokenctl";
 /// Folder (relative to the repository root) of the completion scripts; all generated.
 pub const COMPLETIONS_DIR: &str = "completions";
 /// Folder (relative to the repository root) of the man pages; all generated.
@@ -40,13 +42,6 @@ pub fn generated_files() -> Vec<GeneratedFile> {
         .collect();
     files.extend(man_pages());
     files
-}
-
-/// The completion script for `shell`, as `tokenctl completions SHELL` prints it.
-pub fn completion_script(shell: Shell) -> String {
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
-    String::from_utf8(script).expect("help texts are UTF-8")
 }
 
 /// The script's conventional file name: `tokenctl.bash`, `_tokenctl`, `tokenctl.fish`,
@@ -108,7 +103,11 @@ fn man_page(cmd: &Command, parents: &[&str]) -> String {
     let man = Man::new(cmd.clone())
         .title(page_name(cmd).to_uppercase())
         .date(MAN_DATE)
-        .source(format!("{BIN_NAME} {}", env!("CARGO_PKG_VERSION")))
+        .source(format!(
+            "{BIN_NAME} {}",
+            cmd.get_version()
+                .expect("propagate_version gives every command tokenctl's")
+        ))
         .manual("tokenctl manual");
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     let mut render = |section: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
@@ -249,29 +248,62 @@ fn split_at_spaces(line: &str) -> Vec<&str> {
     words
 }
 
-/// What each exit status means (SPEC §7), in the order of the codes.
-const EXIT_STATUSES: [(Exit, &str); 5] = [
-    (
-        Exit::Success,
-        "Success; for verify, the token is allowed. A reader that closes the output early \
-         (tokenctl list | head -1) is not an error.",
-    ),
-    (
-        Exit::Failure,
-        "An operational error (the database cannot be opened, the disk is full, ...), or \
-         findings: audit --check flagged an anomaly, scan found an active token.",
-    ),
-    (Exit::Usage, "A usage error: a bad flag or value."),
-    (
-        Exit::Unauthenticated,
-        "verify: the token is not valid: malformed, unknown, revoked or expired.",
-    ),
-    (
-        Exit::Forbidden,
-        "verify: the token is valid but not allowed here: it lacks the scope, the client's \
-         IP address is not in its allowed networks, or it belongs to another environment.",
-    ),
-];
+const SUCCESS: &str = "Success. A reader that closes the output early (tokenctl list | head -1) \
+                       is not an error.";
+const FAILURE: &str = "An operational error: the command could not do its job (the database is \
+                       missing or cannot be read, the token is not found, the disk is full, ...).";
+const USAGE: &str = "A usage error: a bad flag or value, or a missing value without a terminal.";
+
+/// What each exit status means for the command of the man page `page` (`tokenctl`,
+/// `tokenctl-audit`, ...), in the order of the codes. The program's page lists them all.
+pub fn exit_statuses(page: &str) -> Vec<(Exit, &'static str)> {
+    let command = page.strip_prefix("tokenctl-").unwrap_or("");
+    let mut statuses = vec![(Exit::Success, SUCCESS), (Exit::Failure, FAILURE)];
+    match command {
+        "revoke" => {
+            statuses[1].1 = "An operational error (the database is missing or cannot be read, \
+                             the token is not found, ...), or the confirmation was declined.";
+        }
+        "verify" => statuses[0].1 = "The token is allowed.",
+        _ => {}
+    }
+    statuses.push((Exit::Usage, USAGE));
+    let verify = [
+        (
+            Exit::Unauthenticated,
+            "verify: the token is not valid: malformed, unknown, revoked or expired.",
+        ),
+        (
+            Exit::Forbidden,
+            "verify: the token is valid but not allowed here: it lacks the scope, the client's \
+             IP address is not in its allowed networks, or it belongs to another environment.",
+        ),
+    ];
+    let audit = (
+        Exit::Findings,
+        "audit --check: an anomaly is flagged. Distinct from 1, so that a cron job can tell \
+         findings from a check that could not run.",
+    );
+    let scan = (
+        Exit::Findings,
+        "scan: an active token was found (also after --revoke revoked it); with --strict, an \
+         unknown token too.",
+    );
+    match command {
+        "" => {
+            statuses.extend(verify);
+            statuses.push((
+                Exit::Findings,
+                "Findings: audit --check flagged an anomaly, or scan found an active token.",
+            ));
+        }
+        "verify" => statuses.extend(verify),
+        "audit" => statuses.push(audit),
+        "scan" => statuses.push(scan),
+        _ => {}
+    }
+    statuses
+}
 
 const ENVIRONMENT: [(&str, &str); 3] = [
     ("TOKENCTL_DB", "The database file, when --db is not given."),
@@ -296,7 +328,7 @@ fn extra_sections(cmd: &Command, parents: &[&str]) -> String {
     let mut roff = Roff::new();
 
     roff.control("SH", ["EXIT STATUS"]);
-    for (exit, meaning) in EXIT_STATUSES {
+    for (exit, meaning) in exit_statuses(page_name(cmd)) {
         roff.control("TP", []);
         roff.text([bold(exit.code().to_string())]);
         roff.text([roman(meaning)]);

@@ -1,0 +1,19 @@
+//! `tokenctl init`: creates the database (0600, in a 0700 directory) and says where. The
+//! other commands that only read or change what exists refuse a missing database.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::error::Exit;
+
+pub fn run(ctx: &Ctx) -> Result<Exit> {
+    let existed = ctx.db.exists();
+    ctx.store_creating()?;
+    let path = ctx.db.display();
+    ctx.ui.status(&if existed {
+        format!("The database {path} exists already; nothing changed.")
+    } else {
+        format!("Created the database {path}.")
+    });
+    Ok(Exit::Success)
+}
