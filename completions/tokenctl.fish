@@ -132,6 +132,11 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l listen -d 'A
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l env -d 'The environment this server accepts tokens of; tokens of others are denied (403)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l rules -d 'TOML file mapping methods and paths to the scope they need; the first matching rule wins and unmapped requests are denied [default: the /api/<module>/ convention]' -r -F
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l trust-proxy -d 'Proxies whose X-Real-IP and X-Forwarded-For are believed (CIDR or address); repeat or separate with commas' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l ambiguous-uris -d 'What to do with an original URI that servers can read differently (dot segments in any spelling, encoded \'/\' or \'\\\\\', \';\' parameters, \'//\', control bytes, double or needless encoding, mixed case that maps otherwise): deny it, or, only when the proxy passes the upstream a path it normalised itself, decide on that normalised path' -r -f -a "deny\t'Deny (403) and count in /metrics'
+normalize\t'Percent-decode, merge \'//\' and resolve \'.\' and \'..\' as nginx does, then decide'"
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l header-timeout -d 'Close a connection that has not sent a whole request head this long after it opened or after the request\'s first byte (500ms, 5s, 1m)' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l idle-timeout -d 'Close a keep-alive connection idle this long between requests; keep a proxy\'s own idle timeout (nginx upstream keepalive_timeout) below it' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l max-connections -d 'Connections held at once; when all are taken, a new one closes the longest-waiting idle connection of the address holding the most' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l color -d 'When to use colours (NO_COLOR turns off \'auto\')' -r -f -a "auto\t'Colours on a terminal, unless NO_COLOR is set or TERM is dumb'
 always\t'Colours even into a pipe or file'

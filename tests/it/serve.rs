@@ -166,14 +166,47 @@ impl Reply {
         r
     }
 
+    /// 401 without an error code: no bearer token was presented (RFC 6750 §3.1).
+    #[track_caller]
+    pub(crate) fn no_token(self) -> Reply {
+        let r = self.expect(401);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
+        r
+    }
+
+    /// 403 for lack of `scope`, or (`None`) for a request no rule maps.
     #[track_caller]
     pub(crate) fn forbidden(self, scope: Option<&str>) -> Reply {
         let r = self.expect(403);
         let want = match scope {
             Some(s) => format!("Bearer error=\"insufficient_scope\", scope=\"{s}\""),
-            None => "Bearer error=\"insufficient_scope\"".to_string(),
+            None => "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"".to_string(),
         };
         assert_eq!(r.header("www-authenticate"), Some(want.as_str()), "{r:?}");
+        r
+    }
+
+    /// 403 for a token that is fine but not here: another environment, or an address
+    /// outside its allow list.
+    #[track_caller]
+    pub(crate) fn refused(self, description: &str) -> Reply {
+        let r = self.expect(403);
+        let want = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+        assert_eq!(r.header("www-authenticate"), Some(want.as_str()), "{r:?}");
+        r
+    }
+
+    /// 403 for a request that readers can take differently.
+    #[track_caller]
+    pub(crate) fn ambiguous(self) -> Reply {
+        let r = self.expect(403);
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with(
+                "Bearer error=\"invalid_request\", error_description=\"ambiguous request: "
+            ),
+            "{r:?}"
+        );
         r
     }
 }
@@ -267,7 +300,7 @@ fn allows_and_denies_per_spec() {
     auth(a, &reader.secret, "POST", "/api/cases/12").forbidden(Some("cases:write"));
     auth(a, &reader.secret, "DELETE", "/api/cases/12").forbidden(Some("cases:delete"));
     auth(a, &reader.secret, "GET", "/api/invoices/1").forbidden(Some("invoices:read"));
-    auth(a, &reader.secret, "GET", "/api/cases/../invoices/1").forbidden(Some("invoices:read"));
+    auth(a, &reader.secret, "GET", "/api/cases/../invoices/1").ambiguous();
     // Nothing maps these: a genuine token gets 403 without a scope, a bad one 401.
     auth(a, &reader.secret, "GET", "/status").forbidden(None);
     auth(a, &reader.secret, "BREW", "/api/cases/1").forbidden(None);
@@ -302,8 +335,10 @@ fn allows_and_denies_per_spec() {
     let metrics = get(a, "/metrics", &[]).expect(200);
     for line in [
         "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 4",
-        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 6",
+        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 5",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 3",
+        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"ambiguous\"} 1",
+        "tokenctl_serve_ambiguous_requests_total{kind=\"dot_segment\"} 1",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"malformed\"} 1",
         "tokenctl_serve_request_duration_seconds_count 14",
     ] {
@@ -338,8 +373,10 @@ fn token_states_environments_and_ip_lists() {
     let live = Server::start(&env, &[]);
     auth(live.addr, &revoked.secret, "GET", "/api/cases/1").unauthorized();
     auth(live.addr, &expired.secret, "GET", "/api/cases/1").unauthorized();
-    auth(live.addr, &test_env.secret, "GET", "/api/cases/1").forbidden(Some("cases:read"));
-    auth(live.addr, &elsewhere.secret, "GET", "/api/cases/1").forbidden(Some("cases:read"));
+    auth(live.addr, &test_env.secret, "GET", "/api/cases/1")
+        .refused("the token is for another environment");
+    auth(live.addr, &elsewhere.secret, "GET", "/api/cases/1")
+        .refused("the token may not be used from this client address");
 
     let test = Server::start(&env, &["--env", "test"]);
     auth(test.addr, &test_env.secret, "GET", "/api/cases/1").expect(200);
@@ -358,11 +395,15 @@ fn token_states_environments_and_ip_lists() {
         )
     };
     via_proxy(live.addr, "X-Real-IP", "203.0.113.5").expect(200);
-    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.6, 10.0.0.1").expect(200);
-    via_proxy(live.addr, "X-Forwarded-For", "198.51.100.1, 203.0.113.6")
-        .forbidden(Some("cases:read"));
+    // From X-Forwarded-For, the right-most address that is not a trusted proxy: what
+    // stands left of it is the client's own claim.
+    via_proxy(live.addr, "X-Forwarded-For", "198.51.100.1, 203.0.113.6").expect(200);
+    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.6, 10.0.0.1")
+        .refused("the token may not be used from this client address");
+    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.7, 127.0.0.1").expect(200);
     // A trusted proxy that sends nonsense gets no address, so the allow list denies.
-    via_proxy(live.addr, "X-Real-IP", "not-an-address").forbidden(Some("cases:read"));
+    via_proxy(live.addr, "X-Real-IP", "not-an-address")
+        .refused("the token may not be used from this client address");
     assert!(live.terminate().0.success());
     let shown = env.show(&elsewhere.id);
     let ips: Vec<&str> = shown["usage"]["ips"]
@@ -371,7 +412,7 @@ fn token_states_environments_and_ip_lists() {
         .iter()
         .map(|i| i["ip"].as_str().unwrap())
         .collect();
-    for ip in ["203.0.113.5", "203.0.113.6", "198.51.100.1"] {
+    for ip in ["203.0.113.5", "203.0.113.6", "203.0.113.7", "10.0.0.1"] {
         assert!(ips.contains(&ip), "{ip} not in {ips:?}");
     }
 }
@@ -452,14 +493,14 @@ fn hostile_input_is_answered_and_survived() {
     let bearer = format!("Bearer {}", made.secret);
     let uri = ("X-Original-URI", "/api/cases/1");
 
-    get(a, "/auth", &[uri]).unauthorized();
+    get(a, "/auth", &[uri]).no_token();
     get(
         a,
         "/auth",
         &[uri, ("Authorization", &bearer), ("Authorization", &bearer)],
     )
     .unauthorized();
-    get(a, "/auth", &[uri, ("Authorization", "Basic dXNlcjpwYXNz")]).unauthorized();
+    get(a, "/auth", &[uri, ("Authorization", "Basic dXNlcjpwYXNz")]).no_token();
     get(a, "/auth", &[uri, ("Authorization", "Bearer")]).unauthorized();
     get(a, "/auth", &[uri, ("Authorization", "Bearer garbage")]).unauthorized();
     let mut non_utf8 = request("GET", "/auth", &[uri]);
@@ -473,7 +514,7 @@ fn hostile_input_is_answered_and_survived() {
     let mut bad_uri = request("GET", "/auth", &[("Authorization", &bearer)]);
     let end = bad_uri.len() - 2;
     bad_uri.splice(end..end, b"X-Original-URI: /api/cases/\xff\r\n".to_vec());
-    exchange(a, &bad_uri).expect("a reply").forbidden(None);
+    exchange(a, &bad_uri).expect("a reply").ambiguous();
 
     // One megabyte of header: refused (431) before it is buffered, in the token or
     // elsewhere. The server closes while the client still writes, which may reset the
@@ -535,7 +576,7 @@ fn forwarded_addresses_only_from_trusted_proxies() {
                 spoof,
             ],
         )
-        .forbidden(Some("cases:read"));
+        .refused("the token may not be used from this client address");
     }
     assert!(server.terminate().0.success());
     let shown = env.show(&made.id);
@@ -563,12 +604,12 @@ fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
         get(server.addr, "/auth", &headers)
     };
     caddy(&[]).forbidden(Some("cases:delete"));
-    caddy(&[("X-Original-Method", "GET")]).forbidden(None);
+    caddy(&[("X-Original-Method", "GET")]).ambiguous();
     caddy(&[
         ("X-Original-Method", "GET"),
         ("X-Original-URI", "/api/cases/12"),
     ])
-    .forbidden(None);
+    .ambiguous();
     // The same claim the proxy makes changes nothing.
     caddy(&[("X-Original-Method", "DELETE")]).forbidden(Some("cases:delete"));
     // A read through a path the token may read, claimed for a module it may not.
@@ -582,7 +623,7 @@ fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
         get(server.addr, "/auth", &headers)
     };
     read(&[]).forbidden(Some("invoices:read"));
-    read(&[("X-Original-URI", "/api/cases/3")]).forbidden(None);
+    read(&[("X-Original-URI", "/api/cases/3")]).ambiguous();
     assert!(server.terminate().0.success());
 }
 
@@ -944,7 +985,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     call("POST", "/api/cases/12", Some(&writer), &[]).expect(200);
 
     // 401 with the challenge: no token, garbage, another scheme, revoked, expired.
-    call("GET", "/api/cases/12", None, &[]).unauthorized();
+    call("GET", "/api/cases/12", None, &[]).no_token();
     call(
         "GET",
         "/api/cases/12",
@@ -958,7 +999,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
         None,
         &[("Authorization", "Basic dXNlcjpwYXNz")],
     )
-    .unauthorized();
+    .no_token();
     call("GET", "/api/cases/12", Some(&revoked), &[]).unauthorized();
     call("GET", "/api/cases/12", Some(&expired), &[]).unauthorized();
 
@@ -966,7 +1007,8 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     // on a live server, a client outside the allow list (whatever it claims).
     call("PUT", "/api/cases/12", Some(&reader), &[]).forbidden(Some("cases:write"));
     call("GET", "/api/invoices/1", Some(&reader), &[]).forbidden(Some("invoices:read"));
-    call("GET", "/api/cases/12", Some(&test_env), &[]).forbidden(Some("cases:read"));
+    call("GET", "/api/cases/12", Some(&test_env), &[])
+        .refused("the token is for another environment");
     call(
         "GET",
         "/api/cases/12",
@@ -976,7 +1018,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
             ("X-Forwarded-For", "203.0.113.9"),
         ],
     )
-    .forbidden(Some("cases:read"));
+    .refused("the token may not be used from this client address");
 
     let log = server.stderr();
     assert!(!log.contains(&reader.secret), "{log}");
