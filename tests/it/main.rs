@@ -15,6 +15,7 @@ mod docs;
 mod faults;
 mod list;
 mod prompts;
+mod proxies;
 mod prune;
 mod readme;
 mod revoke;

@@ -269,7 +269,7 @@ pub(crate) fn revoke(env: &TestEnv, id: &str) {
 }
 
 /// A token that expired in 2020 (created with the clock pinned back then).
-fn create_expired(env: &TestEnv, name: &str) -> Made {
+pub(crate) fn create_expired(env: &TestEnv, name: &str) -> Made {
     let out = env
         .cmd()
         .env("TOKENCTL_TEST_NOW", "2020-01-01T00:00:00Z")
@@ -789,7 +789,7 @@ fn sigterm_under_load_records_every_answered_request() {
 
 /// The nginx binary, or `None` (with a notice) when it is not installed. With CI=true
 /// a missing nginx fails the test instead.
-fn nginx() -> Option<PathBuf> {
+pub(crate) fn nginx() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -808,7 +808,7 @@ fn nginx() -> Option<PathBuf> {
 }
 
 /// The README's nginx configuration, verbatim.
-fn readme_nginx_config() -> String {
+pub(crate) fn readme_nginx_config() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme
@@ -826,12 +826,12 @@ fn readme_nginx_config() -> String {
         .to_string()
 }
 
-fn replace_once(text: &str, from: &str, to: &str) -> String {
+pub(crate) fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert_eq!(text.matches(from).count(), 1, "{from:?} once in:\n{text}");
     text.replace(from, to)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -846,17 +846,20 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// nginx in the foreground with everything under `dir`, killed when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: PathBuf,
 }
 
 impl Nginx {
-    fn start(binary: &Path, dir: &Path, site: &str) -> Nginx {
+    /// nginx with `site` (the README's configuration), its application replaced by a
+    /// server in nginx that shows what it was passed, or by `app` when given.
+    pub(crate) fn start(binary: &Path, dir: &Path, site: &str, app: Option<SocketAddr>) -> Nginx {
         std::fs::create_dir_all(dir.join("logs")).unwrap();
         let front = free_port();
-        let app = free_port();
+        let own_app = app.is_none();
+        let app = app.map_or_else(free_port, |a| a.port());
         let site = replace_once(site, "127.0.0.1:3000", &format!("127.0.0.1:{app}"));
         let site = replace_once(&site, "listen 80;", &format!("listen 127.0.0.1:{front};"));
         std::fs::write(dir.join("site.conf"), site).unwrap();
@@ -874,11 +877,18 @@ impl Nginx {
             "{user}worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log info;\n\
              events {{ worker_connections 128; }}\n\
              http {{\n    access_log {d}/logs/access.log;\n{temp_paths}\
-             \x20   # The application: shows what nginx passed on from tokenctl.\n\
-             \x20   server {{\n        listen 127.0.0.1:{app};\n        location / {{\n\
-             \x20           return 200 \"app saw name=[$http_x_token_name] id=[$http_x_token_id] scopes=[$http_x_token_scopes]\";\n\
-             \x20       }}\n    }}\n    include {d}/site.conf;\n}}\n",
+             {app_server}    include {d}/site.conf;\n}}\n",
             user = if is_root() { "user root;\n" } else { "" },
+            app_server = if own_app {
+                format!(
+                    "    # The application: shows what nginx passed on from tokenctl.\n\
+                     \x20   server {{\n        listen 127.0.0.1:{app};\n        location / {{\n\
+                     \x20           return 200 \"app saw name=[$http_x_token_name] id=[$http_x_token_id] scopes=[$http_x_token_scopes]\";\n\
+                     \x20       }}\n    }}\n"
+                )
+            } else {
+                String::new()
+            },
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let mut child = Command::new(binary)
@@ -913,7 +923,7 @@ impl Nginx {
         }
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
     }
 }
@@ -955,7 +965,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
         "127.0.0.1:8457",
         &server.addr.to_string(),
     );
-    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site);
+    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site, None);
     let call = |method: &str, path: &str, token: Option<&Made>, extra: &[(&str, &str)]| {
         let bearer = token.map(|t| format!("Bearer {}", t.secret));
         let mut headers: Vec<(&str, &str)> = extra.to_vec();
