@@ -396,9 +396,9 @@ Examples:
   # token is not in curl's arguments, where `ps` shows it
   curl -i http://127.0.0.1:8457/auth -H @/run/user/$UID/bearer.txt \\
       -H 'X-Original-Method: GET' -H 'X-Original-URI: /api/cases/12'
-  # or from a pipe (curl 7.55 or later)
-  printf 'Authorization: Bearer %s\\n' \"$(cat ~/.config/api-token)\" | curl -i -H @- \\
-      -H 'X-Original-URI: /api/cases/12' http://127.0.0.1:8457/auth")]
+  # or from a pipe (curl 7.55 or later), with no token in any program's arguments
+  { printf 'Authorization: Bearer '; cat ~/.config/api-token; } |
+      curl -i -H @- -H 'X-Original-URI: /api/cases/12' http://127.0.0.1:8457/auth")]
 pub struct ServeArgs {
     /// Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8457")]

@@ -84,6 +84,7 @@ pub(crate) fn log(msg: &str) {
 /// `notice` shows informational lines (the command silences it with `--quiet`); the
 /// listening address and errors are always printed.
 pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
+    no_core_dumps();
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let usage = Arc::new(UsageBuffer::new());
     let metrics = Arc::new(Metrics::new());
@@ -133,6 +134,25 @@ pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
     served?;
     notice(&format!("stopped; committed the last {last} buffered uses"));
     Ok(())
+}
+
+/// Presented tokens pass through this process's memory (hyper's read buffer of each
+/// connection holds the request head until the next request overwrites it or the
+/// connection closes): a core dump would write them to disk, and a non-dumpable process
+/// cannot be read through ptrace or /proc/PID/mem by another process of the same user.
+/// Best effort: a failure leaves the process as it was.
+fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes plain integers; setrlimit reads the struct passed by
+    // reference. Neither touches memory of ours otherwise.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+    }
 }
 
 /// Verifier threads: one per CPU (SQLite reads in WAL mode run in parallel), at most 8.
@@ -197,6 +217,9 @@ async fn serve(
     // The timeouts are the watchdog's (see `connections`): hyper's header timer, armed
     // per request, would cost more and cannot tell idle from slow.
     http.header_read_timeout(None)
+        // Both: max_buf_size alone is checked only before a read, so one read could
+        // complete a head of up to twice the limit; max_header_size counts the head.
+        .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_HEAD_BYTES)
         // Responses are a small head and no body: one plain write() each is cheaper than
         // writev() (measured with bench/serve.sh).

@@ -24,6 +24,7 @@ mod scan;
 mod secrets;
 mod serve;
 mod serve_faults;
+mod serve_stall;
 mod show;
 mod storage;
 mod stress;

@@ -89,6 +89,10 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the exit status and the rest of stderr.
     pub(crate) fn terminate(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
@@ -1040,4 +1044,22 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     assert_eq!(usage["denied_30d"], 2, "{usage}");
     let ips = &usage["ips"];
     assert_eq!(ips[0]["ip"], "127.0.0.1", "{ips}");
+}
+
+/// The help's curl example reads the token from a file or a pipe: on curl's command
+/// line, `ps` would show it to every user.
+#[test]
+fn help_keeps_tokens_off_curl_command_lines() {
+    let env = TestEnv::new();
+    let help = env.run(&["serve", "--help"]).success().stdout;
+    let mut curls = 0;
+    for line in help.lines().filter(|l| l.contains("curl -")) {
+        curls += 1;
+        assert!(
+            !line.contains("$TOKEN") && !line.contains("Bearer"),
+            "{line}"
+        );
+        assert!(line.contains("-H @"), "{line}");
+    }
+    assert!(curls >= 2, "{help}");
 }
