@@ -609,3 +609,124 @@ fn behind_caddy_forward_auth_as_in_the_readme() {
     let shown = env.show(&token.id);
     assert_eq!(shown["last_used_ip"], "127.0.0.1", "{shown}");
 }
+
+// ---- Flask ----
+
+/// A Flask application that answers with the module its router chose.
+const FLASK_APP: &str = r#"
+import sys
+from flask import Flask
+
+app = Flask(__name__)
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+@app.route("/api/<module>", methods=METHODS)
+@app.route("/api/<module>/<path:rest>", methods=METHODS)
+def handler(module, rest=""):
+    return "module=" + module
+
+app.run(host="127.0.0.1", port=int(sys.argv[1]))
+"#;
+
+/// Whether python3 can import flask: a notice and false when not (a failure with
+/// CI=true, where .ci/run installs python3-flask).
+fn flask_available() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import flask"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "python3 cannot import flask, and CI must run this test (see .ci/run)"
+        );
+        eprintln!("note: skipping proxies::flask: python3 cannot import flask");
+    }
+    found
+}
+
+/// The same vectors through the README's nginx to a real Flask application: every
+/// answer from Flask names `cases`.
+#[test]
+fn path_vectors_behind_nginx_reach_flask_only_as_cases() {
+    let Some(binary) = nginx() else { return };
+    if !flask_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let token = env.create("cases reader", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let script = env.dir().join("app.py");
+    std::fs::write(&script, FLASK_APP).unwrap();
+    let port = free_port();
+    let log = env.dir().join("flask.log");
+    let mut flask = KillOnDrop(
+        Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(env.dir().join("flask.err")).unwrap())
+            .spawn()
+            .expect("start flask"),
+    );
+    let app: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(app).is_err() {
+        if let Some(status) = flask.0.try_wait().unwrap() {
+            panic!(
+                "flask exited ({status}): {}",
+                std::fs::read_to_string(env.dir().join("flask.err")).unwrap_or_default()
+            );
+        }
+        assert!(started.elapsed() < PATIENCE, "flask did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let site = replace_once(
+        &readme_nginx_config(),
+        "127.0.0.1:8457",
+        &server.addr.to_string(),
+    );
+    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site, Some(app));
+    let bearer = format!("Bearer {}", token.secret);
+    let mut routed = 0;
+    for vector in VECTORS {
+        let mut head = format!(
+            "GET {} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\nAuthorization: {bearer}\r\n",
+            vector.target
+        );
+        for (name, value) in vector.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let reply = exchange(proxy.addr, head.as_bytes());
+        if let Some(module) = reply.as_ref().and_then(|r| r.body.strip_prefix("module=")) {
+            assert_eq!(
+                module, "cases",
+                "{} reached Flask's {module}",
+                vector.target
+            );
+            routed += 1;
+        }
+        assert_eq!(
+            reply.as_ref().is_some_and(|r| r.status == 200),
+            vector.passes,
+            "{} {:?}: {reply:?}",
+            vector.target,
+            vector.headers
+        );
+    }
+    assert_eq!(routed, 4);
+}
+
+/// A child process that a failing test does not leave behind.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
