@@ -150,7 +150,7 @@ set edit:completion:arg-completer[tokenctl] = {|@words|
             cand --ambiguous-uris 'What to do with an original URI that servers can read differently (dot segments in any spelling, encoded ''/'' or ''\\'', '';'' parameters, ''//'', control bytes, double or needless encoding, mixed case that maps otherwise): deny it, or, only when the proxy passes the upstream a path it normalised itself, decide on that normalised path'
             cand --header-timeout 'Close a connection that has not sent a whole request head this long after it opened or after the request''s first byte (500ms, 5s, 1m)'
             cand --idle-timeout 'Close a keep-alive connection idle this long between requests; keep a proxy''s own idle timeout (nginx upstream keepalive_timeout) below it'
-            cand --max-connections 'Connections held at once; when all are taken, a new one closes the longest-waiting idle connection of the address holding the most'
+            cand --max-connections 'Connections held at once; when all are taken, a new one closes the oldest connection not in the middle of a request, of the address holding the most'
             cand --db 'Database file [default: ~/.local/share/tokenctl/tokens.db]'
             cand --color 'When to use colours (NO_COLOR turns off ''auto'')'
             cand -q 'Print only data and errors, no notices'

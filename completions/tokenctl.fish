@@ -136,7 +136,7 @@ complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l ambiguous-ur
 normalize\t'Percent-decode, merge \'//\' and resolve \'.\' and \'..\' as nginx does, then decide'"
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l header-timeout -d 'Close a connection that has not sent a whole request head this long after it opened or after the request\'s first byte (500ms, 5s, 1m)' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l idle-timeout -d 'Close a keep-alive connection idle this long between requests; keep a proxy\'s own idle timeout (nginx upstream keepalive_timeout) below it' -r
-complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l max-connections -d 'Connections held at once; when all are taken, a new one closes the longest-waiting idle connection of the address holding the most' -r
+complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l max-connections -d 'Connections held at once; when all are taken, a new one closes the oldest connection not in the middle of a request, of the address holding the most' -r
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l db -d 'Database file [default: ~/.local/share/tokenctl/tokens.db]' -r -F
 complete -c tokenctl -n "__fish_tokenctl_using_subcommand serve" -l color -d 'When to use colours (NO_COLOR turns off \'auto\')' -r -f -a "auto\t'Colours on a terminal, unless NO_COLOR is set or TERM is dumb'
 always\t'Colours even into a pipe or file'

@@ -436,8 +436,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10s")]
     pub idle_timeout: std::time::Duration,
 
-    /// Connections held at once; when all are taken, a new one closes the longest-waiting
-    /// idle connection of the address holding the most
+    /// Connections held at once; when all are taken, a new one closes the oldest connection
+    /// not in the middle of a request, of the address holding the most
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub max_connections: u32,

@@ -1,4 +1,4 @@
-//! `tokenctl serve`: the forward-auth HTTP endpoint (SPEC §8) that nginx `auth_request`,
+//! `tokenctl serve`: the forward-auth HTTP endpoint that nginx `auth_request`,
 //! Caddy `forward_auth`, Traefik `ForwardAuth` and Envoy `ext_authz` ask about every
 //! request's bearer token.
 //!
@@ -18,6 +18,11 @@
 //! stops the server with exit 1), and any error while verifying answers 503, never 200.
 //! SIGTERM and SIGINT stop accepting, let requests in progress finish, commit the
 //! recorded usage and exit 0.
+//!
+//! Decided on what the upstream will see: a request that common servers can read
+//! differently (its path, a method override, disagreeing copies of a header) is denied
+//! (see [`uri`], [`rules`], [`forwarded`]). Bounded for any local process: each
+//! connection's head and idle time, and the number held, fairly (see [`connections`]).
 
 pub mod connections;
 pub mod endpoints;
