@@ -88,8 +88,9 @@ pub(crate) fn log(msg: &str) {
 /// Runs the server until SIGTERM or SIGINT; returns after the last usage commit.
 /// `notice` shows informational lines (the command silences it with `--quiet`); the
 /// listening address and errors are always printed.
-pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
+pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
     no_core_dumps();
+    config.limits.max_connections = fit_open_files(config.limits.max_connections);
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let usage = Arc::new(UsageBuffer::new());
     let metrics = Arc::new(Metrics::new());
@@ -158,6 +159,43 @@ fn no_core_dumps() {
         };
         libc::setrlimit(libc::RLIMIT_CORE, &none);
     }
+}
+
+/// File descriptors kept for the database, the listener and the runtime.
+const SPARE_FILES: u64 = 64;
+
+/// Raises the soft limit on open files to the hard one, and returns how many connections
+/// fit under it: past the limit, accept() would fail and new connections would wait in
+/// the kernel's queue, the very stall the connection limit prevents.
+fn fit_open_files(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct passed.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let fits = usize::try_from(soft.saturating_sub(SPARE_FILES)).unwrap_or(usize::MAX);
+    if fits < wanted {
+        log(&format!(
+            "warning: {soft} open files allowed (ulimit -n): holding at most {fits} connections instead of --max-connections {wanted}"
+        ));
+        return fits.max(1);
+    }
+    wanted
 }
 
 /// Verifier threads: one per CPU (SQLite reads in WAL mode run in parallel), at most 8.
@@ -297,4 +335,30 @@ async fn serve(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_under_the_open_files_limit() {
+        assert_eq!(fit_open_files(10), 10);
+        let fits = fit_open_files(usize::MAX);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes only the struct passed.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        // Raised to the hard limit, and room kept for everything else.
+        assert_eq!(limit.rlim_cur, limit.rlim_max);
+        assert_eq!(
+            fits as u64,
+            limit.rlim_cur.saturating_sub(SPARE_FILES).max(1)
+        );
+    }
 }

@@ -34,6 +34,8 @@ fn hostile(
     trickling: usize,
     stop: Arc<AtomicBool>,
 ) -> Arc<AtomicU64> {
+    // 600 sockets here, besides what the tests running beside this one hold.
+    raise_open_files();
     let reopened = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&reopened);
     std::thread::spawn(move || {
@@ -70,6 +72,21 @@ fn hostile(
         }
     });
     reopened
+}
+
+/// The soft limit on open files up to the hard one, for this test process.
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// A real client's requests, each on a new connection (as nginx opens them when its
