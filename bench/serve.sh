@@ -157,5 +157,10 @@ if [ -n "${BASELINE:-}" ]; then
   BASE_P99=$(printf '%s\n' "${BASE_RESULTS[@]}" | cut -d' ' -f2 | median)
   printf 'baseline serve /auth:  %10.0f req/s   p99 %.3f ms\n' "$BASE_RPS" "$BASE_P99"
   awk -v s="$SERVE_RPS" -v b="$BASE_RPS" 'BEGIN { printf "this build / baseline: %10.2f\n", s / b }'
+  # Paired: each round's two runs are seconds apart, so background load hits both alike.
+  PAIRED=$(for i in "${!SERVE_RESULTS[@]}"; do
+    awk -v s="${SERVE_RESULTS[$i]%% *}" -v b="${BASE_RESULTS[$i]%% *}" 'BEGIN { print s / b }'
+  done | median)
+  printf 'median of per-round ratios: %5.2f\n' "$PAIRED"
 fi
 echo "uses recorded by serve: $RECORDED"

@@ -311,10 +311,17 @@ async fn serve(
         let conn = graceful.watch(conn);
         let limits = config.limits;
         metrics.connection_opened();
+        // The watchdog is a task of its own: in one select! with the connection, it would
+        // be polled on every wake-up of the connection, that is several times a request.
+        let mut served = tokio::spawn(conn);
         tokio::spawn(async move {
             let closed = tokio::select! {
-                _ = conn => None,
-                why = ticket.phase.watch(limits) => Some(why),
+                _ = &mut served => None,
+                why = ticket.phase.watch(limits) => {
+                    // Dropping the connection closes its socket.
+                    served.abort();
+                    Some(why)
+                }
             };
             metrics.connection_ended(closed);
             drop(ticket);
