@@ -1063,3 +1063,41 @@ fn help_keeps_tokens_off_curl_command_lines() {
     }
     assert!(curls >= 2, "{help}");
 }
+
+/// Copies of a header the decision depends on must agree: two client addresses, or a
+/// method override that asks for more than the method, are denied as ambiguous.
+#[test]
+fn disagreeing_addresses_and_overrides_are_ambiguous() {
+    let env = TestEnv::new();
+    let reader = env.create("reader", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {}", reader.secret);
+    let ask_for = |uri: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", uri),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    let ask = |extra: &[(&str, &str)]| ask_for("/api/cases/1", extra);
+    ask(&[("X-Real-IP", "203.0.113.7"), ("X-Real-IP", "203.0.113.7")]).expect(200);
+    ask(&[("X-Real-IP", "203.0.113.7"), ("X-Real-IP", "198.51.100.1")]).ambiguous();
+    ask(&[("X-HTTP-Method-Override", "HEAD")]).expect(200);
+    ask(&[("X-HTTP-Method-Override", "DELETE")]).ambiguous();
+    ask(&[("X-Method-Override", "put")]).ambiguous();
+    ask(&[("X-HTTP-Method", "PATCH")]).ambiguous();
+    ask_for("/api/cases/1?_method=DELETE", &[]).ambiguous();
+    ask_for("/api/cases/1?_method=GET", &[]).expect(200);
+    let metrics = get(server.addr, "/metrics", &[]).body;
+    for line in [
+        "tokenctl_serve_ambiguous_requests_total{kind=\"conflicting_headers\"} 1",
+        "tokenctl_serve_ambiguous_requests_total{kind=\"method_override\"} 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+}

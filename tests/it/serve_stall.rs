@@ -305,3 +305,43 @@ fn the_head_limit_holds_however_the_bytes_arrive() {
     auth(a, &made.secret, "GET", "/api/cases/1").expect(200);
     assert!(!server.stderr().contains("panicked"));
 }
+
+/// The reported case: 520 idle sockets on `serve` while a client goes through the
+/// README's nginx, which opens new connections to `serve` when its pool is empty. Every
+/// request through nginx is answered within a second.
+#[test]
+fn idle_sockets_do_not_stall_requests_through_nginx() {
+    let Some(binary) = crate::serve::nginx() else {
+        return;
+    };
+    let env = TestEnv::new();
+    let made = env.create("real", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    hostile(server.addr, 520, 0, Arc::clone(&stop));
+    let started = Instant::now();
+    while metric(server.addr, "tokenctl_serve_connections ") < 500.0 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the idle sockets did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let site = crate::serve::replace_once(
+        &crate::serve::readme_nginx_config(),
+        "127.0.0.1:8457",
+        &server.addr.to_string(),
+    );
+    let proxy = crate::serve::Nginx::start(&binary, &env.dir().join("nginx"), &site, None);
+    let bearer = format!("Bearer {}", made.secret);
+    let mut worst = Duration::ZERO;
+    for _ in 0..30 {
+        let asked = Instant::now();
+        let reply = get(proxy.addr, "/api/cases/1", &[("Authorization", &bearer)]);
+        worst = worst.max(asked.elapsed());
+        assert_eq!(reply.status, 200, "{reply:?}\n{}", proxy.error_log());
+    }
+    stop.store(true, Ordering::Relaxed);
+    eprintln!("520 idle sockets on serve; worst answer through nginx {worst:?}");
+    assert!(worst < Duration::from_secs(1), "worst {worst:?}");
+}
