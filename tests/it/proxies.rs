@@ -483,21 +483,7 @@ fn caddy() -> Option<PathBuf> {
 
 /// The README's Caddy configuration, verbatim.
 fn readme_caddy_config() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let section = readme
-        .split_once("### Caddy\n")
-        .expect("README section 'Caddy'")
-        .1;
-    let block = section
-        .split_once("```caddy\n")
-        .expect("a caddy block in the README section")
-        .1;
-    block
-        .split_once("```")
-        .expect("end of the caddy block")
-        .0
-        .to_string()
+    crate::serve::readme_block("### Caddy\n", "caddy")
 }
 
 /// Caddy in the foreground with its state under `dir`, killed when dropped.

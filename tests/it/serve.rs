@@ -811,23 +811,28 @@ pub(crate) fn nginx() -> Option<PathBuf> {
     found
 }
 
-/// The README's nginx configuration, verbatim.
-pub(crate) fn readme_nginx_config() -> String {
+/// The first `lang` code block after `heading` in README.md, verbatim.
+pub(crate) fn readme_block(heading: &str, lang: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme
-        .split_once("## Forward auth with serve")
-        .expect("README section 'Forward auth with serve'")
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README section {heading:?}"))
         .1;
     let block = section
-        .split_once("```nginx\n")
-        .expect("an nginx block in the README section")
+        .split_once(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("a {lang} block in the README section {heading:?}"))
         .1;
     block
         .split_once("```")
-        .expect("end of the nginx block")
+        .expect("end of the block")
         .0
         .to_string()
+}
+
+/// The README's nginx configuration, verbatim.
+pub(crate) fn readme_nginx_config() -> String {
+    readme_block("## Forward auth with serve", "nginx")
 }
 
 pub(crate) fn replace_once(text: &str, from: &str, to: &str) -> String {

@@ -298,7 +298,7 @@ fn revoke_in(env: &TestEnv, db: &Path, id: &str) {
 }
 
 /// The value of a metric line that starts with `name` (labels included).
-fn metric(addr: SocketAddr, name: &str) -> f64 {
+pub(crate) fn metric(addr: SocketAddr, name: &str) -> f64 {
     let body = get(addr, "/metrics", &[]).expect(200).body;
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))

@@ -13,17 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestEnv;
 use crate::serve::{PATIENCE, Reply, Server, auth, exchange, get, request};
-
-/// The sum of the metric lines that start with `name`.
-fn metric(addr: SocketAddr, name: &str) -> f64 {
-    get(addr, "/metrics", &[])
-        .expect(200)
-        .body
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+use crate::serve_faults::metric;
 
 /// Connections that hold a place without finishing a request: `idle` send nothing,
 /// the others send a request head one byte every 100 ms. A closed one is opened again,
@@ -142,7 +132,7 @@ fn idle_and_trickling_connections_do_not_stall_real_clients() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let held = metric(a, "tokenctl_serve_connections ");
+    let held = metric(a, "tokenctl_serve_connections");
     let worst = real_client(a, &made.secret, 40);
     // Long enough for the header timeout to close trickling heads, then again.
     while metric(
@@ -320,7 +310,7 @@ fn idle_sockets_do_not_stall_requests_through_nginx() {
     let stop = Arc::new(AtomicBool::new(false));
     hostile(server.addr, 520, 0, Arc::clone(&stop));
     let started = Instant::now();
-    while metric(server.addr, "tokenctl_serve_connections ") < 500.0 {
+    while metric(server.addr, "tokenctl_serve_connections") < 500.0 {
         assert!(
             started.elapsed() < PATIENCE,
             "the idle sockets did not connect"
