@@ -450,6 +450,12 @@ mod tests {
             Err(Unmapped::Ambiguous(Ambiguity::Case))
         );
         assert_eq!(ask("/other/X"), Err(Unmapped::NoRule));
+        let accented =
+            Rules::parse("[[rule]]\nprefix = \"/api/résumés\"\nscope = \"cv:read\"\n").unwrap();
+        assert_eq!(
+            accented.required("GET", &[], &path("/api/R%C3%89SUM%C3%89S/1")),
+            Err(Unmapped::Ambiguous(Ambiguity::Case))
+        );
         let rules = Rules::parse(
             "[[rule]]\nprefix = \"/api/admin\"\nscope = \"admin:delete\"\n[[rule]]\nprefix = \"/api\"\nscope = \"misc:read\"\n",
         )

@@ -144,12 +144,19 @@ impl<'a> NormalPath<'a> {
         }
     }
 
-    /// The same path in ASCII lower case, when it has upper-case letters.
+    /// The same path in lower case, when it has upper-case letters (JavaScript's
+    /// case-insensitive regular expressions fold non-ASCII letters too).
     pub fn lowercase(&self) -> Option<NormalPath<'static>> {
-        self.0
-            .bytes()
-            .any(|b| b.is_ascii_uppercase())
-            .then(|| NormalPath(Cow::Owned(self.0.to_ascii_lowercase())))
+        let s = &self.0;
+        if s.is_ascii() {
+            s.bytes()
+                .any(|b| b.is_ascii_uppercase())
+                .then(|| NormalPath(Cow::Owned(s.to_ascii_lowercase())))
+        } else {
+            s.chars()
+                .any(char::is_uppercase)
+                .then(|| NormalPath(Cow::Owned(s.to_lowercase())))
+        }
     }
 }
 
