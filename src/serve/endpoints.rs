@@ -337,7 +337,7 @@ fn unauthorized(challenge: &'static str) -> Response<Body> {
     r
 }
 
-/// 403 with an RFC 6750 §3 challenge.
+/// 403 with an RFC 6750 section 3 challenge.
 fn forbidden(challenge: HeaderValue) -> Response<Body> {
     let mut r = text(StatusCode::FORBIDDEN, "");
     r.headers_mut().insert(WWW_AUTHENTICATE, challenge);
@@ -489,7 +489,7 @@ mod tests {
         }
     }
 
-    /// RFC 6750 §3: no error code without a bearer token; the scope only when the token
+    /// RFC 6750 section 3: no error code without a bearer token; the scope only when the token
     /// lacks it; otherwise a description of what was wrong.
     #[test]
     fn challenges_say_what_was_wrong() {

@@ -47,7 +47,7 @@ pub enum Credential {
     /// No `Authorization` header: nothing was presented.
     Missing,
     /// One `Authorization` header of another scheme (`Basic ...`): no bearer token was
-    /// presented, so the answer carries no error code (RFC 6750 §3.1).
+    /// presented, so the answer carries no error code (RFC 6750 section 3.1).
     OtherScheme,
     /// Several `Authorization` headers, or `Bearer` without a token: presented, but
     /// unreadable.
@@ -75,7 +75,7 @@ impl fmt::Debug for Bearer {
     }
 }
 
-/// Reads the credential; the scheme name is case-insensitive (RFC 9110 §11.1).
+/// Reads the credential; the scheme name is case-insensitive (RFC 9110 section 11.1).
 pub fn credential(headers: &HeaderMap) -> Credential {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
@@ -200,7 +200,7 @@ pub fn client_ip(
     if !headers.contains_key(&X_FORWARDED_FOR) {
         return Ok(Some(peer));
     }
-    // Several X-Forwarded-For headers are one list, in order (RFC 9110 §5.3).
+    // Several X-Forwarded-For headers are one list, in order (RFC 9110 section 5.3).
     let mut entries = Vec::new();
     for value in headers.get_all(&X_FORWARDED_FOR) {
         let Ok(text) = value.to_str() else {

@@ -170,7 +170,7 @@ impl Reply {
         r
     }
 
-    /// 401 without an error code: no bearer token was presented (RFC 6750 §3.1).
+    /// 401 without an error code: no bearer token was presented (RFC 6750 section 3.1).
     #[track_caller]
     pub(crate) fn no_token(self) -> Reply {
         let r = self.expect(401);
