@@ -7,6 +7,7 @@
 #
 #   bench/serve.sh              # 3 rounds of 10 s each
 #   ROUNDS=5 DURATION=20s CONNECTIONS=64 bench/serve.sh
+#   BASELINE=/tmp/old/tokenctl bench/serve.sh   # also an older build, in the same rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +86,12 @@ SERVE_PID=$!
 PIDS+=($SERVE_PID)
 wait_port "$NGINX_PORT"
 wait_port "$SERVE_PORT"
+if [ -n "${BASELINE:-}" ]; then
+  BASE_PORT=$(free_port)
+  taskset -c "$SERVER_CPU" "$BASELINE" -q serve --listen "127.0.0.1:$BASE_PORT" 2>"$WORK/baseline.log" &
+  PIDS+=($!)
+  wait_port "$BASE_PORT"
+fi
 
 HEADERS=(-H "Authorization: Bearer $TOKEN" -H "X-Original-Method: GET" -H "X-Original-URI: /api/cases/12")
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${HEADERS[@]}" "http://127.0.0.1:$SERVE_PORT/auth")" = 200 ] || {
@@ -107,9 +114,13 @@ run() {
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "${HEADERS[@]}" "http://127.0.0.1:$NGINX_PORT/" >/dev/null
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "${HEADERS[@]}" "http://127.0.0.1:$SERVE_PORT/auth" >/dev/null
 
+[ -n "${BASELINE:-}" ] &&
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "${HEADERS[@]}" "http://127.0.0.1:$BASE_PORT/auth" >/dev/null
+
 printf '%-6s %-8s %12s %10s\n' round server 'req/s' 'p99 ms'
 NGINX_RESULTS=()
 SERVE_RESULTS=()
+BASE_RESULTS=()
 for round in $(seq 1 "$ROUNDS"); do
   r=$(run "http://127.0.0.1:$NGINX_PORT/")
   NGINX_RESULTS+=("$r")
@@ -117,6 +128,11 @@ for round in $(seq 1 "$ROUNDS"); do
   r=$(run "http://127.0.0.1:$SERVE_PORT/auth")
   SERVE_RESULTS+=("$r")
   printf '%-6s %-8s %12s %10s\n' "$round" tokenctl $r
+  if [ -n "${BASELINE:-}" ]; then
+    r=$(run "http://127.0.0.1:$BASE_PORT/auth")
+    BASE_RESULTS+=("$r")
+    printf '%-6s %-8s %12s %10s\n' "$round" baseline $r
+  fi
 done
 
 # Medians over the rounds.
@@ -136,4 +152,15 @@ echo "median of $ROUNDS rounds, $DURATION each, $CONNECTIONS keep-alive connecti
 printf 'nginx return 200:      %10.0f req/s   p99 %.3f ms\n' "$NGINX_RPS" "$NGINX_P99"
 printf 'tokenctl serve /auth:  %10.0f req/s   p99 %.3f ms\n' "$SERVE_RPS" "$SERVE_P99"
 awk -v s="$SERVE_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "ratio:                 %10.2f  (target >= 0.70)\n", s / n }'
+if [ -n "${BASELINE:-}" ]; then
+  BASE_RPS=$(printf '%s\n' "${BASE_RESULTS[@]}" | cut -d' ' -f1 | median)
+  BASE_P99=$(printf '%s\n' "${BASE_RESULTS[@]}" | cut -d' ' -f2 | median)
+  printf 'baseline serve /auth:  %10.0f req/s   p99 %.3f ms\n' "$BASE_RPS" "$BASE_P99"
+  awk -v s="$SERVE_RPS" -v b="$BASE_RPS" 'BEGIN { printf "this build / baseline: %10.2f\n", s / b }'
+  # Paired: each round's two runs are seconds apart, so background load hits both alike.
+  PAIRED=$(for i in "${!SERVE_RESULTS[@]}"; do
+    awk -v s="${SERVE_RESULTS[$i]%% *}" -v b="${BASE_RESULTS[$i]%% *}" 'BEGIN { print s / b }'
+  done | median)
+  printf 'median of per-round ratios: %5.2f\n' "$PAIRED"
+fi
 echo "uses recorded by serve: $RECORDED"

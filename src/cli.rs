@@ -450,9 +450,13 @@ Examples:
   # Scopes from a rules file; Traefik in a container network is a trusted proxy
   tokenctl serve --rules /etc/tokenctl/rules.toml --trust-proxy 127.0.0.1,172.18.0.0/16
 
-  # What the proxy asks, by hand
-  curl -i http://127.0.0.1:8457/auth -H \"Authorization: Bearer $TOKEN\" \\
-      -H 'X-Original-Method: GET' -H 'X-Original-URI: /api/cases/12'")]
+  # What the proxy asks, by hand: the header comes from a file (mode 0600), so that the
+  # token is not in curl's arguments, where `ps` shows it
+  curl -i http://127.0.0.1:8457/auth -H @/run/user/$UID/bearer.txt \\
+      -H 'X-Original-Method: GET' -H 'X-Original-URI: /api/cases/12'
+  # or from a pipe (curl 7.55 or later), with no token in any program's arguments
+  { printf 'Authorization: Bearer '; cat ~/.config/api-token; } |
+      curl -i -H @- -H 'X-Original-URI: /api/cases/12' http://127.0.0.1:8457/auth")]
 pub struct ServeArgs {
     /// Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8457")]
@@ -472,6 +476,37 @@ pub struct ServeArgs {
     #[arg(long = "trust-proxy", value_name = "CIDR", value_delimiter = ',',
           value_parser = parse_cidr, default_values = ["127.0.0.0/8", "::1"])]
     pub trust_proxy: Vec<IpNet>,
+
+    /// What to do with an original URI that servers can read differently (dot segments
+    /// in any spelling, encoded '/' or '\\', ';' parameters, '//', control bytes, double or
+    /// needless encoding, mixed case that maps otherwise): deny it, or, only when the
+    /// proxy passes the upstream a path it normalised itself, decide on that normalised path
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = AmbiguousUris::Deny)]
+    pub ambiguous_uris: AmbiguousUris,
+
+    /// Close a connection that has not sent a whole request head this long after it
+    /// opened or after the request's first byte (500ms, 5s, 1m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "5s")]
+    pub header_timeout: std::time::Duration,
+
+    /// Close a keep-alive connection idle this long between requests; keep a proxy's
+    /// own idle timeout (nginx upstream keepalive_timeout) below it
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10s")]
+    pub idle_timeout: std::time::Duration,
+
+    /// Connections held at once; when all are taken, a new one closes the oldest connection
+    /// not in the middle of a request, of the address holding the most
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(2..=65536))]
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AmbiguousUris {
+    /// Deny (403) and count in /metrics
+    Deny,
+    /// Percent-decode, merge '//' and resolve '.' and '..' as nginx does, then decide
+    Normalize,
 }
 
 /// Show or change the database's settings
@@ -744,6 +779,32 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(1 << shift).ok_or_else(err)
 }
 
+/// A timeout for `serve`: a number with `ms`, `s` or `m`, from 100ms to 1h.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let err = || {
+        format!(
+            "'{}' is not a timeout from 100ms to 1h: use a number with ms, s or m, as in 500ms, 5s or 2m",
+            crate::render::escape(s)
+        )
+    };
+    let t = s.trim();
+    let (number, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        return Err(err());
+    };
+    let n: u64 = number.parse().map_err(|_| err())?;
+    let ms = n.checked_mul(unit_ms).ok_or_else(err)?;
+    if !(100..=3_600_000).contains(&ms) {
+        return Err(err());
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
     crate::allowlist::parse_network(s)
 }
@@ -756,6 +817,27 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeouts() {
+        use std::time::Duration;
+        assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        for bad in [
+            "",
+            "5",
+            "0s",
+            "50ms",
+            "2h",
+            "61m",
+            "1.5s",
+            "-1s",
+            "99999999999999999999m",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! go through `endpoints::question` (credential, original method and URI, client
 //! address, path normalisation, rules) and every verdict through `endpoints::answer`.
 //!
-//! Input: byte 0 chooses the peer, the rules and the trusted proxies; bytes 1..5 are an
-//! IPv4 peer; the rest is a request head as text: `METHOD URI` on the first line, then
-//! `name: value` lines (split at `\n`, values taken as raw bytes).
+//! Input: byte 0 chooses the peer, the rules, the trusted proxies and how URIs are read;
+//! bytes 1..5 are an IPv4 peer; the rest is a request head as text: `METHOD URI` on the
+//! first line, then `name: value` lines (split at `\n`, values taken as raw bytes).
+//!
+//! Beyond "no panic": whatever maps to a scope under the strict reading was read the same
+//! by the naive readers below (raw segments, decoded once or twice, dot-resolved, `;`
+//! dropped, `\` as `/`, lower case): an upstream cannot route it to another module.
 
 use std::net::IpAddr;
 
@@ -14,10 +18,11 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
-use tokenctl::serve::endpoints::{Question, answer, question};
+use tokenctl::serve::endpoints::{Policy, Question, answer, question};
 use tokenctl::serve::forwarded::{Credential, default_trusted};
 use tokenctl::serve::metrics::Verdict;
-use tokenctl::serve::rules::{NormalPath, Rules};
+use tokenctl::serve::rules::{Rules, Unmapped};
+use tokenctl::serve::uri::{NormalPath, UriPolicy};
 use tokenctl::verify::{DenyReason, Grant};
 
 const RULES: &str = r#"
@@ -83,12 +88,22 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let asked = question(method.as_str(), &uri, &headers, peer, &rules, &trusted);
+    let uri_policy = if flags & 32 == 0 {
+        UriPolicy::Strict
+    } else {
+        UriPolicy::Normalize
+    };
+    let policy = Policy {
+        rules: &rules,
+        uri: uri_policy,
+        trusted_proxies: &trusted,
+    };
+    let asked = question(method.as_str(), &uri, &headers, peer, &policy);
     check_credential(&asked, &headers);
     if !trusted.iter().any(|n| n.contains(&peer.to_canonical())) {
         assert_eq!(asked.ip, Some(peer.to_canonical()));
     }
-    if let Some(scope) = &asked.scope {
+    if let Ok(scope) = &asked.scope {
         assert_eq!(scope.to_string().parse::<tokenctl::Scope>().unwrap(), *scope);
     }
     // Claims about the original request that disagree map to no scope: a proxy passes
@@ -102,17 +117,34 @@ fuzz_target!(|data: &[u8]| {
             .flat_map(|n| headers.get_all(*n).iter().map(|v| v.as_bytes().trim_ascii()))
             .collect();
         if claims.windows(2).any(|w| w[0] != w[1]) {
-            assert_eq!(asked.scope, None);
+            assert!(asked.scope.is_err());
         }
     }
-    // A normalised path is clean, whatever it was made from.
+    // A path is clean, whatever it was made from; under the strict reading, every naive
+    // reader finds the same module in it.
     if let Some(uri) = headers.get("x-original-uri").and_then(|v| v.to_str().ok()) {
-        if let Some(path) = NormalPath::from_uri(uri.trim()) {
+        if let Ok(path) = NormalPath::from_uri(uri.trim(), uri_policy) {
             let p = path.as_str();
             assert!(p.starts_with('/') && !p.contains("//"), "{p:?}");
             assert!(path.segments().all(|s| s != "." && s != ".."), "{p:?}");
             assert!(!p.chars().any(|c| c.is_control() || c == '\\'), "{p:?}");
+            // Mapped: the rules decided the same in either case, so only letters' case
+            // may differ between readings.
+            if uri_policy == UriPolicy::Strict && asked.scope.is_ok() {
+                let module = path.segments().nth(1).unwrap_or_default().to_string();
+                for reading in naive_readings(uri.trim()) {
+                    let theirs = reading.split('/').filter(|s| !s.is_empty()).nth(1);
+                    assert!(
+                        theirs.unwrap_or_default().eq_ignore_ascii_case(&module),
+                        "{uri:?} read as {reading:?}"
+                    );
+                }
+            }
         }
+    }
+    if let Err(Unmapped::Ambiguous(_)) = asked.scope {
+        let r = answer(Verdict::Ambiguous, None, asked.scope.as_ref());
+        assert_eq!(r.status().as_u16(), 403);
     }
 
     // Every verdict maps to its status; only a grant gives 200, and its headers carry
@@ -131,6 +163,7 @@ fuzz_target!(|data: &[u8]| {
         Verdict::Allowed,
         Verdict::Missing,
         Verdict::Unmapped,
+        Verdict::Ambiguous,
         Verdict::StorageError,
         Verdict::Denied(DenyReason::Revoked),
         Verdict::Denied(DenyReason::InsufficientScope),
@@ -141,7 +174,9 @@ fuzz_target!(|data: &[u8]| {
             let want = match verdict {
                 Verdict::Allowed if with_grant => 200,
                 Verdict::StorageError => 503,
-                Verdict::Unmapped | Verdict::Denied(DenyReason::InsufficientScope) => 403,
+                Verdict::Unmapped
+                | Verdict::Ambiguous
+                | Verdict::Denied(DenyReason::InsufficientScope) => 403,
                 _ => 401,
             };
             assert_eq!(r.status().as_u16(), want, "{verdict:?}");
@@ -155,12 +190,48 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
+/// The path as naive upstreams would read it: raw, decoded once and twice, with `;…`
+/// dropped from segments, with `\` as `/`, dot segments resolved after each, lower-cased.
+fn naive_readings(uri: &str) -> Vec<String> {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let once = String::from_utf8_lossy(&percent_decode(path)).into_owned();
+    let twice = String::from_utf8_lossy(&percent_decode(&once)).into_owned();
+    let no_params: String = path
+        .split('/')
+        .map(|s| s.split(';').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut readings = Vec::new();
+    for text in [path.to_string(), once, twice, no_params, path.replace('\\', "/")] {
+        readings.push(resolve(&text));
+        readings.push(text.to_lowercase());
+        readings.push(text);
+    }
+    readings
+}
+
+/// RFC 3986 dot-segment removal over `/`-separated text.
+fn resolve(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    out.join("/")
+}
+
 /// The credential is read from exactly one Authorization header, as the bytes after
 /// `Bearer ` and its spaces, and its Debug form never shows them.
 fn check_credential(asked: &Question, headers: &HeaderMap) {
     let all: Vec<&HeaderValue> = headers.get_all("authorization").iter().collect();
     match &asked.credential {
         Credential::Missing => assert!(all.is_empty()),
+        Credential::OtherScheme => assert_eq!(all.len(), 1),
         Credential::Malformed => assert!(!all.is_empty()),
         Credential::Bearer(b) => {
             assert_eq!(all.len(), 1);
@@ -178,17 +249,5 @@ fn check_credential(asked: &Question, headers: &HeaderMap) {
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(s).collect()
 }

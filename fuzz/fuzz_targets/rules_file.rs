@@ -9,7 +9,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use tokenctl::scope::Scope;
-use tokenctl::serve::rules::{NormalPath, Rules};
+use tokenctl::serve::rules::Rules;
+use tokenctl::serve::uri::{NormalPath, UriPolicy};
 
 const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "DELETE", "BREW", "get"];
 const URIS: [&str; 8] = [
@@ -56,13 +57,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for (method, uri) in probes.iter().take(256) {
-        let Some(path) = NormalPath::from_uri(uri) else {
-            continue;
-        };
-        let first = rules.required(method, &path);
-        assert_eq!(rules.required(method, &path), first);
-        if let Some(scope) = first {
-            assert_eq!(scope.to_string().parse::<Scope>().unwrap(), scope);
+        for policy in [UriPolicy::Strict, UriPolicy::Normalize] {
+            let Ok(path) = NormalPath::from_uri(uri, policy) else {
+                continue;
+            };
+            let first = rules.required(method, &[], &path);
+            assert_eq!(rules.required(method, &[], &path), first);
+            if let Ok(scope) = &first {
+                assert_eq!(scope.to_string().parse::<Scope>().unwrap(), *scope);
+                // An override that asks for the method itself changes nothing.
+                assert_eq!(rules.required(method, &[method.as_str()], &path), first);
+            }
         }
     }
 });

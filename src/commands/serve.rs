@@ -4,9 +4,11 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::cli::ServeArgs;
+use crate::cli::{AmbiguousUris, ServeArgs};
 use crate::error::{Exit, usage};
+use crate::serve::connections::Limits;
 use crate::serve::rules::Rules;
+use crate::serve::uri::UriPolicy;
 use crate::serve::{self, Config};
 
 pub fn run(ctx: &Ctx, args: ServeArgs) -> Result<Exit> {
@@ -39,7 +41,16 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> Result<Exit> {
             env: args.env,
             rules,
             rules_file: args.rules,
+            uri_policy: match args.ambiguous_uris {
+                AmbiguousUris::Deny => UriPolicy::Strict,
+                AmbiguousUris::Normalize => UriPolicy::Normalize,
+            },
             trusted_proxies: args.trust_proxy,
+            limits: Limits {
+                header_timeout: args.header_timeout,
+                idle_timeout: args.idle_timeout,
+                max_connections: args.max_connections as usize,
+            },
         },
         &|msg| ctx.ui.status(msg),
     )?;

@@ -1,10 +1,12 @@
 //! The three endpoints: `/auth` (the forward-auth decision), `/healthz` and `/metrics`.
 //!
 //! `/auth` answers 200 with `X-Token-Id`, `X-Token-Name` and `X-Token-Scopes`; 401 with
-//! `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
-//! revoked or expired token; 403 with `error="insufficient_scope"` (and the scope the
-//! request needs) for scope, IP, environment, or a request no rule maps; 503 when the
-//! database cannot answer. It never answers 200 without a fresh database decision.
+//! `WWW-Authenticate: Bearer` when no bearer token was presented, with
+//! `error="invalid_token"` for a malformed, unknown, revoked or expired one; 403 for a
+//! genuine token that may not make the request, with an RFC 6750 challenge that says why
+//! (the scope it lacks, or an `error_description` for environment, address, a request no
+//! rule maps or an ambiguous one); 503 when the database cannot answer. It never answers
+//! 200 without a fresh database decision.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -23,7 +25,8 @@ use ipnet::IpNet;
 use super::forwarded::{self, Credential};
 use super::log;
 use super::metrics::{self, Metrics, Verdict};
-use super::rules::{NormalPath, Rules};
+use super::rules::{Rules, Unmapped};
+use super::uri::{NormalPath, UriPolicy};
 use super::verifiers::{Check, Verifiers};
 use crate::scope::Scope;
 use crate::store::Store;
@@ -34,14 +37,19 @@ static X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
 static X_TOKEN_NAME: HeaderName = HeaderName::from_static("x-token-name");
 static X_TOKEN_SCOPES: HeaderName = HeaderName::from_static("x-token-scopes");
 
+const NO_TOKEN: &str = "Bearer";
 const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
-const INSUFFICIENT_SCOPE: &str = "Bearer error=\"insufficient_scope\"";
+const WRONG_ENV: &str =
+    "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"";
+const IP_NOT_ALLOWED: &str = "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"";
+const UNMAPPED: &str = "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"";
 
 pub type Body = Full<Bytes>;
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub rules: Rules,
+    pub uri_policy: UriPolicy,
     pub trusted_proxies: Vec<IpNet>,
     pub verifiers: Verifiers,
     pub usage: Arc<UsageBuffer>,
@@ -82,33 +90,45 @@ impl App {
             req.uri(),
             req.headers(),
             peer,
-            &self.rules,
-            &self.trusted_proxies,
+            &Policy {
+                rules: &self.rules,
+                uri: self.uri_policy,
+                trusted_proxies: &self.trusted_proxies,
+            },
         );
+        if let Err(Unmapped::Ambiguous(kind)) = scope {
+            self.metrics.ambiguous(kind);
+        }
         let (verdict, grant) = match credential {
             Credential::Missing => (Verdict::Missing, None),
-            Credential::Malformed => {
+            Credential::OtherScheme | Credential::Malformed => {
                 self.usage.record(
                     Presented::Malformed,
                     ip,
                     Outcome::Denied,
                     crate::clock::now(),
                 );
-                (Verdict::Denied(DenyReason::Malformed), None)
+                let verdict = if matches!(credential, Credential::OtherScheme) {
+                    Verdict::Missing
+                } else {
+                    Verdict::Denied(DenyReason::Malformed)
+                };
+                (verdict, None)
             }
             Credential::Bearer(token) => {
-                let unmapped = scope.is_none();
                 let check = Check {
                     token,
-                    scope: scope.clone(),
+                    scope: scope.as_ref().ok().cloned(),
                     ip,
                 };
                 match self.verifiers.verify(check).await {
                     Ok(Decision::Allowed(grant)) => (Verdict::Allowed, Some(grant)),
-                    Ok(Decision::Denied(d))
-                        if unmapped && d.reason == DenyReason::InsufficientScope =>
-                    {
-                        (Verdict::Unmapped, None)
+                    Ok(Decision::Denied(d)) if d.reason == DenyReason::InsufficientScope => {
+                        match &scope {
+                            Err(Unmapped::NoRule) => (Verdict::Unmapped, None),
+                            Err(Unmapped::Ambiguous(_)) => (Verdict::Ambiguous, None),
+                            Ok(_) => (Verdict::Denied(d.reason), None),
+                        }
                     }
                     Ok(Decision::Denied(d)) => (Verdict::Denied(d.reason), None),
                     Err(e) => {
@@ -126,6 +146,14 @@ impl App {
     async fn healthz(&self) -> Response<Body> {
         if !self.verifiers.healthy() {
             return text(StatusCode::SERVICE_UNAVAILABLE, "verifier threads failed\n");
+        }
+        // Requests are still decided, but their use is not recorded: an operator must
+        // know before the buffer's bound starts folding addresses together.
+        if self.metrics.usage_commit_failing() {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "degraded: usage cannot be committed to the database\n",
+            );
         }
         let store = Arc::clone(&self.health);
         let checked = tokio::task::spawn_blocking(move || {
@@ -167,10 +195,18 @@ impl App {
 #[derive(Debug)]
 pub struct Question {
     pub credential: Credential,
-    /// The scope the original request needs; `None`: nothing maps it.
-    pub scope: Option<Scope>,
+    /// The scope the original request needs, or why it maps to none.
+    pub scope: Result<Scope, Unmapped>,
     /// The client; `None` when a trusted proxy sent an unreadable address.
     pub ip: Option<IpAddr>,
+}
+
+/// How a server reads requests: its rules, how it reads URIs, whom it trusts.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub rules: &'a Rules,
+    pub uri: UriPolicy,
+    pub trusted_proxies: &'a [IpNet],
 }
 
 /// Reads an `/auth` request (its method, URI, headers and TCP peer) into a [`Question`].
@@ -181,10 +217,12 @@ pub fn question(
     uri: &Uri,
     headers: &HeaderMap,
     peer: IpAddr,
-    rules: &Rules,
-    trusted_proxies: &[IpNet],
+    policy: &Policy<'_>,
 ) -> Question {
-    let ip = forwarded::client_ip(peer, headers, trusted_proxies);
+    let (ip, conflict) = match forwarded::client_ip(peer, headers, policy.trusted_proxies) {
+        Ok(ip) => (ip, None),
+        Err(kind) => (None, Some(kind)),
+    };
     // Without X-Original-URI or X-Forwarded-Uri, the original request is the auth
     // request itself, as Envoy's ext_authz sends it: /auth<original path>.
     let own_uri = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -192,20 +230,39 @@ pub fn question(
         Some(rest) if rest.starts_with('/') => rest,
         _ => own_uri,
     };
-    let scope = forwarded::original_method(headers, method)
-        .zip(forwarded::original_uri(headers, own_uri).and_then(NormalPath::from_uri))
-        .and_then(|(method, path)| rules.required(method, &path));
+    let scope = required_scope(method, own_uri, headers, policy);
     Question {
         credential: forwarded::credential(headers),
-        scope,
+        scope: match conflict {
+            Some(kind) => Err(Unmapped::Ambiguous(kind)),
+            None => scope,
+        },
         ip,
     }
 }
 
+fn required_scope(
+    method: &str,
+    own_uri: &str,
+    headers: &HeaderMap,
+    policy: &Policy<'_>,
+) -> Result<Scope, Unmapped> {
+    let method = forwarded::original_method(headers, method).map_err(Unmapped::Ambiguous)?;
+    let uri = forwarded::original_uri(headers, own_uri).map_err(Unmapped::Ambiguous)?;
+    let path = NormalPath::from_uri(uri, policy.uri).map_err(Unmapped::Ambiguous)?;
+    let overrides = forwarded::method_overrides(headers, uri).map_err(Unmapped::Ambiguous)?;
+    let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    policy.rules.required(method, &overrides, &path)
+}
+
 /// The response to an `/auth` request that ended in `verdict`: 200 only with a grant,
-/// 503 when the database could not answer, 403 with the scope needed for a genuine
-/// token that may not do this, 401 otherwise.
-pub fn answer(verdict: Verdict, grant: Option<Grant>, scope: Option<&Scope>) -> Response<Body> {
+/// 503 when the database could not answer, 403 for a genuine token that may not do this
+/// (with the scope it lacks, or what else was wrong), 401 otherwise.
+pub fn answer(
+    verdict: Verdict,
+    grant: Option<Grant>,
+    scope: Result<&Scope, &Unmapped>,
+) -> Response<Body> {
     match (verdict, grant) {
         (Verdict::Allowed, Some(grant)) => allowed(grant),
         (Verdict::StorageError, _) => {
@@ -214,9 +271,37 @@ pub fn answer(verdict: Verdict, grant: Option<Grant>, scope: Option<&Scope>) -> 
                 .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-        (Verdict::Denied(r), _) if r.is_forbidden() => forbidden(scope),
-        (Verdict::Unmapped, _) => forbidden(None),
-        _ => unauthorized(),
+        (Verdict::Denied(DenyReason::WrongEnv), _) => {
+            forbidden(HeaderValue::from_static(WRONG_ENV))
+        }
+        (Verdict::Denied(DenyReason::IpNotAllowed), _) => {
+            forbidden(HeaderValue::from_static(IP_NOT_ALLOWED))
+        }
+        (Verdict::Denied(DenyReason::InsufficientScope), _) => match scope {
+            // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.
+            Ok(s) => forbidden(
+                HeaderValue::from_str(&format!(
+                    "Bearer error=\"insufficient_scope\", scope=\"{s}\""
+                ))
+                .unwrap_or(HeaderValue::from_static(UNMAPPED)),
+            ),
+            Err(_) => forbidden(HeaderValue::from_static(UNMAPPED)),
+        },
+        (Verdict::Unmapped, _) => forbidden(HeaderValue::from_static(UNMAPPED)),
+        (Verdict::Ambiguous, _) => {
+            let why = match scope {
+                Err(Unmapped::Ambiguous(kind)) => kind.description(),
+                _ => "the request reads differently to different servers",
+            };
+            forbidden(
+                HeaderValue::from_str(&format!(
+                    "Bearer error=\"invalid_request\", error_description=\"ambiguous request: {why}\""
+                ))
+                .unwrap_or(HeaderValue::from_static(UNMAPPED)),
+            )
+        }
+        (Verdict::Missing, _) => unauthorized(NO_TOKEN),
+        _ => unauthorized(INVALID_TOKEN),
     }
 }
 
@@ -245,25 +330,17 @@ fn allowed(grant: Grant) -> Response<Body> {
     r
 }
 
-fn unauthorized() -> Response<Body> {
+fn unauthorized(challenge: &'static str) -> Response<Body> {
     let mut r = text(StatusCode::UNAUTHORIZED, "");
     r.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(INVALID_TOKEN));
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     r
 }
 
-/// 403 with the scope the request needs (RFC 6750 §3); a request no rule maps has none.
-fn forbidden(scope: Option<&Scope>) -> Response<Body> {
+/// 403 with an RFC 6750 section 3 challenge.
+fn forbidden(challenge: HeaderValue) -> Response<Body> {
     let mut r = text(StatusCode::FORBIDDEN, "");
-    let value = match scope {
-        // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.
-        Some(s) => HeaderValue::from_str(&format!(
-            "Bearer error=\"insufficient_scope\", scope=\"{s}\""
-        ))
-        .unwrap_or(HeaderValue::from_static(INSUFFICIENT_SCOPE)),
-        None => HeaderValue::from_static(INSUFFICIENT_SCOPE),
-    };
-    r.headers_mut().insert(WWW_AUTHENTICATE, value);
+    r.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     r
 }
 
@@ -299,6 +376,7 @@ pub fn header_text(s: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::uri::Ambiguity;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
@@ -317,15 +395,13 @@ mod tests {
         let rules = Rules::convention();
         let trusted = forwarded::default_trusted();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let policy = Policy {
+            rules: &rules,
+            uri: UriPolicy::Strict,
+            trusted_proxies: &trusted,
+        };
         let ask = |method: &str, uri: &str, h: &[(&str, &str)], peer: IpAddr| {
-            question(
-                method,
-                &uri.parse().unwrap(),
-                &headers(h),
-                peer,
-                &rules,
-                &trusted,
-            )
+            question(method, &uri.parse().unwrap(), &headers(h), peer, &policy)
         };
         // nginx auth_request: the original request in X-Original-*, the client in X-Real-IP.
         let q = ask(
@@ -340,23 +416,55 @@ mod tests {
             local,
         );
         assert!(matches!(&q.credential, Credential::Bearer(b) if b.as_bytes() == b"tok_live_x"));
-        assert_eq!(
-            q.scope.map(|s| s.to_string()).as_deref(),
-            Some("cases:write")
-        );
+        assert_eq!(q.scope.map(|s| s.to_string()).as_deref(), Ok("cases:write"));
         assert_eq!(q.ip, Some("203.0.113.7".parse().unwrap()));
         // Envoy ext_authz: the original request is the auth request, below /auth.
         let q = ask("DELETE", "/auth/api/cases/4?x=1", &[], local);
         assert!(matches!(q.credential, Credential::Missing));
         assert_eq!(
             q.scope.map(|s| s.to_string()).as_deref(),
-            Some("cases:delete")
+            Ok("cases:delete")
         );
         // A peer that is not a trusted proxy is the client, whatever it claims.
         let remote: IpAddr = "198.51.100.9".parse().unwrap();
         let q = ask("GET", "/auth", &[("x-real-ip", "203.0.113.7")], remote);
         assert_eq!(q.ip, Some(remote));
-        assert_eq!(q.scope, None);
+        assert_eq!(q.scope, Err(Unmapped::NoRule));
+        // Ambiguous: a dot segment, an override asking for more, two client addresses.
+        let token = ("authorization", "Bearer tok_live_x");
+        let q = ask(
+            "GET",
+            "/auth",
+            &[token, ("x-original-uri", "/api/invoices/%2e%2e/cases/1")],
+            local,
+        );
+        assert_eq!(q.scope, Err(Unmapped::Ambiguous(Ambiguity::DotSegment)));
+        let q = ask(
+            "GET",
+            "/auth",
+            &[
+                token,
+                ("x-original-uri", "/api/cases/1"),
+                ("x-http-method-override", "DELETE"),
+            ],
+            local,
+        );
+        assert_eq!(q.scope, Err(Unmapped::Ambiguous(Ambiguity::MethodOverride)));
+        let q = ask(
+            "GET",
+            "/auth",
+            &[
+                ("x-original-uri", "/api/cases/1"),
+                ("x-real-ip", "203.0.113.7"),
+                ("x-real-ip", "198.51.100.1"),
+            ],
+            local,
+        );
+        assert_eq!(
+            q.scope,
+            Err(Unmapped::Ambiguous(Ambiguity::ConflictingHeaders))
+        );
+        assert_eq!(q.ip, None);
     }
 
     #[test]
@@ -368,25 +476,70 @@ mod tests {
             scopes: "cases:read".into(),
         };
         let scope: Scope = "cases:write".parse().unwrap();
-        let status = |v: Verdict, g: Option<Grant>| answer(v, g, Some(&scope)).status().as_u16();
+        let status = |v: Verdict, g: Option<Grant>| answer(v, g, Ok(&scope)).status().as_u16();
         assert_eq!(status(Verdict::Allowed, Some(grant.clone())), 200);
         assert_eq!(status(Verdict::Allowed, None), 401);
         assert_eq!(status(Verdict::StorageError, Some(grant)), 503);
         assert_eq!(status(Verdict::Missing, None), 401);
         assert_eq!(status(Verdict::Unmapped, None), 403);
+        assert_eq!(status(Verdict::Ambiguous, None), 403);
         for reason in DenyReason::ALL {
             let want = if reason.is_forbidden() { 403 } else { 401 };
             assert_eq!(status(Verdict::Denied(reason), None), want, "{reason}");
         }
-        let r = answer(
-            Verdict::Denied(DenyReason::InsufficientScope),
-            None,
-            Some(&scope),
-        );
-        assert_eq!(
-            r.headers()[WWW_AUTHENTICATE],
-            "Bearer error=\"insufficient_scope\", scope=\"cases:write\""
-        );
+    }
+
+    /// RFC 6750 section 3: no error code without a bearer token; the scope only when the token
+    /// lacks it; otherwise a description of what was wrong.
+    #[test]
+    fn challenges_say_what_was_wrong() {
+        let scope: Scope = "cases:write".parse().unwrap();
+        let challenge = |v: Verdict, s: Result<&Scope, &Unmapped>| {
+            answer(v, None, s).headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let ambiguous = Unmapped::Ambiguous(Ambiguity::DotSegment);
+        for (verdict, scope, want) in [
+            (Verdict::Missing, Ok(&scope), "Bearer"),
+            (
+                Verdict::Denied(DenyReason::Revoked),
+                Ok(&scope),
+                "Bearer error=\"invalid_token\"",
+            ),
+            (
+                Verdict::Denied(DenyReason::InsufficientScope),
+                Ok(&scope),
+                "Bearer error=\"insufficient_scope\", scope=\"cases:write\"",
+            ),
+            (
+                Verdict::Denied(DenyReason::WrongEnv),
+                Ok(&scope),
+                "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"",
+            ),
+            (
+                Verdict::Denied(DenyReason::IpNotAllowed),
+                Ok(&scope),
+                "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"",
+            ),
+            (
+                Verdict::Unmapped,
+                Err(&Unmapped::NoRule),
+                "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"",
+            ),
+            (
+                Verdict::Ambiguous,
+                Err(&ambiguous),
+                "Bearer error=\"invalid_request\", error_description=\"ambiguous request: the path has a dot segment\"",
+            ),
+        ] {
+            assert_eq!(challenge(verdict, scope), want, "{verdict:?}");
+        }
+        for kind in Ambiguity::ALL {
+            let c = challenge(Verdict::Ambiguous, Err(&Unmapped::Ambiguous(kind)));
+            assert!(c.contains(kind.description()), "{c}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The server's metrics, in the Prometheus text format (0.0.4): requests by outcome and
-//! reason, `/auth` latency, flushes and their duration, buffered uses.
+//! reason, ambiguous requests by kind, `/auth` latency, flushes and their duration,
+//! whether usage can be committed, buffered uses, connections held and closed.
 //!
 //! Labels are fixed words (outcomes and denial reasons), never request data: no token,
 //! name, path or address ever becomes a label, so a flood of garbage cannot grow the
@@ -16,6 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::uri::Ambiguity;
 use crate::verify::DenyReason;
 
 /// How an `/auth` request ended.
@@ -27,6 +29,8 @@ pub enum Verdict {
     Denied(DenyReason),
     /// A genuine token, but the request maps to no scope.
     Unmapped,
+    /// A genuine token, but readers of the request disagree about what it asks for.
+    Ambiguous,
     /// The database could not answer: denied with 503.
     StorageError,
 }
@@ -38,11 +42,12 @@ impl Verdict {
             Verdict::Missing => ("denied", "missing"),
             Verdict::Denied(r) => ("denied", r.as_str()),
             Verdict::Unmapped => ("denied", "unmapped"),
+            Verdict::Ambiguous => ("denied", "ambiguous"),
             Verdict::StorageError => ("error", "storage"),
         }
     }
 
-    const ALL: [Verdict; 11] = [
+    const ALL: [Verdict; 12] = [
         Verdict::Allowed,
         Verdict::Missing,
         Verdict::Denied(DenyReason::Malformed),
@@ -53,6 +58,7 @@ impl Verdict {
         Verdict::Denied(DenyReason::IpNotAllowed),
         Verdict::Denied(DenyReason::InsufficientScope),
         Verdict::Unmapped,
+        Verdict::Ambiguous,
         Verdict::StorageError,
     ];
 
@@ -71,6 +77,39 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AmbiguityLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    why: &'static str,
+}
+
+/// Why the server closed a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// No complete request head within the header timeout.
+    HeaderTimeout,
+    /// Idle between requests for longer than the idle timeout.
+    IdleTimeout,
+    /// Every slot was taken, and this was the idle connection of the peer holding most.
+    Evicted,
+}
+
+impl Closed {
+    const ALL: [Closed; 3] = [Closed::HeaderTimeout, Closed::IdleTimeout, Closed::Evicted];
+
+    fn label(self) -> &'static str {
+        match self {
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::Evicted => "evicted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlushLabels {
     result: &'static str,
 }
@@ -78,7 +117,11 @@ struct FlushLabels {
 pub struct Metrics {
     registry: Registry,
     requests: Vec<Counter>,
+    ambiguous: Vec<Counter>,
     latency: Histogram,
+    usage_commit_failing: Gauge,
+    connections: Gauge,
+    closed: Vec<Counter>,
     flush_ok: Counter,
     flush_failed: Counter,
     flush_duration: Histogram,
@@ -116,6 +159,40 @@ impl Metrics {
                     .clone()
             })
             .collect();
+        let ambiguous_family = Family::<AmbiguityLabels, Counter>::default();
+        registry.register(
+            "ambiguous_requests",
+            "Forward-auth requests refused because readers disagree about them, by kind",
+            ambiguous_family.clone(),
+        );
+        let ambiguous = Ambiguity::ALL
+            .iter()
+            .map(|a| {
+                ambiguous_family
+                    .get_or_create(&AmbiguityLabels { kind: a.as_str() })
+                    .clone()
+            })
+            .collect();
+        let connections = Gauge::default();
+        registry.register(
+            "connections",
+            "Client connections open now",
+            connections.clone(),
+        );
+        let closed_family = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed itself, by why (header_timeout, idle_timeout, evicted)",
+            closed_family.clone(),
+        );
+        let closed = Closed::ALL
+            .iter()
+            .map(|c| {
+                closed_family
+                    .get_or_create(&ClosedLabels { why: c.label() })
+                    .clone()
+            })
+            .collect();
         // 50µs to ~1.6s.
         let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         registry.register(
@@ -146,6 +223,12 @@ impl Metrics {
             "Token uses committed to the database",
             flushed_uses.clone(),
         );
+        let usage_commit_failing = Gauge::default();
+        registry.register(
+            "usage_commit_failing",
+            "1 while the last commit of usage failed (then /healthz answers 503), else 0",
+            usage_commit_failing.clone(),
+        );
         let buffered_uses = Gauge::default();
         registry.register(
             "usage_buffered_uses",
@@ -155,7 +238,11 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            ambiguous,
             latency,
+            usage_commit_failing,
+            connections,
+            closed,
             flush_ok,
             flush_failed,
             flush_duration,
@@ -171,13 +258,37 @@ impl Metrics {
         self.latency.observe(took.as_secs_f64());
     }
 
+    pub fn ambiguous(&self, kind: Ambiguity) {
+        if let Some(i) = Ambiguity::ALL.iter().position(|a| *a == kind) {
+            self.ambiguous[i].inc();
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_ended(&self, closed: Option<Closed>) {
+        self.connections.dec();
+        if let Some(i) = closed.and_then(|c| Closed::ALL.iter().position(|x| *x == c)) {
+            self.closed[i].inc();
+        }
+    }
+
+    /// Whether usage cannot be committed now: the last commit failed.
+    pub fn usage_commit_failing(&self) -> bool {
+        self.usage_commit_failing.get() != 0
+    }
+
     pub fn flushed(&self, uses: u64, took: Duration) {
+        self.usage_commit_failing.set(0);
         self.flush_ok.inc();
         self.flushed_uses.inc_by(uses);
         self.flush_duration.observe(took.as_secs_f64());
     }
 
     pub fn flush_failed(&self, took: Duration) {
+        self.usage_commit_failing.set(1);
         self.flush_failed.inc();
         self.flush_duration.observe(took.as_secs_f64());
     }
@@ -213,13 +324,25 @@ mod tests {
         );
         m.flushed(3, Duration::from_millis(4));
         m.flush_failed(Duration::from_millis(1));
+        assert!(m.usage_commit_failing());
+        m.ambiguous(Ambiguity::DotSegment);
+        m.connection_opened();
+        m.connection_opened();
+        m.connection_ended(Some(Closed::IdleTimeout));
         let text = m.render(7);
         for line in [
             "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 1",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"revoked\"} 2",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 1",
             "tokenctl_serve_requests_total{outcome=\"error\",reason=\"storage\"} 1",
-            "tokenctl_serve_request_duration_seconds_count 12",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"ambiguous\"} 1",
+            "tokenctl_serve_ambiguous_requests_total{kind=\"dot_segment\"} 1",
+            "tokenctl_serve_ambiguous_requests_total{kind=\"case\"} 0",
+            "tokenctl_serve_usage_commit_failing 1",
+            "tokenctl_serve_connections 1",
+            "tokenctl_serve_connections_closed_total{why=\"idle_timeout\"} 1",
+            "tokenctl_serve_connections_closed_total{why=\"evicted\"} 0",
+            "tokenctl_serve_request_duration_seconds_count 13",
             "tokenctl_serve_usage_flushes_total{result=\"ok\"} 1",
             "tokenctl_serve_usage_flushes_total{result=\"failed\"} 1",
             "tokenctl_serve_usage_flush_duration_seconds_count 2",
@@ -229,7 +352,7 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
         assert_eq!(
-            DenyReason::ALL.len() + 4,
+            DenyReason::ALL.len() + 5,
             Verdict::ALL.len(),
             "a new reason needs its own counter"
         );

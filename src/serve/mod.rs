@@ -1,4 +1,4 @@
-//! `tokenctl serve`: the forward-auth HTTP endpoint (SPEC §8) that nginx `auth_request`,
+//! `tokenctl serve`: the forward-auth HTTP endpoint that nginx `auth_request`,
 //! Caddy `forward_auth`, Traefik `ForwardAuth` and Envoy `ext_authz` ask about every
 //! request's bearer token.
 //!
@@ -18,12 +18,20 @@
 //! stops the server with exit 1), and any error while verifying answers 503, never 200.
 //! SIGTERM and SIGINT stop accepting, let requests in progress finish, commit the
 //! recorded usage and exit 0.
+//!
+//! Decided on what the upstream will see: a request that common servers can read
+//! differently (its path, a method override, disagreeing copies of a header) is denied
+//! (see [`uri`], [`rules`], [`forwarded`]). Bounded for any local process: each
+//! connection's head and idle time, and the number held, fairly (see [`connections`]).
 
+pub mod connections;
 pub mod endpoints;
 pub mod flusher;
 pub mod forwarded;
+pub mod glob;
 pub mod metrics;
 pub mod rules;
+pub mod uri;
 pub mod verifiers;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -35,33 +43,26 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Semaphore;
 
 use crate::store::{OpenMode, Store};
 use crate::usage::UsageBuffer;
+use connections::{Connections, Limits, Watched};
 use endpoints::App;
 use flusher::Flusher;
 use metrics::Metrics;
 use rules::Rules;
+use uri::UriPolicy;
 use verifiers::Verifiers;
 
-/// Open connections served at once (well below the usual limit of 1024 open files);
-/// more wait in the kernel's accept queue. With the header limit below, this bounds the
-/// memory garbage requests can take.
-const MAX_CONNECTIONS: usize = 512;
-/// Largest request head accepted (request line and headers); larger gets 431.
+/// Largest request head accepted (request line and headers), however its bytes arrive;
+/// larger gets 431. With the connection limit, this bounds the memory garbage requests
+/// can take. hyper also refuses more than 100 header lines with 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Unless listening on loopback only, a client must send its request head within this
-/// time, or the connection is closed; it is also how long an idle keep-alive connection
-/// stays open: longer than nginx's default upstream `keepalive_timeout` (60s), so that
-/// nginx, not us, closes idle ones. On loopback the only clients are local proxies, and
-/// the timer it costs on every request (hyper arms one per request head) is skipped.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long requests in progress may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -74,7 +75,9 @@ pub struct Config {
     pub rules: Rules,
     /// Where the rules came from, for the start-up message.
     pub rules_file: Option<PathBuf>,
+    pub uri_policy: UriPolicy,
     pub trusted_proxies: Vec<IpNet>,
+    pub limits: Limits,
 }
 
 /// A line on stderr (journald adds the time).
@@ -85,7 +88,9 @@ pub(crate) fn log(msg: &str) {
 /// Runs the server until SIGTERM or SIGINT; returns after the last usage commit.
 /// `notice` shows informational lines (the command silences it with `--quiet`); the
 /// listening address and errors are always printed.
-pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
+pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
+    no_core_dumps();
+    config.limits.max_connections = fit_open_files(config.limits.max_connections);
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let usage = Arc::new(UsageBuffer::new());
     let metrics = Arc::new(Metrics::new());
@@ -115,6 +120,7 @@ pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
 
     let app = Arc::new(App {
         rules: config.rules.clone(),
+        uri_policy: config.uri_policy,
         trusted_proxies: config.trusted_proxies.clone(),
         verifiers,
         usage: Arc::clone(&usage),
@@ -134,6 +140,62 @@ pub fn run(config: Config, notice: &dyn Fn(&str)) -> Result<()> {
     served?;
     notice(&format!("stopped; committed the last {last} buffered uses"));
     Ok(())
+}
+
+/// Presented tokens pass through this process's memory (hyper's read buffer of each
+/// connection holds the request head until the next request overwrites it or the
+/// connection closes): a core dump would write them to disk, and a non-dumpable process
+/// cannot be read through ptrace or /proc/PID/mem by another process of the same user.
+/// Best effort: a failure leaves the process as it was.
+fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes plain integers; setrlimit reads the struct passed by
+    // reference. Neither touches memory of ours otherwise.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+    }
+}
+
+/// File descriptors kept for the database, the listener and the runtime.
+const SPARE_FILES: u64 = 64;
+
+/// Raises the soft limit on open files to the hard one, and returns how many connections
+/// fit under it: past the limit, accept() would fail and new connections would wait in
+/// the kernel's queue, the very stall the connection limit prevents.
+fn fit_open_files(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct passed.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let fits = usize::try_from(soft.saturating_sub(SPARE_FILES)).unwrap_or(usize::MAX);
+    if fits < wanted {
+        log(&format!(
+            "warning: {soft} open files allowed (ulimit -n): holding at most {fits} connections instead of --max-connections {wanted}"
+        ));
+        return fits.max(1);
+    }
+    wanted
 }
 
 /// Verifier threads: one per CPU (SQLite reads in WAL mode run in parallel), at most 8.
@@ -178,15 +240,29 @@ async fn serve(
         Some(file) => format!("{} rules in {}", app.rules.len(), file.display()),
     };
     let trusted: Vec<String> = app.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    let uris = match config.uri_policy {
+        UriPolicy::Strict => "ambiguous URIs denied",
+        UriPolicy::Normalize => "URIs normalised as the proxy does (--ambiguous-uris normalize)",
+    };
     notice(&format!(
-        "accepting {} tokens; scopes from {rules}; client addresses from X-Real-IP or X-Forwarded-For only when the peer is in {}",
+        "accepting {} tokens; scopes from {rules}; {uris}; client addresses from X-Real-IP or X-Forwarded-For only when the peer is in {}",
         config.env,
         trusted.join(", ")
     ));
+    notice(&format!(
+        "at most {} connections; request heads within {}s, idle connections closed after {}s",
+        config.limits.max_connections,
+        config.limits.header_timeout.as_secs_f64(),
+        config.limits.idle_timeout.as_secs_f64()
+    ));
 
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout((!local.ip().is_loopback()).then_some(HEAD_TIMEOUT))
+    // The timeouts are the watchdog's (see `connections`): hyper's header timer, armed
+    // per request, would cost more and cannot tell idle from slow.
+    http.header_read_timeout(None)
+        // Both: max_buf_size alone is checked only before a read, so one read could
+        // complete a head of up to twice the limit; max_header_size counts the head.
+        .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_HEAD_BYTES)
         // Responses are a small head and no body: one plain write() each is cheaper than
         // writev() (measured with bench/serve.sh).
@@ -194,39 +270,61 @@ async fn serve(
     let answers = Arc::clone(&app);
     tokio::spawn(async move { answers.verifiers.deliver_answers().await });
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Connections::new(config.limits);
     let why = loop {
         let accepted = tokio::select! {
             biased;
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             accepted = async {
-                let slot = Arc::clone(&slots).acquire_owned().await;
-                (slot, listener.accept().await)
+                let (stream, peer) = listener.accept().await?;
+                let ticket = connections.admit(peer.ip().to_canonical()).await;
+                std::io::Result::Ok((ticket, stream, peer))
             } => accepted,
         };
-        let (slot, (stream, peer)) = match accepted {
-            (Ok(slot), Ok(connection)) => (slot, connection),
-            (Ok(_), Err(e)) => {
+        let (ticket, stream, peer) = match accepted {
+            Ok(connection) => connection,
+            Err(e) => {
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 log(&format!("cannot accept a connection: {e}"));
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            // The semaphore is never closed.
-            (Err(_), _) => continue,
         };
         let _ = stream.set_nodelay(true);
+        let metrics = Arc::clone(&app.metrics);
         let app = Arc::clone(&app);
         let peer_ip = peer.ip();
+        let phase = Arc::clone(&ticket.phase);
         let conn = http.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| Arc::clone(&app).handle(req, peer_ip)),
+            TokioIo::new(Watched::new(stream, Arc::clone(&phase))),
+            service_fn(move |req| {
+                phase.busy();
+                let (app, phase) = (Arc::clone(&app), Arc::clone(&phase));
+                async move {
+                    let answer = app.handle(req, peer_ip).await;
+                    phase.idle();
+                    answer
+                }
+            }),
         );
         let conn = graceful.watch(conn);
+        let limits = config.limits;
+        metrics.connection_opened();
+        // The watchdog is a task of its own: in one select! with the connection, it would
+        // be polled on every wake-up of the connection, that is several times a request.
+        let mut served = tokio::spawn(conn);
         tokio::spawn(async move {
-            let _ = conn.await;
-            drop(slot);
+            let closed = tokio::select! {
+                _ = &mut served => None,
+                why = ticket.phase.watch(limits) => {
+                    // Dropping the connection closes its socket.
+                    served.abort();
+                    Some(why)
+                }
+            };
+            metrics.connection_ended(closed);
+            drop(ticket);
         });
     };
     drop(listener);
@@ -244,4 +342,30 @@ async fn serve(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_under_the_open_files_limit() {
+        assert_eq!(fit_open_files(10), 10);
+        let fits = fit_open_files(usize::MAX);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes only the struct passed.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        // Raised to the hard limit, and room kept for everything else.
+        assert_eq!(limit.rlim_cur, limit.rlim_max);
+        assert_eq!(
+            fits as u64,
+            limit.rlim_cur.saturating_sub(SPARE_FILES).max(1)
+        );
+    }
 }

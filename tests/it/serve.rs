@@ -89,6 +89,10 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the exit status and the rest of stderr.
     pub(crate) fn terminate(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
@@ -166,14 +170,47 @@ impl Reply {
         r
     }
 
+    /// 401 without an error code: no bearer token was presented (RFC 6750 section 3.1).
+    #[track_caller]
+    pub(crate) fn no_token(self) -> Reply {
+        let r = self.expect(401);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
+        r
+    }
+
+    /// 403 for lack of `scope`, or (`None`) for a request no rule maps.
     #[track_caller]
     pub(crate) fn forbidden(self, scope: Option<&str>) -> Reply {
         let r = self.expect(403);
         let want = match scope {
             Some(s) => format!("Bearer error=\"insufficient_scope\", scope=\"{s}\""),
-            None => "Bearer error=\"insufficient_scope\"".to_string(),
+            None => "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"".to_string(),
         };
         assert_eq!(r.header("www-authenticate"), Some(want.as_str()), "{r:?}");
+        r
+    }
+
+    /// 403 for a token that is fine but not here: another environment, or an address
+    /// outside its allow list.
+    #[track_caller]
+    pub(crate) fn refused(self, description: &str) -> Reply {
+        let r = self.expect(403);
+        let want = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+        assert_eq!(r.header("www-authenticate"), Some(want.as_str()), "{r:?}");
+        r
+    }
+
+    /// 403 for a request that readers can take differently.
+    #[track_caller]
+    pub(crate) fn ambiguous(self) -> Reply {
+        let r = self.expect(403);
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with(
+                "Bearer error=\"invalid_request\", error_description=\"ambiguous request: "
+            ),
+            "{r:?}"
+        );
         r
     }
 }
@@ -236,7 +273,7 @@ pub(crate) fn revoke(env: &TestEnv, id: &str) {
 }
 
 /// A token that expired in 2020 (created with the clock pinned back then).
-fn create_expired(env: &TestEnv, name: &str) -> Made {
+pub(crate) fn create_expired(env: &TestEnv, name: &str) -> Made {
     let out = env
         .cmd()
         .env("TOKENCTL_TEST_NOW", "2020-01-01T00:00:00Z")
@@ -267,7 +304,7 @@ fn allows_and_denies_per_spec() {
     auth(a, &reader.secret, "POST", "/api/cases/12").forbidden(Some("cases:write"));
     auth(a, &reader.secret, "DELETE", "/api/cases/12").forbidden(Some("cases:delete"));
     auth(a, &reader.secret, "GET", "/api/invoices/1").forbidden(Some("invoices:read"));
-    auth(a, &reader.secret, "GET", "/api/cases/../invoices/1").forbidden(Some("invoices:read"));
+    auth(a, &reader.secret, "GET", "/api/cases/../invoices/1").ambiguous();
     // Nothing maps these: a genuine token gets 403 without a scope, a bad one 401.
     auth(a, &reader.secret, "GET", "/status").forbidden(None);
     auth(a, &reader.secret, "BREW", "/api/cases/1").forbidden(None);
@@ -302,8 +339,10 @@ fn allows_and_denies_per_spec() {
     let metrics = get(a, "/metrics", &[]).expect(200);
     for line in [
         "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 4",
-        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 6",
+        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"insufficient_scope\"} 5",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 3",
+        "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"ambiguous\"} 1",
+        "tokenctl_serve_ambiguous_requests_total{kind=\"dot_segment\"} 1",
         "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"malformed\"} 1",
         "tokenctl_serve_request_duration_seconds_count 14",
     ] {
@@ -338,8 +377,10 @@ fn token_states_environments_and_ip_lists() {
     let live = Server::start(&env, &[]);
     auth(live.addr, &revoked.secret, "GET", "/api/cases/1").unauthorized();
     auth(live.addr, &expired.secret, "GET", "/api/cases/1").unauthorized();
-    auth(live.addr, &test_env.secret, "GET", "/api/cases/1").forbidden(Some("cases:read"));
-    auth(live.addr, &elsewhere.secret, "GET", "/api/cases/1").forbidden(Some("cases:read"));
+    auth(live.addr, &test_env.secret, "GET", "/api/cases/1")
+        .refused("the token is for another environment");
+    auth(live.addr, &elsewhere.secret, "GET", "/api/cases/1")
+        .refused("the token may not be used from this client address");
 
     let test = Server::start(&env, &["--env", "test"]);
     auth(test.addr, &test_env.secret, "GET", "/api/cases/1").expect(200);
@@ -358,11 +399,15 @@ fn token_states_environments_and_ip_lists() {
         )
     };
     via_proxy(live.addr, "X-Real-IP", "203.0.113.5").expect(200);
-    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.6, 10.0.0.1").expect(200);
-    via_proxy(live.addr, "X-Forwarded-For", "198.51.100.1, 203.0.113.6")
-        .forbidden(Some("cases:read"));
+    // From X-Forwarded-For, the right-most address that is not a trusted proxy: what
+    // stands left of it is the client's own claim.
+    via_proxy(live.addr, "X-Forwarded-For", "198.51.100.1, 203.0.113.6").expect(200);
+    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.6, 10.0.0.1")
+        .refused("the token may not be used from this client address");
+    via_proxy(live.addr, "X-Forwarded-For", "203.0.113.7, 127.0.0.1").expect(200);
     // A trusted proxy that sends nonsense gets no address, so the allow list denies.
-    via_proxy(live.addr, "X-Real-IP", "not-an-address").forbidden(Some("cases:read"));
+    via_proxy(live.addr, "X-Real-IP", "not-an-address")
+        .refused("the token may not be used from this client address");
     assert!(live.terminate().0.success());
     let shown = env.show(&elsewhere.id);
     let ips: Vec<&str> = shown["usage"]["ips"]
@@ -371,7 +416,7 @@ fn token_states_environments_and_ip_lists() {
         .iter()
         .map(|i| i["ip"].as_str().unwrap())
         .collect();
-    for ip in ["203.0.113.5", "203.0.113.6", "198.51.100.1"] {
+    for ip in ["203.0.113.5", "203.0.113.6", "203.0.113.7", "10.0.0.1"] {
         assert!(ips.contains(&ip), "{ip} not in {ips:?}");
     }
 }
@@ -452,14 +497,14 @@ fn hostile_input_is_answered_and_survived() {
     let bearer = format!("Bearer {}", made.secret);
     let uri = ("X-Original-URI", "/api/cases/1");
 
-    get(a, "/auth", &[uri]).unauthorized();
+    get(a, "/auth", &[uri]).no_token();
     get(
         a,
         "/auth",
         &[uri, ("Authorization", &bearer), ("Authorization", &bearer)],
     )
     .unauthorized();
-    get(a, "/auth", &[uri, ("Authorization", "Basic dXNlcjpwYXNz")]).unauthorized();
+    get(a, "/auth", &[uri, ("Authorization", "Basic dXNlcjpwYXNz")]).no_token();
     get(a, "/auth", &[uri, ("Authorization", "Bearer")]).unauthorized();
     get(a, "/auth", &[uri, ("Authorization", "Bearer garbage")]).unauthorized();
     let mut non_utf8 = request("GET", "/auth", &[uri]);
@@ -473,7 +518,7 @@ fn hostile_input_is_answered_and_survived() {
     let mut bad_uri = request("GET", "/auth", &[("Authorization", &bearer)]);
     let end = bad_uri.len() - 2;
     bad_uri.splice(end..end, b"X-Original-URI: /api/cases/\xff\r\n".to_vec());
-    exchange(a, &bad_uri).expect("a reply").forbidden(None);
+    exchange(a, &bad_uri).expect("a reply").ambiguous();
 
     // One megabyte of header: refused (431) before it is buffered, in the token or
     // elsewhere. The server closes while the client still writes, which may reset the
@@ -535,7 +580,7 @@ fn forwarded_addresses_only_from_trusted_proxies() {
                 spoof,
             ],
         )
-        .forbidden(Some("cases:read"));
+        .refused("the token may not be used from this client address");
     }
     assert!(server.terminate().0.success());
     let shown = env.show(&made.id);
@@ -563,12 +608,12 @@ fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
         get(server.addr, "/auth", &headers)
     };
     caddy(&[]).forbidden(Some("cases:delete"));
-    caddy(&[("X-Original-Method", "GET")]).forbidden(None);
+    caddy(&[("X-Original-Method", "GET")]).ambiguous();
     caddy(&[
         ("X-Original-Method", "GET"),
         ("X-Original-URI", "/api/cases/12"),
     ])
-    .forbidden(None);
+    .ambiguous();
     // The same claim the proxy makes changes nothing.
     caddy(&[("X-Original-Method", "DELETE")]).forbidden(Some("cases:delete"));
     // A read through a path the token may read, claimed for a module it may not.
@@ -582,7 +627,7 @@ fn a_client_cannot_choose_the_scope_through_a_forward_auth_proxy() {
         get(server.addr, "/auth", &headers)
     };
     read(&[]).forbidden(Some("invoices:read"));
-    read(&[("X-Original-URI", "/api/cases/3")]).forbidden(None);
+    read(&[("X-Original-URI", "/api/cases/3")]).ambiguous();
     assert!(server.terminate().0.success());
 }
 
@@ -748,7 +793,7 @@ fn sigterm_under_load_records_every_answered_request() {
 
 /// The nginx binary, or `None` (with a notice) when it is not installed. With CI=true
 /// a missing nginx fails the test instead.
-fn nginx() -> Option<PathBuf> {
+pub(crate) fn nginx() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -766,31 +811,36 @@ fn nginx() -> Option<PathBuf> {
     found
 }
 
-/// The README's nginx configuration, verbatim.
-fn readme_nginx_config() -> String {
+/// The first `lang` code block after `heading` in README.md, verbatim.
+pub(crate) fn readme_block(heading: &str, lang: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme
-        .split_once("## Forward auth with serve")
-        .expect("README section 'Forward auth with serve'")
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README section {heading:?}"))
         .1;
     let block = section
-        .split_once("```nginx\n")
-        .expect("an nginx block in the README section")
+        .split_once(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("a {lang} block in the README section {heading:?}"))
         .1;
     block
         .split_once("```")
-        .expect("end of the nginx block")
+        .expect("end of the block")
         .0
         .to_string()
 }
 
-fn replace_once(text: &str, from: &str, to: &str) -> String {
+/// The README's nginx configuration, verbatim.
+pub(crate) fn readme_nginx_config() -> String {
+    readme_block("## Forward auth with serve", "nginx")
+}
+
+pub(crate) fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert_eq!(text.matches(from).count(), 1, "{from:?} once in:\n{text}");
     text.replace(from, to)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -805,17 +855,20 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// nginx in the foreground with everything under `dir`, killed when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     dir: PathBuf,
 }
 
 impl Nginx {
-    fn start(binary: &Path, dir: &Path, site: &str) -> Nginx {
+    /// nginx with `site` (the README's configuration), its application replaced by a
+    /// server in nginx that shows what it was passed, or by `app` when given.
+    pub(crate) fn start(binary: &Path, dir: &Path, site: &str, app: Option<SocketAddr>) -> Nginx {
         std::fs::create_dir_all(dir.join("logs")).unwrap();
         let front = free_port();
-        let app = free_port();
+        let own_app = app.is_none();
+        let app = app.map_or_else(free_port, |a| a.port());
         let site = replace_once(site, "127.0.0.1:3000", &format!("127.0.0.1:{app}"));
         let site = replace_once(&site, "listen 80;", &format!("listen 127.0.0.1:{front};"));
         std::fs::write(dir.join("site.conf"), site).unwrap();
@@ -833,11 +886,18 @@ impl Nginx {
             "{user}worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log info;\n\
              events {{ worker_connections 128; }}\n\
              http {{\n    access_log {d}/logs/access.log;\n{temp_paths}\
-             \x20   # The application: shows what nginx passed on from tokenctl.\n\
-             \x20   server {{\n        listen 127.0.0.1:{app};\n        location / {{\n\
-             \x20           return 200 \"app saw name=[$http_x_token_name] id=[$http_x_token_id] scopes=[$http_x_token_scopes]\";\n\
-             \x20       }}\n    }}\n    include {d}/site.conf;\n}}\n",
+             {app_server}    include {d}/site.conf;\n}}\n",
             user = if is_root() { "user root;\n" } else { "" },
+            app_server = if own_app {
+                format!(
+                    "    # The application: shows what nginx passed on from tokenctl.\n\
+                     \x20   server {{\n        listen 127.0.0.1:{app};\n        location / {{\n\
+                     \x20           return 200 \"app saw name=[$http_x_token_name] id=[$http_x_token_id] scopes=[$http_x_token_scopes]\";\n\
+                     \x20       }}\n    }}\n"
+                )
+            } else {
+                String::new()
+            },
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let mut child = Command::new(binary)
@@ -872,7 +932,7 @@ impl Nginx {
         }
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
     }
 }
@@ -914,7 +974,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
         "127.0.0.1:8457",
         &server.addr.to_string(),
     );
-    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site);
+    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site, None);
     let call = |method: &str, path: &str, token: Option<&Made>, extra: &[(&str, &str)]| {
         let bearer = token.map(|t| format!("Bearer {}", t.secret));
         let mut headers: Vec<(&str, &str)> = extra.to_vec();
@@ -944,7 +1004,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     call("POST", "/api/cases/12", Some(&writer), &[]).expect(200);
 
     // 401 with the challenge: no token, garbage, another scheme, revoked, expired.
-    call("GET", "/api/cases/12", None, &[]).unauthorized();
+    call("GET", "/api/cases/12", None, &[]).no_token();
     call(
         "GET",
         "/api/cases/12",
@@ -958,7 +1018,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
         None,
         &[("Authorization", "Basic dXNlcjpwYXNz")],
     )
-    .unauthorized();
+    .no_token();
     call("GET", "/api/cases/12", Some(&revoked), &[]).unauthorized();
     call("GET", "/api/cases/12", Some(&expired), &[]).unauthorized();
 
@@ -966,7 +1026,8 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     // on a live server, a client outside the allow list (whatever it claims).
     call("PUT", "/api/cases/12", Some(&reader), &[]).forbidden(Some("cases:write"));
     call("GET", "/api/invoices/1", Some(&reader), &[]).forbidden(Some("invoices:read"));
-    call("GET", "/api/cases/12", Some(&test_env), &[]).forbidden(Some("cases:read"));
+    call("GET", "/api/cases/12", Some(&test_env), &[])
+        .refused("the token is for another environment");
     call(
         "GET",
         "/api/cases/12",
@@ -976,7 +1037,7 @@ fn behind_nginx_auth_request_as_in_the_readme() {
             ("X-Forwarded-For", "203.0.113.9"),
         ],
     )
-    .forbidden(Some("cases:read"));
+    .refused("the token may not be used from this client address");
 
     let log = server.stderr();
     assert!(!log.contains(&reader.secret), "{log}");
@@ -988,4 +1049,60 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     assert_eq!(usage["denied_30d"], 2, "{usage}");
     let ips = &usage["ips"];
     assert_eq!(ips[0]["ip"], "127.0.0.1", "{ips}");
+}
+
+/// The help's curl example reads the token from a file or a pipe: on curl's command
+/// line, `ps` would show it to every user.
+#[test]
+fn help_keeps_tokens_off_curl_command_lines() {
+    let env = TestEnv::new();
+    let help = env.run(&["serve", "--help"]).success().stdout;
+    let mut curls = 0;
+    for line in help.lines().filter(|l| l.contains("curl -")) {
+        curls += 1;
+        assert!(
+            !line.contains("$TOKEN") && !line.contains("Bearer"),
+            "{line}"
+        );
+        assert!(line.contains("-H @"), "{line}");
+    }
+    assert!(curls >= 2, "{help}");
+}
+
+/// Copies of a header the decision depends on must agree: two client addresses, or a
+/// method override that asks for more than the method, are denied as ambiguous.
+#[test]
+fn disagreeing_addresses_and_overrides_are_ambiguous() {
+    let env = TestEnv::new();
+    let reader = env.create("reader", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let bearer = format!("Bearer {}", reader.secret);
+    let ask_for = |uri: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("X-Original-Method", "GET"),
+            ("X-Original-URI", uri),
+        ];
+        headers.extend_from_slice(extra);
+        get(server.addr, "/auth", &headers)
+    };
+    let ask = |extra: &[(&str, &str)]| ask_for("/api/cases/1", extra);
+    ask(&[("X-Real-IP", "203.0.113.7"), ("X-Real-IP", "203.0.113.7")]).expect(200);
+    ask(&[("X-Real-IP", "203.0.113.7"), ("X-Real-IP", "198.51.100.1")]).ambiguous();
+    ask(&[("X-HTTP-Method-Override", "HEAD")]).expect(200);
+    ask(&[("X-HTTP-Method-Override", "DELETE")]).ambiguous();
+    ask(&[("X-Method-Override", "put")]).ambiguous();
+    ask(&[("X-HTTP-Method", "PATCH")]).ambiguous();
+    ask_for("/api/cases/1?_method=DELETE", &[]).ambiguous();
+    ask_for("/api/cases/1?_method=GET", &[]).expect(200);
+    let metrics = get(server.addr, "/metrics", &[]).body;
+    for line in [
+        "tokenctl_serve_ambiguous_requests_total{kind=\"conflicting_headers\"} 1",
+        "tokenctl_serve_ambiguous_requests_total{kind=\"method_override\"} 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
 }

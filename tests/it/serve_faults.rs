@@ -298,7 +298,7 @@ fn revoke_in(env: &TestEnv, db: &Path, id: &str) {
 }
 
 /// The value of a metric line that starts with `name` (labels included).
-fn metric(addr: SocketAddr, name: &str) -> f64 {
+pub(crate) fn metric(addr: SocketAddr, name: &str) -> f64 {
     let body = get(addr, "/metrics", &[]).expect(200).body;
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
@@ -590,5 +590,82 @@ fn metrics_and_log_never_show_a_token() {
             assert!(!metrics.contains(p), "{p} in /metrics:\n{metrics}");
             assert!(!log.contains(p), "{p} in the log:\n{log}");
         }
+    }
+}
+
+/// Sets the soft RLIMIT_FSIZE of process `pid`: 0 makes every write to a file fail, as
+/// on a full disk, without filling one.
+fn file_size_limit(pid: u32, bytes: Option<u64>) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (no old-limit pointer).
+    let done = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(done, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// While usage cannot be committed (every write fails), requests are still decided, but
+/// `/healthz` says degraded (503) and `/metrics` says so; when writes work again, the
+/// buffered uses are committed and health returns.
+#[test]
+fn healthz_is_degraded_while_usage_cannot_be_committed() {
+    let env = TestEnv::new();
+    let made = env.create("busy", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let a = server.addr;
+    get(a, "/healthz", &[]).expect(200);
+    assert_eq!(metric(a, "tokenctl_serve_usage_commit_failing"), 0.0);
+
+    file_size_limit(server.pid(), Some(0));
+    auth(a, &made.secret, "GET", "/api/cases/1").expect(200);
+    wait_for("a failed commit", || metric(a, FAILED_FLUSHES) >= 1.0);
+    let health = get(a, "/healthz", &[]).expect(503);
+    assert!(
+        health.body.contains("usage cannot be committed"),
+        "{health:?}"
+    );
+    assert_eq!(metric(a, "tokenctl_serve_usage_commit_failing"), 1.0);
+    // Still deciding.
+    auth(a, &made.secret, "GET", "/api/cases/1").expect(200);
+
+    file_size_limit(server.pid(), None);
+    wait_for("a commit", || {
+        metric(a, "tokenctl_serve_usage_commit_failing") == 0.0
+    });
+    get(a, "/healthz", &[]).expect(200);
+    assert!(server.terminate().0.success());
+    assert_eq!(env.show(&made.id)["usage"]["allowed_30d"], 2);
+}
+
+/// `serve` holds presented tokens in memory: it makes itself non-dumpable (no core file,
+/// no reading of its memory by other processes of its user) and sets its core size to 0.
+#[test]
+fn serve_cannot_dump_core() {
+    let env = TestEnv::new();
+    env.create("someone", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core size line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+    // A non-dumpable process's /proc files belong to root; only visible when the test
+    // itself is not root.
+    if !is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(format!("/proc/{}/mem", server.pid()))
+            .unwrap()
+            .uid();
+        assert_eq!(owner, 0);
     }
 }
