@@ -467,6 +467,53 @@ fn path_vectors_behind_nginx_as_in_the_readme() {
     assert_eq!(shown["last_used_ip"], "127.0.0.1", "{shown}");
 }
 
+/// The largest token `create` allows (50 grants with 32-letter modules, a name of 100
+/// four-byte characters, percent-encoded in `X-Token-Name`) passes through nginx: the
+/// headers `serve` answers with fit nginx's default 4 KiB `proxy_buffer_size`, which a
+/// token of 10,000 grants outgrew (nginx answered 500).
+#[test]
+fn the_largest_token_fits_nginx_buffers() {
+    let Some(binary) = nginx() else { return };
+    let env = TestEnv::new();
+    let modules: Vec<String> = (0..50).map(|i| format!("m{i:0>31}")).collect();
+    let grants: Vec<String> = modules.iter().map(|m| format!("{m}:delete")).collect();
+    let grants: Vec<&str> = grants.iter().map(String::as_str).collect();
+    let name = "\u{1f600}".repeat(100);
+    let token = env.create(&name, &grants, &[]);
+    let server = Server::start(&env, &[]);
+    let upstream = Upstream::start();
+    let site = replace_once(
+        &readme_nginx_config(),
+        "127.0.0.1:8457",
+        &server.addr.to_string(),
+    );
+    let proxy = Nginx::start(
+        &binary,
+        &env.dir().join("nginx"),
+        &site,
+        Some(upstream.addr),
+    );
+    let bearer = format!("Bearer {}", token.secret);
+    let path = format!("/api/{}/1", modules[49]);
+    let reply = call(proxy.addr, "api.example.com", &path, Some(&bearer));
+    assert_eq!(
+        reply.status,
+        200,
+        "{reply:?}\nnginx:\n{}",
+        proxy.error_log()
+    );
+    let got = upstream.received();
+    let last = got.last().expect("the upstream was reached");
+    let scopes = last.header("x-token-scopes").unwrap_or_default();
+    assert_eq!(scopes.split(' ').count(), 50, "{scopes}");
+    let sent_name = last.header("x-token-name").unwrap_or_default();
+    assert_eq!(
+        percent_decode_str(sent_name).decode_utf8().unwrap(),
+        name.as_str()
+    );
+    assert!(server.terminate().0.success());
+}
+
 // ---- Caddy ----
 
 /// The caddy binary, or `None` with a notice (a failure with CI=true).
