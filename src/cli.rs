@@ -280,7 +280,8 @@ pub struct ShowArgs {
 /// that token (a warning names predecessors that still work). Several unrelated active
 /// tokens of one name are refused and listed: give the id. Asks for confirmation on a
 /// terminal unless --yes; without a terminal --yes is required. Revoking a token that is
-/// already revoked changes nothing and succeeds.
+/// already revoked changes nothing and succeeds, and so does revoking a name whose tokens
+/// are all revoked.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:

@@ -1,5 +1,6 @@
 //! What the README's scripts rely on: `create` and `rotate` whose secret stdout does not
-//! take fail, and say which token nobody has the secret of.
+//! take fail, and say which token nobody has the secret of; revoking a name whose tokens
+//! are all revoked already succeeds, so that a script can run again.
 
 use std::process::Stdio;
 
@@ -46,6 +47,35 @@ fn a_secret_that_stdout_does_not_take_fails_the_command_and_says_what_to_do() {
         assert_eq!(env.verify(secret.trim(), &[]).0, 0);
         assert_eq!(env.show(id)["status"], "revoked");
     }
+}
+
+#[test]
+fn revoking_a_name_whose_tokens_are_all_revoked_changes_nothing_and_succeeds() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    env.create("importer", &["cases:read"], &["--expires", "7d"]);
+    env.run(&["revoke", "importer", "--yes"]).success();
+    let second = env.create("importer", &["cases:read"], &["--expires", "7d"]);
+    env.run(&["revoke", "importer", "--yes"]).success();
+    let run = env
+        .run(&["revoke", "importer", "--yes", "--json"])
+        .success();
+    assert_eq!(run.json()["id"], second.id.as_str(), "the newest");
+    assert!(run.stderr.contains("was already revoked"), "{}", run.stderr);
+    // One of them merely expired: the admin picks.
+    let third = env.create("importer", &["cases:read"], &["--expires", "1d"]);
+    env.set_now("2026-03-03T10:00:00Z");
+    let run = env.run(&["revoke", "importer", "--yes"]).code(1);
+    assert!(
+        run.stderr.contains("several tokens are named 'importer'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.show(&third.id)["status"],
+        "expired",
+        "nothing was revoked"
+    );
 }
 
 /// A pipe whose reader is gone: writing to it fails with EPIPE.
