@@ -14,9 +14,10 @@
 //! in the output, or in any file left behind; and what the README says to do afterwards
 //! must work.
 //!
-//! Two behaviours of tokenctl the recipes rely on are tested at the end: `create` and
-//! `rotate` fail when stdout does not take the secret, and revoking a name whose tokens
-//! are all revoked succeeds (so that the leak response can run again).
+//! At the end: the `--help` examples (and so the man pages' EXAMPLES) that hand a secret
+//! on, with the same stand-ins; and two behaviours of tokenctl the recipes rely on:
+//! `create` and `rotate` fail when stdout does not take the secret, and revoking a name
+//! whose tokens are all revoked succeeds (so that the leak response can run again).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -280,8 +281,13 @@ impl Bench {
     /// Runs the README's recipe `name` with `args` in the work directory, with `vars` set
     /// (None unsets one).
     fn run(&self, name: &str, args: &[&str], vars: &[(&str, Option<&str>)]) -> Outcome {
-        let script = self.stubs.path().join(format!("{name}.sh"));
-        std::fs::write(&script, recipe(name)).unwrap();
+        self.run_script(&recipe(name), args, vars)
+    }
+
+    /// Runs `text` as a script, as `run` runs a recipe.
+    fn run_script(&self, text: &str, args: &[&str], vars: &[(&str, Option<&str>)]) -> Outcome {
+        let script = self.stubs.path().join("script.sh");
+        std::fs::write(&script, text).unwrap();
         let mut cmd = self.command(self.shell);
         cmd.arg(&script).args(args);
         for (key, value) in vars {
@@ -1088,6 +1094,65 @@ fn pre_commit_hook_refuses_what_it_could_not_check() {
         let mistyped = bench.mistyped_db();
         let out = bench.run("pre-commit", &[], &[("TOKENCTL_DB", mistyped.to_str())]);
         out.failed_saying(shell, "there is no database");
+    }
+}
+
+// The man pages' examples that hand a secret on.
+
+/// The example in `tokenctl SUBCOMMAND --help` that starts with `start`: that line and
+/// the ones after it, up to the next comment or blank line.
+fn help_example(subcommand: &str, start: &str) -> String {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokenctl"))
+        .args([subcommand, "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = help
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with(start))
+        .take_while(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no example starting {start:?} in:\n{help}"
+    );
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn help_examples_that_hand_a_secret_on_stop_at_a_failure() {
+    for shell in shells("recipes::help_examples_that_hand_a_secret_on_stop_at_a_failure") {
+        let rotate = help_example("rotate", "secret=$(");
+        let bench = Bench::new(shell);
+        let out = bench.run_script(&rotate, &[], &[]);
+        out.succeeded(shell);
+        let stored = bench.recorded("vault", "stored");
+        assert!(bench.usable(&stored[0]), "{shell}");
+        bench.assert_secret_nowhere(&stored[0], &out);
+        for (program, mode) in [("vault", "fail"), ("tokenctl", "fail rotate")] {
+            let bench = Bench::new(shell);
+            bench.set(program, mode);
+            let out = bench.run_script(&rotate, &[], &[]);
+            assert_ne!(out.code, Some(0), "{shell}, {mode} {program}: {out}");
+            assert!(bench.recorded("vault", "stored").is_empty(), "{shell}");
+        }
+        let bench = Bench::new(shell);
+        bench.set("tokenctl", "silent rotate");
+        let out = bench.run_script(&rotate, &[], &[]);
+        assert_ne!(out.code, Some(0), "{shell}: {out}");
+        assert!(
+            bench.calls("vault").is_empty(),
+            "{shell}: nothing empty stored"
+        );
+
+        let create = help_example("create", "API_TOKEN=$(");
+        let bench = Bench::new(shell);
+        let job = [("CI_JOB_ID", Some("4242"))];
+        bench.run_script(&create, &[], &job).succeeded(shell);
+        bench.set("tokenctl", "fail create");
+        let out = bench.run_script(&create, &[], &job);
+        assert_ne!(out.code, Some(0), "{shell}: {out}");
     }
 }
 
