@@ -161,8 +161,9 @@ Examples:
   tokenctl create --name 'Mailchimp sync' --scope contacts:write --expires 30d
   tokenctl create --name importer --scope cases:write --scope documents:read \\
       --allow-ip 203.0.113.0/24 --description 'nightly case import'
-  # A CI job's token for one hour, secret taken with jq
-  tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h --json | jq -r .token
+  # A CI job's token for one hour. The secret alone is on stdout: no jq, and no pipe
+  # whose last command would hide a failure of tokenctl
+  API_TOKEN=$(tokenctl create --name \"ci-$CI_JOB_ID\" --scope cases:read --expires 1h) || exit 1
   # Provisioning that may run twice: the second run creates nothing and prints no secret
   tokenctl create --name 'Mailchimp sync' --scope contacts:write --if-absent")]
 pub struct CreateArgs {
@@ -280,7 +281,8 @@ pub struct ShowArgs {
 /// that token (a warning names predecessors that still work). Several unrelated active
 /// tokens of one name are refused and listed: give the id. Asks for confirmation on a
 /// terminal unless --yes; without a terminal --yes is required. Revoking a token that is
-/// already revoked changes nothing and succeeds.
+/// already revoked changes nothing and succeeds, and so does revoking a name whose tokens
+/// are all revoked.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -314,9 +316,10 @@ pub struct RevokeArgs {
 #[command(after_long_help = "\
 Examples:
   tokenctl rotate 'Mailchimp sync'
-  # Monthly from cron: the new secret goes to Vault, the old one works for 2 more hours
-  tokenctl rotate 'Mailchimp sync' --grace 2h --expires 35d --json \\
-      | jq -r .token | vault kv put secret/mailchimp token=-")]
+  # From a script: the old secret works for a day; the new one is checked, then goes to
+  # Vault on stdin. (`rotate | vault` would store an empty secret if rotate failed.)
+  secret=$(tokenctl rotate 'Mailchimp sync' --grace 24h) && [ -n \"$secret\" ] || exit 1
+  printf '%s' \"$secret\" | vault kv put -mount=secret mailchimp token=- || exit 1")]
 pub struct RotateArgs {
     /// The token's id, or its name
     #[arg(value_name = "ID|NAME")]
@@ -356,9 +359,10 @@ Examples:
   tokenctl audit
   tokenctl audit 'Mailchimp sync' --by ip --since 7d
   tokenctl audit --events --since 7d
-  # From cron: mail the findings (exit 5); any other failure is the job's own
-  tokenctl audit --anomalies --check > /tmp/token-findings; status=$?
-  [ $status = 5 ] && mail -s 'token anomalies' ops@example.com < /tmp/token-findings")]
+  # From cron: mail the findings (exit 5); an error (exit 1) is on stderr, which cron mails
+  status=0; findings=$(tokenctl audit --anomalies --check) || status=$?
+  [ $status != 5 ] || printf '%s\\n' \"$findings\" | mail -s 'token anomalies' ops@example.com
+  exit $status")]
 pub struct AuditArgs {
     /// One token's id or name
     #[arg(value_name = "ID|NAME")]
@@ -657,8 +661,9 @@ Examples:
   tokenctl scan ~/src/integrations --git
   # Shut off whatever leaked into a repository, then issue replacements
   tokenctl scan --git --revoke
-  # In .git/hooks/pre-commit: refuse commits that add a token
-  git diff --cached -U0 --no-color | grep '^+' | tokenctl scan --stdin --strict
+  # In .git/hooks/pre-commit: refuse commits that add a token, or that git cannot show
+  staged=$(git diff --cached -U0 --no-color --no-ext-diff) || exit 1
+  printf '%s\\n' \"$staged\" | grep '^+' | tokenctl scan --stdin --strict
   # For CI, where gitleaks already runs
   tokenctl scan --gitleaks-rule > .gitleaks.toml")]
 pub struct ScanArgs {

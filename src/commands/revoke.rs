@@ -11,7 +11,7 @@ use dialoguer::{Confirm, theme::ColorfulTheme};
 
 use super::{Ctx, actor, check_text};
 use crate::cli::RevokeArgs;
-use crate::error::{Exit, usage_with_hint};
+use crate::error::{AmbiguousName, Exit, usage_with_hint};
 use crate::render::{Revoked, TokenJson, time};
 use crate::store::{Revocation, Status, Store, TokenRecord};
 use crate::text::escape;
@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
         .as_deref()
         .map(|r| check_text("reason", r))
         .transpose()?;
-    let t = super::resolve(&store, &args.token, ctx.now)?;
+    let t = resolve(ctx, &store, &args.token)?;
     let targets = targets(ctx, &store, t, &args.token)?;
     if targets.iter().any(|t| t.status(ctx.now) != Status::Revoked)
         && !args.yes
@@ -51,6 +51,28 @@ pub fn run(ctx: &Ctx, args: RevokeArgs) -> Result<Exit> {
         already,
     })?;
     Ok(Exit::Success)
+}
+
+/// The token `reference` means. A name whose tokens are all revoked already means the
+/// newest of them, ambiguous or not: revoking it changes nothing and succeeds, as for one
+/// revoked token, so that a script that repeats a revocation (the README's leak response,
+/// run again after a failure) does not stop there. Several tokens that are not all
+/// revoked stay ambiguous: the admin picks one.
+fn resolve(ctx: &Ctx, store: &Store, reference: &str) -> Result<TokenRecord> {
+    let err = match super::resolve(store, reference, ctx.now) {
+        Ok(t) => return Ok(t),
+        Err(err) => err,
+    };
+    match err.downcast_ref::<AmbiguousName>() {
+        Some(ambiguous) if ambiguous.candidates.iter().all(|t| t.revoked_at.is_some()) => {
+            Ok(ambiguous
+                .candidates
+                .last()
+                .cloned()
+                .expect("several candidates"))
+        }
+        _ => Err(err),
+    }
 }
 
 /// What to revoke, the named token last: by name, with the tokens of its rotation chain

@@ -21,6 +21,7 @@ mod prompts;
 mod proxies;
 mod prune;
 mod readme;
+mod recipes;
 mod revoke;
 mod rotate;
 mod scan;

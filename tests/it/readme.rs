@@ -1,24 +1,26 @@
 //! The README is a promise: its tour (```console blocks) runs and prints what it shows, and
-//! every ```sh block is either run here or says why not.
+//! every ```sh block is a recipe that tests/it/recipes.rs runs, or says why it is not run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::common::TestEnv;
+use crate::recipes::RECIPES;
 
 /// The moment the tour's output was captured at.
 const TOUR_NOW: &str = "2026-12-01T09:00:00Z";
 
-struct Block {
-    lang: String,
+pub struct Block {
+    pub lang: String,
     /// Line number of the opening fence, for messages.
-    line: usize,
+    pub line: usize,
     /// The `<!-- readme-test: ... -->` marker just before the block, if any.
-    marker: Option<String>,
-    body: Vec<String>,
+    pub marker: Option<String>,
+    pub body: Vec<String>,
 }
 
-fn blocks() -> Vec<Block> {
+/// README.md's fenced code blocks, in order.
+pub fn blocks() -> Vec<Block> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let mut out = Vec::new();
     let mut current: Option<Block> = None;
@@ -60,11 +62,8 @@ fn need_jq(test: &str) -> bool {
     crate::tools::available("jq", test)
 }
 
-fn bash(env: &TestEnv, script: &str, extra_path: Option<&Path>) -> std::process::Output {
-    let mut path = std::env::join_paths([bin_dir()]).unwrap();
-    if let Some(p) = extra_path {
-        path = std::env::join_paths([p.to_path_buf(), bin_dir()]).unwrap();
-    }
+fn bash(env: &TestEnv, script: &str) -> std::process::Output {
+    let path = std::env::join_paths([bin_dir()]).unwrap();
     let mut full = path.into_string().unwrap();
     full.push(':');
     full.push_str(&std::env::var("PATH").unwrap_or_default());
@@ -150,7 +149,7 @@ fn tour_prints_what_the_readme_shows() {
                 "printf '@@step {i}@@\\n'\n{{ {cmd}\n}} 2>&1\necho \"@@status $?@@\"\n"
             ));
         }
-        let out = bash(&env, &script, None);
+        let out = bash(&env, &script);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for (i, (cmd, expected)) in steps.iter().enumerate() {
             let start = text.find(&format!("@@step {i}@@\n")).unwrap_or_else(|| {
@@ -184,51 +183,27 @@ fn tour_prints_what_the_readme_shows() {
 }
 
 #[test]
-fn shell_examples_run() {
-    if !need_jq("readme::shell_examples_run") {
-        return;
-    }
-    let stubs = tempfile::tempdir().unwrap();
-    // Programs the recipes hand secrets and reports to: they read stdin and succeed.
-    for name in ["vault", "mail"] {
-        let path = stubs.path().join(name);
-        std::fs::write(&path, "#!/bin/sh\ncat > /dev/null\n").unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    }
+fn shell_examples_are_recipes_or_say_why_not() {
     let mut unmarked = Vec::new();
-    let mut ran = 0;
+    let mut recipes = 0;
     for block in blocks().into_iter().filter(|b| b.lang == "sh") {
         match block.marker.as_deref() {
-            Some("run") => {}
-            Some(m) if m.starts_with("skip:") => continue,
-            _ => {
-                unmarked.push(block.line);
-                continue;
+            Some(m) if m.starts_with("skip:") => {}
+            Some(m)
+                if m.strip_prefix("recipe ")
+                    .is_some_and(|r| RECIPES.contains(&r)) =>
+            {
+                recipes += 1;
             }
+            _ => unmarked.push(block.line),
         }
-        let env = TestEnv::new();
-        env.create("Mailchimp sync", &["contacts:write"], &["--expires", "10d"]);
-        let script = format!(
-            "set -euo pipefail\nexport CI_JOB_ID=4242\n{}",
-            block.body.join("\n")
-        );
-        let out = bash(&env, &script, Some(stubs.path()));
-        assert!(
-            out.status.success(),
-            "README line {}: the example failed:\n{}\nstdout:\n{}\nstderr:\n{}",
-            block.line,
-            block.body.join("\n"),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ran += 1;
     }
     assert!(
         unmarked.is_empty(),
-        "README sh blocks at lines {unmarked:?} need <!-- readme-test: run --> or <!-- readme-test: skip: why -->"
+        "README sh blocks at lines {unmarked:?} need <!-- readme-test: recipe NAME --> (and a \
+         test in tests/it/recipes.rs) or <!-- readme-test: skip: why -->"
     );
-    assert!(ran >= 5, "only {ran} README examples ran");
+    assert!(recipes >= 6, "only {recipes} README recipes are marked");
 }
 
 #[test]

@@ -247,6 +247,11 @@ pub(super) fn resolve_expiry(
 }
 
 /// Prints a new secret: alone on stdout (or in JSON), with a once-only notice on stderr.
+///
+/// The token is committed by then, so a secret that stdout does not take is an error,
+/// whatever the reason: a reader that closed the pipe (not an error for any other
+/// command) leaves a working token whose secret nobody has, and a script must not go on
+/// as if it had one.
 pub(super) fn print_issued(
     ctx: &Ctx,
     record: &TokenRecord,
@@ -254,11 +259,28 @@ pub(super) fn print_issued(
     verb: &'static str,
     old: Option<OldToken>,
 ) -> Result<()> {
-    ctx.ui.emit(&Issued {
-        metadata: TokenJson::new(record, &Requests::default(), ctx.now),
-        token: secret.expose(),
-        verb,
-        old,
-    })?;
+    ctx.ui
+        .emit(&Issued {
+            metadata: TokenJson::new(record, &Requests::default(), ctx.now),
+            token: secret.expose(),
+            verb,
+            old,
+        })
+        .map_err(|e| SecretNotDelivered {
+            id: record.id.clone(),
+            cause: e.to_string(),
+        })?;
     Ok(())
+}
+
+/// An issued token's secret did not reach stdout. The cause is kept as text: a broken
+/// pipe in the error chain would make the run a success.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "token {id} was issued, but its secret could not be written ({cause}), so nobody has it; \
+     `tokenctl rotate {id} --grace 0` revokes it and prints a new secret"
+)]
+struct SecretNotDelivered {
+    id: String,
+    cause: String,
 }
