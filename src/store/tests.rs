@@ -1,0 +1,1 @@
+//! The contract's rules, which every backend must obey.
