@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -285,9 +284,10 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Opens an existing database (never creates one: a missing database denies).
-    pub fn open(path: &Path) -> Result<Verifier> {
-        Ok(Verifier::new(Store::open(path, OpenMode::Existing)?))
+    /// Opens an existing database, a file or a PostgreSQL URL's (never creates one: a
+    /// missing database denies).
+    pub fn open(location: impl Into<crate::store::Location>) -> Result<Verifier> {
+        Ok(Verifier::new(Store::open(location, OpenMode::Existing)?))
     }
 
     pub fn new(store: Store) -> Verifier {

@@ -36,6 +36,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::location::Location;
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, Result, Revocation,
     TokenFilter, TokenRecord, WarningSink,
@@ -62,7 +63,7 @@ impl Revision {
 /// A database tokenctl can keep its tokens in: the whole contract.
 pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
     /// Where the database is, as given when it was opened.
-    fn path(&self) -> &Path;
+    fn location(&self) -> &Location;
 
     /// Has anything changed since: a value that differs from every earlier one read
     /// through this handle once a credential has changed (guarantee 1 above). Read it in
