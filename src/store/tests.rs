@@ -239,3 +239,26 @@ mod sqlite {
         check(new_database);
     }
 }
+
+/// Only the SQLite backend names its driver, tests included: everything else reaches the
+/// database through [`Store`]. (`benches/verify.rs` measures a raw-SQLite floor on
+/// purpose and is not looked at.)
+#[test]
+fn only_the_sqlite_backend_names_its_driver() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let this = root.join(file!());
+    let mut naming = Vec::new();
+    for top in ["src", "tests", "xtask"] {
+        for entry in walkdir::WalkDir::new(root.join(top)) {
+            let path = entry.unwrap().into_path();
+            let rust = path.extension().is_some_and(|e| e == "rs");
+            if !rust || path == this || path.starts_with(root.join("src/store/sqlite")) {
+                continue;
+            }
+            if std::fs::read_to_string(&path).unwrap().contains("rusqlite") {
+                naming.push(path);
+            }
+        }
+    }
+    assert!(naming.is_empty(), "{naming:?}");
+}
