@@ -246,6 +246,23 @@ mod tests {
     }
 
     #[test]
+    fn store_errors_map_by_kind_and_bring_their_advice() {
+        use crate::store::{Error as StoreError, Failure};
+        let refused = StoreError::invalid("token k3j9x0a1 is revoked".into());
+        let refused = anyhow::Error::new(refused).context("rotating");
+        assert_eq!(exit_for(&refused), Exit::Usage);
+        let missing = anyhow::Error::new(StoreError::NotFound("nobody".into()));
+        assert_eq!(exit_for(&missing), Exit::Failure);
+        let locked = Failure::new(anyhow::anyhow!("database is locked"), Some("try again"));
+        let err = anyhow::Error::new(StoreError::Busy(locked)).context("revoking");
+        assert_eq!(exit_for(&err), Exit::Failure);
+        assert_eq!(
+            report(&err),
+            "error: revoking\n  caused by: database is locked\n  hint: try again"
+        );
+    }
+
+    #[test]
     fn hints_are_printed_on_their_own_line() {
         let err = usage_with_hint("revoking k3j9x0a1 needs confirmation", "pass --yes");
         assert_eq!(

@@ -32,6 +32,7 @@
 //!
 //! Expiry needs nothing of this: it is computed from `expires_at` at request time.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -44,7 +45,6 @@ use super::{
 use crate::settings::Settings;
 use crate::token::TokenHash;
 use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
-use std::collections::HashMap;
 
 /// Where the stored credentials stand, as [`Backend::revision`] reads it: two revisions
 /// are equal, or something may have changed between them. Never ordered.

@@ -45,6 +45,7 @@ impl Store {
     }
 
     /// See [`Backend::in_one_snapshot`].
+    #[inline]
     pub fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
         match self {
             Store::Sqlite(s) => s.in_one_snapshot(reads),
@@ -72,6 +73,7 @@ macro_rules! dispatch {
         impl Store {
             $(
                 #[doc = concat!("See [`", stringify!($family), "::", stringify!($r), "`].")]
+                #[inline]
                 pub fn $r(&self, $($ra: $rt),*) -> $rr {
                     match self {
                         Store::Sqlite(s) => s.$r($($ra),*),
@@ -81,6 +83,7 @@ macro_rules! dispatch {
             )*
             $(
                 #[doc = concat!("See [`", stringify!($family), "::", stringify!($w), "`].")]
+                #[inline]
                 pub fn $w(&mut self, $($wa: $wt),*) -> $wr {
                     match self {
                         Store::Sqlite(s) => s.$w($($wa),*),

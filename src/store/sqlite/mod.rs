@@ -86,6 +86,7 @@ pub struct Sqlite {
     warning_sink: Option<WarningSink>,
 }
 
+/// Named as the caller knows it; the path only (a verifier's `Debug` shows it).
 impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()

@@ -11,7 +11,7 @@ use super::migrations::{APPLICATION_ID, MIGRATIONS};
 use crate::expiry::Span;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Error, NewToken, OldTokenEnd, OpenMode, Revocation, Status, Store, TokenFilter,
+    Error, NewToken, OldTokenEnd, OpenMode, Refusal, Revocation, Status, Store, TokenFilter,
 };
 use crate::token;
 use crate::usage::{Outcome, Presented, UsageBuffer};
@@ -589,13 +589,18 @@ fn existing_mode_never_creates() {
     let (_dir, path) = temp_db();
     let err = Store::open(&path, OpenMode::Existing).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(!path.exists());
 }
 
-fn assert_refused(bytes: &[u8], expect: &str) {
+fn assert_refused(bytes: &[u8], expect: &str, why: Refusal) {
     let (_dir, path) = temp_db();
     std::fs::write(&path, bytes).unwrap();
     let err = Store::open(&path, OpenMode::Create).unwrap_err();
+    assert!(
+        matches!(err, Error::Refused { refusal, .. } if refusal == why),
+        "{err:?}"
+    );
     let msg = format!("{err:#}");
     assert!(msg.contains(expect), "{msg}");
     assert!(msg.contains("left untouched"), "{msg}");
@@ -606,7 +611,7 @@ fn assert_refused(bytes: &[u8], expect: &str) {
 fn junk_file_is_refused_untouched() {
     let mut junk = b"this is not a database at all\n".repeat(200);
     junk.truncate(4096);
-    assert_refused(&junk, "not an SQLite database");
+    assert_refused(&junk, "not an SQLite database", Refusal::Damaged);
 }
 
 #[test]
@@ -617,7 +622,11 @@ fn foreign_sqlite_file_is_refused_untouched() {
         conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
             .unwrap();
     }
-    assert_refused(&std::fs::read(&path).unwrap(), "another application");
+    assert_refused(
+        &std::fs::read(&path).unwrap(),
+        "another application",
+        Refusal::Foreign,
+    );
 }
 
 #[test]
@@ -630,7 +639,11 @@ fn newer_schema_is_refused_untouched() {
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap();
-    assert_refused(&bytes, "newer than this tokenctl understands");
+    assert_refused(
+        &bytes,
+        "newer than this tokenctl understands",
+        Refusal::NewerSchema,
+    );
 }
 
 #[test]
@@ -650,7 +663,7 @@ fn corrupt_file_is_refused_untouched() {
     for b in bytes[100..4096].iter_mut() {
         *b = 0xA5;
     }
-    assert_refused(&bytes, "refusing to use");
+    assert_refused(&bytes, "refusing to use", Refusal::Damaged);
 }
 
 #[test]
