@@ -11,7 +11,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 /// Presents `secret` `n` times at `at` through the library, as a server would.
 fn present(env: &TestEnv, secret: &str, ip: &str, at: DateTime<Utc>, n: usize) {
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     let ip = ip.parse().unwrap();
     for _ in 0..n {
         v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
@@ -355,7 +355,7 @@ fn flood_of_garbage_tokens() {
     env.run(&["config", "set", "flood_threshold", "150"])
         .success();
     let at = t(NOW);
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     for i in 0..200u32 {
         let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
         v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();

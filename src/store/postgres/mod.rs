@@ -131,7 +131,9 @@ impl Postgres {
             pool.put(conn);
             anyhow::Ok((pool, instance))
         })();
+        // A password file that was ignored may be why: say so with the failure.
         let (pool, instance) = opened.map_err(|e| {
+            let e = warnings.iter().fold(e, |e, w| e.context(w.clone()));
             Error::from(match e.downcast::<Error>() {
                 Ok(store) => return store,
                 Err(e) => e.context(format!("cannot open the database {shown}")),
@@ -220,11 +222,13 @@ impl Backend for Postgres {
     fn check_same_database(&self) -> Result<()> {
         let found = self.with(|c| {
             let sql = c.prepared("SELECT instance FROM meta")?;
-            Ok(c.client.query_opt(&sql, &[]))
-        })?;
+            Ok(c.client
+                .query_opt(&sql, &[])?
+                .map(|r| r.get::<_, String>(0)))
+        });
         match found {
-            Ok(Some(row)) if row.get::<_, String>(0) == self.instance => Ok(()),
-            Err(e) if e.as_db_error().is_none() => Ok(()),
+            Ok(Some(instance)) if instance == self.instance => Ok(()),
+            Err(Error::Unavailable(_) | Error::Busy(_)) => Ok(()),
             _ => Err(Error::unavailable(format!(
                 "the database {} was dropped or replaced while in use (its tokenctl schema is not the one opened); restart to open the one there now",
                 self.location

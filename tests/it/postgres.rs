@@ -1,0 +1,329 @@
+//! What only the PostgreSQL backend has: URLs and their passwords (never shown; from
+//! PGPASSWORD or ~/.pgpass), its schema (refused when foreign or newer, created once by
+//! concurrent first runs), an unreachable server, and `serve` across a connection cut
+//! (fail closed, recover without a restart, honour a revocation made meanwhile). Each
+//! test runs on a database of its own on `TOKENCTL_TEST_POSTGRES`, whatever
+//! `TOKENCTL_TEST_BACKEND` says; without that server they are skipped (and fail under CI).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::TestEnv;
+use crate::serve::{Server, auth, get, revoke};
+
+/// How long a recovery may take before the test fails (only turns a hang into a failure).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The URL of `env`'s database as text.
+fn url(env: &TestEnv) -> String {
+    env.location().into_string().unwrap()
+}
+
+/// `url` without its `user:password@` part's password.
+fn without_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user_info, hosts) = rest.split_once('@').unwrap();
+    let user = user_info.split(':').next().unwrap();
+    format!("{scheme}://{user}@{hosts}")
+}
+
+/// The password in `url`.
+fn password(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let user_info = rest.split_once('@').unwrap().0;
+    user_info.split_once(':').unwrap().1.to_string()
+}
+
+#[test]
+fn a_urls_password_is_in_no_output() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let secret_part = format!(":{}@", password(&url(&env)));
+    let mut seen = String::new();
+    for args in [
+        &["init"][..],
+        &["create", "--name", "api", "--scope", "cases:read"],
+        &["list", "--json"],
+        &["show", "no-such-token"],
+        &["audit"],
+    ] {
+        let run = env.run(args);
+        seen.push_str(&run.stdout);
+        seen.push_str(&run.stderr);
+    }
+    assert!(seen.contains(&without_password(&url(&env))), "{seen}");
+    assert!(!seen.contains(&secret_part), "{seen}");
+    // A wrong password: an error that names the database, without the password.
+    let wrong = url(&env).replace(&secret_part, ":Wr0ngPassw0rd@");
+    let run = env.run(&["--db", &wrong, "list"]).code(1);
+    assert!(!run.stderr.contains("Wr0ngPassw0rd"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&without_password(&wrong)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("password"), "{}", run.stderr);
+}
+
+#[test]
+fn the_password_comes_from_pgpassword_or_the_password_file() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    env.run(&["init"]).success();
+    let bare = without_password(&url(&env));
+    let pw = password(&url(&env));
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = env.cmd();
+        cmd.args(["--db", &bare, "list", "--json"]);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    assert_eq!(run(&[("PGPASSWORD", &pw)]).0, Some(0));
+    let pgpass = env.dir().join(".pgpass");
+    std::fs::write(&pgpass, format!("# tokenctl\n*:*:*:*:{pw}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(run(&[]).0, Some(0));
+    // Others may read it: ignored, as libpq does, and said so.
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("group or world access"), "{stderr}");
+}
+
+#[test]
+fn foreign_and_newer_schemas_are_refused_and_left_untouched() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let db = env.postgres_db().unwrap();
+    let mut client = db.client();
+    client
+        .batch_execute("CREATE SCHEMA tokenctl; CREATE TABLE tokenctl.orders (n int)")
+        .unwrap();
+    for args in [&["init"][..], &["list"]] {
+        let run = env.run(args).code(1);
+        assert!(run.stderr.contains("another application"), "{}", run.stderr);
+        assert!(run.stderr.contains("left untouched"), "{}", run.stderr);
+    }
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'tokenctl'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1);
+
+    client
+        .batch_execute("DROP SCHEMA tokenctl CASCADE")
+        .unwrap();
+    env.create("api", &["cases:read"], &[]);
+    client
+        .batch_execute("UPDATE tokenctl.meta SET version = 999")
+        .unwrap();
+    let run = env.run(&["list"]).code(1);
+    assert!(
+        run.stderr.contains("schema version 999 is newer"),
+        "{}",
+        run.stderr
+    );
+    let version: i64 = client
+        .query_one("SELECT version FROM tokenctl.meta", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 999);
+}
+
+#[test]
+fn concurrent_first_runs_create_the_schema_once() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            env.std_cmd()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .args([
+                    "create",
+                    "--name",
+                    &format!("first-{i}"),
+                    "--scope",
+                    "cases:read",
+                ])
+                .args(["--json"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let listed = env.run(&["list", "--json"]).success().json();
+    assert_eq!(listed.as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_failure() {
+    // Nothing listens on port 1; no server needed.
+    let env = TestEnv::sqlite();
+    let run = env
+        .run(&[
+            "--db",
+            "postgres://app:Hunter2pw@127.0.0.1:1/tokens",
+            "list",
+        ])
+        .code(1);
+    assert!(
+        run.stderr
+            .contains("cannot open the database postgres://app@127.0.0.1:1/tokens"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("PostgreSQL server is running"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Hunter2pw"), "{}", run.stderr);
+}
+
+/// A TCP relay to the PostgreSQL server that the test can cut (every connection closed,
+/// new ones refused) and restore, as a server restart or a network failure would.
+struct Relay {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (up2, open2) = (Arc::clone(&up), Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut open = open2.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Relay { addr, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+/// The host and port of `url` as an address.
+fn server_addr(url: &str) -> SocketAddr {
+    let rest = url.split_once('@').unwrap().1;
+    let host_port = rest.split('/').next().unwrap();
+    host_port.parse().unwrap()
+}
+
+/// Waits until `check` holds, or fails the test after [`PATIENCE`].
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < PATIENCE, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_fails_closed_while_the_server_is_away_and_recovers_by_itself() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let direct = url(&env);
+    let relay = Relay::start(server_addr(&direct));
+    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let kept = env.create("kept", &["cases:read"], &[]);
+    let revoked = env.create("revoked", &["cases:read"], &[]);
+    let server = Server::start(&env, &["--db", &relayed]);
+    auth(server.addr, &kept.secret, "GET", "/api/cases/1").expect(200);
+    auth(server.addr, &revoked.secret, "GET", "/api/cases/1").expect(200);
+
+    relay.cut();
+    for _ in 0..5 {
+        let status = auth(server.addr, &kept.secret, "GET", "/api/cases/1").status;
+        assert_eq!(status, 503, "an allow while the database is away");
+    }
+    assert_eq!(get(server.addr, "/healthz", &[]).status, 503);
+    // Revoked through another connection while this server cannot see the database.
+    revoke(&env, &revoked.id);
+
+    relay.restore();
+    eventually("the server answers again", || {
+        auth(server.addr, &kept.secret, "GET", "/api/cases/1").status == 200
+    });
+    auth(server.addr, &revoked.secret, "GET", "/api/cases/1").unauthorized();
+    eventually("healthz is ok again", || {
+        get(server.addr, "/healthz", &[]).status == 200
+    });
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains(&format!(":{}@", password(&direct))), "{log}");
+}
+
+#[test]
+fn a_revocation_is_seen_by_every_server_on_the_next_request() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    env.create("bootstrap", &["cases:read"], &[]);
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(&env, &[])).collect();
+    for round in 0..20 {
+        let made = env.create(&format!("round-{round}"), &["cases:read"], &[]);
+        for s in &servers {
+            auth(s.addr, &made.secret, "GET", "/api/cases/1").expect(200);
+        }
+        revoke(&env, &made.id);
+        for s in &servers {
+            auth(s.addr, &made.secret, "GET", "/api/cases/1").unauthorized();
+        }
+    }
+}
