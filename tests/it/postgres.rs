@@ -327,3 +327,26 @@ fn a_revocation_is_seen_by_every_server_on_the_next_request() {
         }
     }
 }
+
+#[test]
+fn usage_from_several_servers_is_counted_exactly() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let made = env.create("shared", &["cases:read"], &[]);
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(&env, &[])).collect();
+    let mut answered = 0;
+    for round in 0..40 {
+        for s in &servers {
+            auth(s.addr, &made.secret, "GET", &format!("/api/cases/{round}")).expect(200);
+            answered += 1;
+        }
+    }
+    // SIGTERM commits what each server still holds.
+    for s in servers {
+        let (status, log) = s.terminate();
+        assert!(status.success(), "{log}");
+    }
+    let shown = env.show(&made.id);
+    assert_eq!(shown["requests_24h"], answered, "{shown}");
+}
