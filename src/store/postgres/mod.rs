@@ -45,8 +45,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeZone, Utc};
-use postgres::Transaction;
 use postgres::error::SqlState;
+use postgres::{SimpleQueryMessage, Transaction};
 
 use super::error::Kind;
 use super::location::{Location, PostgresUrl};
@@ -103,11 +103,22 @@ pub struct Postgres {
     location: Location,
     pool: Arc<Pool>,
     /// The connection a snapshot reads through, while one is open.
-    pinned: RefCell<Option<Conn>>,
+    pinned: RefCell<Option<Pinned>>,
     /// `meta.instance` as found when opened.
     instance: String,
     warnings: Vec<String>,
 }
+
+/// A snapshot's connection, and whether its transaction has begun: it begins with the
+/// first read, in the same round trip when that read is the revision (as on every
+/// verification), so that a verification answered from the cache costs two round trips
+/// (begin and read the revision; commit), not three.
+struct Pinned {
+    conn: Conn,
+    begun: bool,
+}
+
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,23 +133,8 @@ impl Postgres {
     /// in it if it is not there.
     pub fn open(url: &PostgresUrl, mode: OpenMode) -> Result<Postgres> {
         let location = Location::Postgres(url.clone());
-        let mut warnings = Vec::new();
         let shown = location.to_string();
-        let opened = (|| {
-            let pool = Pool::for_url(url, &mut warnings)?;
-            let mut conn = pool.get()?;
-            let instance = open::prepare(&mut conn, &shown, mode)?;
-            pool.put(conn);
-            anyhow::Ok((pool, instance))
-        })();
-        // A password file that was ignored may be why: say so with the failure.
-        let (pool, instance) = opened.map_err(|e| {
-            let e = warnings.iter().fold(e, |e, w| e.context(w.clone()));
-            Error::from(match e.downcast::<Error>() {
-                Ok(store) => return store,
-                Err(e) => e.context(format!("cannot open the database {shown}")),
-            })
-        })?;
+        let (pool, instance, warnings) = on_server(url, |conn| open::prepare(conn, &shown, mode))?;
         Ok(Postgres {
             location,
             pool,
@@ -148,22 +144,21 @@ impl Postgres {
         })
     }
 
-    /// Whether tokenctl's schema is in the database at `url`.
+    /// Whether tokenctl's schema is in the database at `url` (a foreign one counts: it
+    /// is refused when opened).
     pub fn exists(url: &PostgresUrl) -> Result<bool> {
-        match Postgres::open(url, OpenMode::Existing) {
-            Ok(_) => Ok(true),
-            Err(Error::Unavailable(f)) if f.to_string().starts_with("there is no tokenctl") => {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        Ok(on_server(url, |conn| open::has_schema(&mut conn.client))?.1)
     }
 
     /// Runs `f` on a connection: the snapshot's, inside one, else one from the pool
     /// (returned afterwards unless it broke).
     fn with<T>(&self, f: impl FnOnce(&mut Conn) -> anyhow::Result<T>) -> Result<T> {
-        if let Some(conn) = self.pinned.borrow_mut().as_mut() {
-            return Ok(f(conn)?);
+        if let Some(pinned) = self.pinned.borrow_mut().as_mut() {
+            if !pinned.begun {
+                pinned.conn.client.batch_execute(BEGIN_SNAPSHOT)?;
+                pinned.begun = true;
+            }
+            return Ok(f(&mut pinned.conn)?);
         }
         let mut conn = self.pool.get()?;
         let out = f(&mut conn);
@@ -196,22 +191,40 @@ impl Backend for Postgres {
     }
 
     fn revision(&self) -> Result<Revision> {
+        if let Some(pinned) = self.pinned.borrow_mut().as_mut()
+            && !pinned.begun
+        {
+            pinned.begun = true;
+            let sql = format!("{BEGIN_SNAPSHOT}; SELECT revision FROM meta");
+            let read = pinned.conn.client.simple_query(&sql)?;
+            let value = read.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            });
+            let revision = value
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::unavailable("the database holds no revision".into()))?;
+            return Ok(Revision::new(revision, 0));
+        }
         self.with(|c| {
             let sql = c.prepared("SELECT revision FROM meta")?;
             Ok(Revision::new(c.client.query_one(&sql, &[])?.get(0), 0))
         })
     }
 
-    /// One `REPEATABLE READ READ ONLY` transaction on one connection, kept for the reads.
+    /// One `REPEATABLE READ READ ONLY` transaction on one connection, kept for the reads:
+    /// its snapshot is taken by its first statement, before any read returns.
     fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
-        let mut conn = self.pool.get()?;
-        conn.client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-        *self.pinned.borrow_mut() = Some(conn);
+        let conn = self.pool.get()?;
+        *self.pinned.borrow_mut() = Some(Pinned { conn, begun: false });
         let out = reads();
-        let mut conn = self.pinned.borrow_mut().take().expect("pinned above");
+        let Pinned { mut conn, begun } = self.pinned.borrow_mut().take().expect("pinned above");
         // A failed read aborted the transaction: COMMIT then rolls it back.
-        let ended = conn.client.batch_execute("COMMIT");
+        let ended = if begun {
+            conn.client.batch_execute("COMMIT")
+        } else {
+            Ok(())
+        };
         self.pool.put(conn);
         ended?;
         Ok(out)
@@ -270,6 +283,32 @@ impl Backend for Postgres {
             "'tokenctl backup' writes SQLite files and cannot copy the PostgreSQL database {} yet; back it up with pg_dump --schema=tokenctl",
             self.location
         )))
+    }
+}
+
+/// Runs `first` on a connection to `url` from the process's pool; returns the pool, what
+/// `first` found, and the warnings of setting up the connection. A failure names the
+/// database, and an ignored password file, which may be why.
+fn on_server<T>(
+    url: &PostgresUrl,
+    first: impl FnOnce(&mut Conn) -> anyhow::Result<T>,
+) -> Result<(Arc<Pool>, T, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let done = Pool::for_url(url, &mut warnings).and_then(|pool| {
+        let mut conn = pool.get()?;
+        let found = first(&mut conn)?;
+        pool.put(conn);
+        Ok((pool, found))
+    });
+    match done {
+        Ok((pool, found)) => Ok((pool, found, warnings)),
+        Err(e) => Err(match e.downcast::<Error>() {
+            Ok(store) => store,
+            Err(e) => {
+                let e = warnings.iter().fold(e, |e, w| e.context(w.clone()));
+                Error::from(e.context(format!("cannot open the database {url}")))
+            }
+        }),
     }
 }
 

@@ -72,6 +72,11 @@ pub(super) fn prepare(conn: &mut Conn, shown: &str, mode: OpenMode) -> anyhow::R
     Ok(instance)
 }
 
+/// Whether there is anything under tokenctl's schema name.
+pub(super) fn has_schema(c: &mut impl GenericClient) -> anyhow::Result<bool> {
+    Ok(!matches!(state(c)?, State::Absent | State::Empty))
+}
+
 /// Fails with the refusal `state` calls for; a state that may be used passes.
 fn refuse(shown: &str, state: State) -> anyhow::Result<()> {
     let (refusal, why) = match state {
