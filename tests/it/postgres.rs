@@ -350,3 +350,58 @@ fn usage_from_several_servers_is_counted_exactly() {
     let shown = env.show(&made.id);
     assert_eq!(shown["requests_24h"], answered, "{shown}");
 }
+
+/// `url` as a second machine would spell it: the other scheme, `localhost` for the
+/// loopback address.
+fn other_spelling(url: &str) -> String {
+    url.replacen("postgres://", "postgresql://", 1)
+        .replacen("@127.0.0.1:", "@localhost:", 1)
+}
+
+#[test]
+fn admins_on_two_machines_lose_no_revocation_and_rotate_once() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let urls = [url(&env), other_spelling(&url(&env))];
+    for round in 0..5 {
+        let made = env.create(&format!("contested-{round}"), &["cases:read"], &[]);
+        // Eight processes on two "machines": four rotate the token, four revoke it.
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let mut cmd = env.std_cmd();
+                cmd.args(["--db", &urls[i % 2]]);
+                if i < 4 {
+                    cmd.args(["rotate", &made.id, "--grace", "1h", "--json"]);
+                } else {
+                    cmd.args(["revoke", &made.id, "--yes", "--json"]);
+                }
+                cmd.stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outcomes: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let rotated = outcomes[..4].iter().filter(|o| o.status.success()).count();
+        assert!(rotated <= 1, "rotated {rotated} times");
+        for revoked in &outcomes[4..] {
+            assert!(revoked.status.success(), "{revoked:?}");
+        }
+        let shown = env.show(&made.id);
+        assert_eq!(shown["status"], "revoked", "{shown}");
+        let successors = env
+            .run(&["list", "--status", "all", "--json"])
+            .success()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["rotated_from"] == made.id.as_str())
+            .count();
+        assert_eq!(successors, rotated);
+    }
+}
