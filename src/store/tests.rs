@@ -269,8 +269,12 @@ mod postgres {
                 panic!("CI=true, but TOKENCTL_TEST_POSTGRES names no PostgreSQL server")
             }
             _ => {
-                eprintln!(
-                    "skipped: the PostgreSQL contract tests need TOKENCTL_TEST_POSTGRES=postgres://USER:PASSWORD@HOST/DB (a role with CREATEDB)"
+                // Past the harness's capture (which only takes `eprintln!`): shown by
+                // `cargo test`.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the PostgreSQL contract tests need TOKENCTL_TEST_POSTGRES=postgres://USER:PASSWORD@HOST/DB (a role with CREATEDB; see README, Development)"
                 );
                 None
             }

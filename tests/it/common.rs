@@ -161,9 +161,16 @@ impl TestEnv {
     /// how to run it).
     pub fn postgres() -> Option<TestEnv> {
         let Some(server) = test_postgres() else {
-            eprintln!(
-                "skipped: PostgreSQL tests need TOKENCTL_TEST_POSTGRES=postgres://USER:PASSWORD@HOST:PORT/DB (a role with CREATEDB; see README)"
-            );
+            // Once, and past the harness's capture (which only takes `eprintln!`), so that
+            // `cargo test` shows it.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the PostgreSQL tests need TOKENCTL_TEST_POSTGRES=postgres://USER:PASSWORD@HOST:PORT/DB (a role with CREATEDB; see README, Development)"
+                );
+            });
             return None;
         };
         let mut env = TestEnv::sqlite();
