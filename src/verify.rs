@@ -399,10 +399,14 @@ impl Verifier {
     ) -> Result<Decision> {
         let (presented, decision) = decided?;
         if self.record {
-            let outcome = if decision.is_allowed() {
-                Outcome::Allowed
-            } else {
-                Outcome::Denied
+            let outcome = match &decision {
+                Decision::Allowed(_) => Outcome::Allowed,
+                Decision::Denied(d)
+                    if matches!(d.reason, DenyReason::Revoked | DenyReason::Expired) =>
+                {
+                    Outcome::Ended
+                }
+                Decision::Denied(_) => Outcome::Denied,
             };
             self.usage.record(presented, request.ip, outcome, now);
         }
@@ -456,20 +460,22 @@ fn judge(
     let reason = match t.status(now) {
         Status::Revoked => Some(DenyReason::Revoked),
         Status::Expired => Some(DenyReason::Expired),
-        Status::Active if request.env.is_some_and(|e| e != &*t.env) => Some(DenyReason::WrongEnv),
-        Status::Active
+        Status::Active | Status::Rotating if request.env.is_some_and(|e| e != &*t.env) => {
+            Some(DenyReason::WrongEnv)
+        }
+        Status::Active | Status::Rotating
             if !request
                 .ip
                 .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
         {
             Some(DenyReason::IpNotAllowed)
         }
-        Status::Active
+        Status::Active | Status::Rotating
             if request.unmapped || request.scope.is_some_and(|s| !t.scope_set.allows(s)) =>
         {
             Some(DenyReason::InsufficientScope)
         }
-        Status::Active => None,
+        Status::Active | Status::Rotating => None,
     };
     if let Some(reason) = reason {
         return deny(presented, reason, Some(t));

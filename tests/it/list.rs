@@ -111,3 +111,45 @@ fn color_always_and_never() {
     // auto without a terminal: plain.
     assert!(!env.run(&["list"]).success().stdout.contains('\x1b'));
 }
+
+/// A token in its rotation grace period has a status of its own until the grace ends, and
+/// is no renewal candidate for --expiring-within.
+#[test]
+fn a_token_in_its_rotation_grace_is_rotating() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let old = env.create("sync", &["cases:read"], &["--expires", "30d"]);
+    env.create("soon", &["cases:read"], &["--expires", "5d"]);
+    env.run(&["rotate", "sync", "--grace", "1d"]).success();
+    let list = |env: &TestEnv, args: &[&str]| {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        env.run(&all).success().json()
+    };
+    let all = list(&env, &[]);
+    let statuses: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("sync", "rotating"), ("soon", "active"), ("sync", "active")]
+    );
+    let rotating = list(&env, &["--status", "rotating"]);
+    assert_eq!(rotating.as_array().unwrap().len(), 1);
+    assert_eq!(rotating[0]["id"], old.id.as_str());
+    assert_eq!(names(&list(&env, &["--expiring-within", "7d"])), ["soon"]);
+    let human = env.run(&["list"]).success().stdout;
+    assert!(human.contains("rotating"), "{human}");
+    // The grace over, it is expired like any other.
+    env.set_now("2026-03-02T10:00:00Z");
+    assert!(
+        list(&env, &["--status", "rotating"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(env.show(&old.id)["status"], "expired");
+}

@@ -15,6 +15,7 @@ mod settings;
 mod tokens;
 mod usage;
 
+pub use tokens::PrunedTokens;
 pub use usage::Pruned;
 
 use std::path::{Path, PathBuf};
@@ -244,5 +245,7 @@ fn from_ts(s: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+#[cfg(test)]
+mod summary_tests;
 #[cfg(test)]
 mod tests;

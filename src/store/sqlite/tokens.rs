@@ -217,8 +217,8 @@ impl Store {
         let mut found: Vec<TokenRecord> = stmt
             .query_map([reference], from_row)?
             .collect::<rusqlite::Result<_>>()?;
-        if found.len() > 1 && found.iter().any(|t| t.status(now) == Status::Active) {
-            found.retain(|t| t.status(now) == Status::Active);
+        if found.len() > 1 && found.iter().any(|t| t.status(now).works()) {
+            found.retain(|t| t.status(now).works());
         }
         if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
             found.retain(|t| t.rotated_to.is_none());
@@ -273,6 +273,11 @@ impl Store {
                 "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 Some(ts(now).into()),
             ),
+            Some(Status::Rotating) => clause(
+                "revoked_at IS NULL AND rotated_to IS NOT NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+                Some(ts(now).into()),
+            ),
             Some(Status::Expired) => clause(
                 "revoked_at IS NULL AND expires_at <= ?",
                 Some(ts(now).into()),
@@ -283,7 +288,12 @@ impl Store {
             clause("env = ?", Some(env.clone().into()));
         }
         if let Some(before) = filter.expiring_before {
-            clause("expires_at < ?", Some(ts(before).into()));
+            // A rotated token's expiry is the end of its grace period, which needs no
+            // attention: its successor is the one to watch.
+            clause(
+                "expires_at < ? AND rotated_to IS NULL",
+                Some(ts(before).into()),
+            );
         }
         if let Some(since) = filter.unused_since {
             clause(
@@ -397,6 +407,77 @@ impl Store {
                 Ok(both)
             }
         }
+    }
+}
+
+/// What `prune --tokens` deleted (or would delete): the tokens, and the usage rows that
+/// went with them. Their events are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PrunedTokens {
+    pub ids: Vec<String>,
+    pub usage_rows: u64,
+    pub uses: u64,
+}
+
+/// Tokens revoked before `:cutoff`, or expired (not revoked) before it.
+const ENDED_BEFORE: &str =
+    "(revoked_at < :cutoff OR (revoked_at IS NULL AND expires_at < :cutoff))";
+
+impl Store {
+    /// Deletes the tokens revoked or expired before `before`, with their usage rows, IPs
+    /// and running totals (nothing with `dry_run`); their admin events are kept, and each
+    /// gets a `prune` event. Tokens that name a deleted one as predecessor or successor
+    /// keep no link to it.
+    pub fn prune_tokens(
+        &mut self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PrunedTokens> {
+        let cutoff = ts(before);
+        let tx = self.write()?;
+        let sql = format!("SELECT pk, id FROM tokens WHERE {ENDED_BEFORE} ORDER BY pk");
+        let doomed: Vec<(i64, String)> = tx
+            .prepare(&sql)?
+            .query_map(&[(":cutoff", &cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut pruned = PrunedTokens::default();
+        let mut each = Vec::with_capacity(doomed.len());
+        for (pk, id) in doomed {
+            let (rows, uses): (u64, u64) = tx.query_row(
+                "SELECT count(*), coalesce(sum(allowed + denied), 0) FROM usage WHERE token_pk = ?1",
+                [pk],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            pruned.usage_rows += rows;
+            pruned.uses += uses;
+            each.push((id.clone(), rows, uses));
+            pruned.ids.push(id);
+        }
+        if dry_run || pruned.ids.is_empty() {
+            return Ok(pruned);
+        }
+        for sql in [
+            "UPDATE tokens SET rotated_from = NULL WHERE rotated_from IN (SELECT id FROM tokens WHERE {ended})",
+            "UPDATE tokens SET rotated_to = NULL WHERE rotated_to IN (SELECT id FROM tokens WHERE {ended})",
+            "DELETE FROM usage WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_ips WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_hours WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM tokens WHERE {ended}",
+        ] {
+            tx.execute(
+                &sql.replace("{ended}", ENDED_BEFORE),
+                &[(":cutoff", &cutoff)],
+            )?;
+        }
+        for (id, rows, uses) in &each {
+            let details =
+                json!({ "before": rfc3339_text(before), "usage_rows": rows, "uses": uses });
+            insert_event(&tx, now, actor, "prune", Some(id), &details)?;
+        }
+        tx.commit()?;
+        Ok(pruned)
     }
 }
 
