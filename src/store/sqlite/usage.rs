@@ -50,14 +50,17 @@ pub(super) const SPIKE_SQL: &str = "WITH RECURSIVE boundary(n, hour) AS \
              FROM tokens t, boundary b \
              WHERE EXISTS (SELECT 1 FROM token_hours h WHERE h.token_pk = t.pk \
                              AND h.hour >= :base AND h.hour <= :now) {token}";
-/// `DENIED_USE`: uses denied because the token had been revoked or had expired.
-pub(super) const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.ended) FROM usage u \
-             WHERE u.hour >= :recent AND u.ended > 0 {token} \
+/// `DENIED_USE`: uses denied because the token had been revoked or had expired (only such
+/// tokens have them). `CROSS JOIN` reads the tokens first and then each one's recent
+/// hours by key: without statistics, SQLite would read all of `usage` instead.
+pub(super) const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.ended) FROM tokens t \
+             CROSS JOIN usage u ON u.token_pk = t.pk AND u.hour >= :recent \
+             WHERE (t.revoked_at IS NOT NULL OR t.expires_at <= :now) AND u.ended > 0 {token} \
              GROUP BY u.token_pk";
-/// `IP_BLOCKED`: uses per IP of tokens with an allow list.
-pub(super) const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM usage u \
-             JOIN tokens t ON t.pk = u.token_pk \
-             WHERE u.hour >= :recent AND t.allowed_ips != '' {token} \
+/// `IP_BLOCKED`: uses per IP of tokens with an allow list (read as `DENIED_USE` is).
+pub(super) const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM tokens t \
+             CROSS JOIN usage u ON u.token_pk = t.pk AND u.hour >= :recent \
+             WHERE t.allowed_ips != '' {token} \
              GROUP BY u.token_pk, u.ip";
 
 /// `sql` for one token or for all: `{token}` becomes `AND <column> = :token` when `key`
@@ -110,7 +113,7 @@ pub(super) const REQUESTS_SQL: &str = "SELECT t.pk, l.allowed_through, l.denied_
 /// Per token used from hour `:since` on: its uses then (running totals, as in
 /// [`REQUESTS_SQL`]), and its source IPs last kept from then on. A row's `last_seen` falls
 /// in its hour, so an IP has rows in the window exactly when its latest kept one does.
-const WINDOW_TOTALS_SQL: &str = "SELECT t.pk, \
+pub(super) const WINDOW_TOTALS_SQL: &str = "SELECT t.pk, \
        l.allowed_through - (d.allowed_through - d.allowed), \
        l.denied_through - (d.denied_through - d.denied), \
        (SELECT count(*) FROM token_ips i WHERE i.token_pk = t.pk AND i.last_kept >= :since * 3600), \
@@ -495,15 +498,16 @@ impl Store {
 
         facts.daily = self.daily_uses(key, base, h)?;
 
-        let sql = for_token(DENIED_AFTER_END_SQL, "u.token_pk", key);
-        let params = [(":recent", &recent as &dyn ToSql)];
+        let sql = for_token(DENIED_AFTER_END_SQL, "t.pk", key);
+        let now_ts = ts(now);
+        let params = [(":recent", &recent as &dyn ToSql), (":now", &now_ts)];
         facts.denied_after_end = self
             .conn
             .prepare_cached(&sql)?
             .query_map(&*bind(&params, &key), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
 
-        let sql = for_token(RESTRICTED_IPS_SQL, "u.token_pk", key);
+        let sql = for_token(RESTRICTED_IPS_SQL, "t.pk", key);
         let params = [(":recent", &recent as &dyn ToSql)];
         facts.restricted_ips = self
             .conn
