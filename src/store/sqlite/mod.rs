@@ -12,6 +12,7 @@ mod migrations;
 mod open;
 mod reserve;
 mod settings;
+mod token_days;
 mod tokens;
 mod usage;
 

@@ -1,8 +1,8 @@
-//! The running totals in `token_hours` against the raw `usage` rows they summarise: after
+//! The day rows of `token_days` against the raw `usage` rows they summarise: after
 //! random recording (late flushes for old hours included), pruning of usage and of
 //! tokens, and when built by the migration from the raw rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -144,34 +144,61 @@ fn readings(store: &Store, now: DateTime<Utc>) -> Readings {
         .collect()
 }
 
+/// `usage` summed per token and hour.
+fn raw_hours(conn: &Connection) -> BTreeMap<(i64, i64), (u64, u64)> {
+    conn.prepare(
+        "SELECT token_pk, hour, sum(allowed), sum(denied) FROM usage GROUP BY token_pk, hour",
+    )
+    .unwrap()
+    .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// `token_days` as (token, hour) counts, and each row's running totals with its day's.
+#[allow(clippy::type_complexity)]
+fn day_rows(conn: &Connection) -> (BTreeMap<(i64, i64), (u64, u64)>, Vec<(i64, [u64; 4])>) {
+    let a: Vec<String> = (0..24).map(|k| format!("allowed_to_{k}")).collect();
+    let d: Vec<String> = (0..24).map(|k| format!("denied_to_{k}")).collect();
+    let sql = format!(
+        "SELECT token_pk, day, allowed_before, denied_before, {}, {} FROM token_days \
+         ORDER BY token_pk, day",
+        a.join(", "),
+        d.join(", ")
+    );
+    let mut hours = BTreeMap::new();
+    let mut totals = Vec::new();
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let mut rows = stmt.query([]).unwrap();
+    while let Some(r) = rows.next().unwrap() {
+        let (token, day): (i64, i64) = (r.get(0).unwrap(), r.get(1).unwrap());
+        let mut sums = [r.get(2).unwrap(), r.get(3).unwrap(), 0, 0];
+        for k in 0..24 {
+            let (to_a, to_d): (u64, u64) = (r.get(4 + k).unwrap(), r.get(28 + k).unwrap());
+            let (allowed, denied) = (to_a - sums[2], to_d - sums[3]);
+            (sums[2], sums[3]) = (to_a, to_d);
+            if allowed + denied > 0 {
+                hours.insert((token, day * 24 + k as i64), (allowed, denied));
+            }
+        }
+        totals.push((token, sums));
+    }
+    (hours, totals)
+}
+
 /// The summaries agree with the raw rows: hour by hour, in their running totals, and in
 /// every window the store reads from them.
 fn check(store: &Store, now: DateTime<Utc>) {
     let conn = store.conn_for_tests();
-    let mismatched: i64 = conn
-        .query_row(
-            "SELECT (SELECT count(*) FROM ( \
-               SELECT token_pk, hour, sum(allowed), sum(denied) FROM usage GROUP BY token_pk, hour \
-               EXCEPT SELECT token_pk, hour, allowed, denied FROM token_hours)) \
-             + (SELECT count(*) FROM ( \
-               SELECT token_pk, hour, allowed, denied FROM token_hours \
-               EXCEPT SELECT token_pk, hour, sum(allowed), sum(denied) FROM usage GROUP BY token_pk, hour))",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(mismatched, 0, "token_hours differs from usage");
-    let broken: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM (SELECT allowed, denied, allowed_through, denied_through, \
-               lag(allowed_through) OVER w AS pa, lag(denied_through) OVER w AS pd \
-               FROM token_hours WINDOW w AS (PARTITION BY token_pk ORDER BY hour)) \
-             WHERE pa IS NOT NULL AND (allowed_through - pa != allowed OR denied_through - pd != denied)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(broken, 0, "running totals do not add up");
+    let (hours, totals) = day_rows(conn);
+    assert_eq!(hours, raw_hours(conn), "token_days differs from usage");
+    for pair in totals.windows(2) {
+        let ((t0, [a0, d0, da, dd]), (t1, [a1, d1, ..])) = (pair[0], pair[1]);
+        if t0 == t1 {
+            assert_eq!((a1, d1), (a0 + da, d0 + dd), "running totals do not add up");
+        }
+    }
     for (i, (requests, windows, daily)) in readings(store, now).into_iter().enumerate() {
         let at = now - TimeDelta::days([0, 3, 20][i]);
         assert_eq!(requests, raw_requests(conn, at), "requests at {at}");
@@ -214,7 +241,7 @@ fn summaries_match_the_raw_counts() {
     store
         .conn_for_tests()
         .execute_batch(&format!(
-            "DROP TABLE token_hours; ALTER TABLE token_ips DROP COLUMN last_kept; {}",
+            "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; {}",
             MIGRATIONS[4]
         ))
         .unwrap();
@@ -232,7 +259,7 @@ fn summaries_match_the_raw_counts() {
     let left: i64 = store
         .conn_for_tests()
         .query_row(
-            "SELECT count(*) FROM token_hours WHERE token_pk = ?1",
+            "SELECT count(*) FROM token_days WHERE token_pk = ?1",
             [tokens[1].key()],
             |r| r.get(0),
         )

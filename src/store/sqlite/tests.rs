@@ -67,7 +67,7 @@ const PINNED_DIGESTS: [&str; 6] = [
     "4edb9ae9926f6684",
     "a2e73bd90d70a3cf",
     "c181dd598ab6b705",
-    "621c09ea4b5dfd43",
+    "372c6447a379c19a",
     "38dfe63c861ab92c",
 ];
 
@@ -702,15 +702,15 @@ fn application_id_marks_our_files() {
 /// the usage of other tokens (bench/usage-scaling.sh measures it).
 #[test]
 fn one_token_queries_use_the_token_key() {
+    use super::token_days::{requests_sql, spike_sql};
     use super::usage::{
-        DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, REQUESTS_SQL, RESTRICTED_IPS_SQL, SPIKE_SQL,
-        for_token,
+        DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token,
     };
     let store = Store::open_in_memory().unwrap();
     for (sql, column) in [
         (DAILY_SQL, "token_pk"),
-        (SPIKE_SQL, "t.pk"),
-        (REQUESTS_SQL, "t.pk"),
+        (spike_sql(5).as_str(), "t.pk"),
+        (requests_sql(5).as_str(), "t.pk"),
         (DENIED_AFTER_END_SQL, "t.pk"),
         (RESTRICTED_IPS_SQL, "t.pk"),
         (NEW_IPS_SQL, "n.token_pk"),
@@ -743,25 +743,23 @@ fn one_token_queries_use_the_token_key() {
     }
 }
 
-/// The all-token queries of `list` and `audit` read `usage` and `token_hours` a token at
+/// The all-token queries of `list` and `audit` read `usage` and `token_days` a token at
 /// a time, by key: never the whole table, which grows with history (bench/history.sh
 /// measures it). Only the tokens, their IPs and `SPIKE`'s day boundaries are scanned.
 #[test]
 fn all_token_queries_never_read_the_whole_history() {
-    use super::usage::{
-        DENIED_AFTER_END_SQL, NEW_IPS_SQL, REQUESTS_SQL, RESTRICTED_IPS_SQL, SPIKE_SQL,
-        WINDOW_TOTALS_SQL, for_token,
-    };
+    use super::token_days::{requests_sql, spike_sql, window_totals_sql};
+    use super::usage::{DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token};
     let store = Store::open_in_memory().unwrap();
     for sql in [
-        SPIKE_SQL,
-        REQUESTS_SQL,
-        WINDOW_TOTALS_SQL,
-        DENIED_AFTER_END_SQL,
-        RESTRICTED_IPS_SQL,
-        NEW_IPS_SQL,
+        spike_sql(5),
+        requests_sql(5),
+        window_totals_sql(5),
+        DENIED_AFTER_END_SQL.to_string(),
+        RESTRICTED_IPS_SQL.to_string(),
+        NEW_IPS_SQL.to_string(),
     ] {
-        let all = for_token(sql, "", None);
+        let all = for_token(&sql, "", None);
         let mut stmt = store
             .conn_for_tests()
             .prepare(&format!("EXPLAIN QUERY PLAN {all}"))

@@ -463,7 +463,7 @@ impl Store {
             "UPDATE tokens SET rotated_to = NULL WHERE rotated_to IN (SELECT id FROM tokens WHERE {ended})",
             "DELETE FROM usage WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
             "DELETE FROM token_ips WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
-            "DELETE FROM token_hours WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_days WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
             "DELETE FROM tokens WHERE {ended}",
         ] {
             tx.execute(

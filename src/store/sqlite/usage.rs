@@ -9,15 +9,15 @@ use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
+use super::token_days;
 use super::{Store, from_ts, ts};
 use crate::usage::{
     AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests,
     STRANGER_SOURCES_PER_HOUR, StrangerTotals, StrangerUsage, TOKEN_SOURCES_PER_HOUR, UsageRow,
-    WindowTotals, hour_of,
+    hour_of,
 };
 
 const HOURS_24H: i64 = 24;
-const HOURS_7D: i64 = 7 * 24;
 const HOURS_30D: i64 = 30 * 24;
 
 /// What `prune` removed (or would remove).
@@ -37,19 +37,6 @@ pub(super) const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM
                AND EXISTS (SELECT 1 FROM token_ips o WHERE o.token_pk = n.token_pk \
                            AND o.first_seen < :day_start AND o.ip NOT IN (:no_ip, :overflow)) \
              ORDER BY n.token_pk, n.first_seen";
-/// `SPIKE`: per token, its uses before each of the 32 day boundaries from `:base`
-/// (`:base + 24 * n` for n in 0..=31, the last one the hour after `:now`), from the
-/// running totals; consecutive differences are the uses per day.
-pub(super) const SPIKE_SQL: &str = "WITH RECURSIVE boundary(n, hour) AS \
-               (SELECT 0, :base UNION ALL SELECT n + 1, hour + 24 FROM boundary WHERE n < 31) \
-             SELECT t.pk, b.n, coalesce( \
-               (SELECT allowed_through + denied_through - allowed - denied FROM token_hours \
-                 WHERE token_pk = t.pk AND hour >= b.hour ORDER BY hour LIMIT 1), \
-               (SELECT allowed_through + denied_through FROM token_hours \
-                 WHERE token_pk = t.pk ORDER BY hour DESC LIMIT 1)) \
-             FROM tokens t, boundary b \
-             WHERE EXISTS (SELECT 1 FROM token_hours h WHERE h.token_pk = t.pk \
-                             AND h.hour >= :base AND h.hour <= :now) {token}";
 /// `DENIED_USE`: uses denied because the token had been revoked or had expired (only such
 /// tokens have them). `CROSS JOIN` reads the tokens first and then each one's recent
 /// hours by key: without statistics, SQLite would read all of `usage` instead.
@@ -76,7 +63,7 @@ pub(super) fn for_token(sql: &str, column: &str, key: Option<i64>) -> String {
 }
 
 /// The named parameters of a [`for_token`] statement.
-fn bind<'a>(
+pub(super) fn bind<'a>(
     params: &[(&'a str, &'a dyn ToSql)],
     key: &'a Option<i64>,
 ) -> Vec<(&'a str, &'a dyn ToSql)> {
@@ -89,77 +76,6 @@ fn bind<'a>(
 
 fn day_of_hour(hour: i64) -> NaiveDate {
     from_ts(hour.div_euclid(24) * 86_400).date_naive()
-}
-
-/// The running totals of each token's latest hour (`l`), and, for the windows from hours
-/// `:h24`, `:h7d` and `:h30d` on, the running totals before the first hour with use in
-/// the window: a window's uses are `l`'s minus these. Tokens without use in 30 days are
-/// left out.
-pub(super) const REQUESTS_SQL: &str = "SELECT t.pk, l.allowed_through, l.denied_through, \
-       d24.allowed_through - d24.allowed, d24.denied_through - d24.denied, \
-       d7.allowed_through - d7.allowed, d7.denied_through - d7.denied, \
-       d30.allowed_through - d30.allowed, d30.denied_through - d30.denied \
-     FROM tokens t \
-     JOIN token_hours l ON l.token_pk = t.pk \
-       AND l.hour = (SELECT max(hour) FROM token_hours WHERE token_pk = t.pk) \
-     JOIN token_hours d30 ON d30.token_pk = t.pk \
-       AND d30.hour = (SELECT min(hour) FROM token_hours WHERE token_pk = t.pk AND hour >= :h30d) \
-     LEFT JOIN token_hours d7 ON d7.token_pk = t.pk \
-       AND d7.hour = (SELECT min(hour) FROM token_hours WHERE token_pk = t.pk AND hour >= :h7d) \
-     LEFT JOIN token_hours d24 ON d24.token_pk = t.pk \
-       AND d24.hour = (SELECT min(hour) FROM token_hours WHERE token_pk = t.pk AND hour >= :h24) \
-     WHERE 1 {token}";
-
-/// Per token used from hour `:since` on: its uses then (running totals, as in
-/// [`REQUESTS_SQL`]), and its source IPs last kept from then on. A row's `last_seen` falls
-/// in its hour, so an IP has rows in the window exactly when its latest kept one does.
-pub(super) const WINDOW_TOTALS_SQL: &str = "SELECT t.pk, \
-       l.allowed_through - (d.allowed_through - d.allowed), \
-       l.denied_through - (d.denied_through - d.denied), \
-       (SELECT count(*) FROM token_ips i WHERE i.token_pk = t.pk AND i.last_kept >= :since * 3600), \
-       (SELECT max(last_kept) FROM token_ips i WHERE i.token_pk = t.pk AND i.last_kept >= :since * 3600) \
-     FROM tokens t \
-     JOIN token_hours l ON l.token_pk = t.pk \
-       AND l.hour = (SELECT max(hour) FROM token_hours WHERE token_pk = t.pk) \
-     JOIN token_hours d ON d.token_pk = t.pk \
-       AND d.hour = (SELECT min(hour) FROM token_hours WHERE token_pk = t.pk AND hour >= :since)";
-
-/// Adds a batch's uses per token and hour to `token_hours`: the hour's own counts, its
-/// running totals (those of the hour before it, or, with the hours before pruned, those
-/// before the hour after it), and the running totals of every later hour (a late flush).
-fn add_to_token_hours(
-    tx: &rusqlite::Transaction<'_>,
-    sums: &BTreeMap<(i64, i64), (u64, u64)>,
-) -> Result<()> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO token_hours (token_pk, hour, allowed, denied, allowed_through, denied_through) \
-         VALUES (?1, ?2, ?3, ?4, \
-           ?3 + coalesce( \
-             (SELECT allowed_through FROM token_hours WHERE token_pk = ?1 AND hour < ?2 ORDER BY hour DESC LIMIT 1), \
-             (SELECT allowed_through - allowed FROM token_hours WHERE token_pk = ?1 AND hour > ?2 ORDER BY hour LIMIT 1), 0), \
-           ?4 + coalesce( \
-             (SELECT denied_through FROM token_hours WHERE token_pk = ?1 AND hour < ?2 ORDER BY hour DESC LIMIT 1), \
-             (SELECT denied_through - denied FROM token_hours WHERE token_pk = ?1 AND hour > ?2 ORDER BY hour LIMIT 1), 0)) \
-         ON CONFLICT DO UPDATE SET allowed = allowed + excluded.allowed, \
-           denied = denied + excluded.denied, \
-           allowed_through = allowed_through + excluded.allowed, \
-           denied_through = denied_through + excluded.denied",
-    )?;
-    let mut later = tx.prepare_cached(
-        "UPDATE token_hours SET allowed_through = allowed_through + ?3, \
-           denied_through = denied_through + ?4 WHERE token_pk = ?1 AND hour > ?2",
-    )?;
-    for (&(key, hour), &(allowed, denied)) in sums {
-        upsert.execute(params![key, hour, allowed, denied])?;
-        later.execute(params![key, hour, allowed, denied])?;
-    }
-    Ok(())
-}
-
-/// A window's uses: the latest running total less the one before the window, if the
-/// token was used in it.
-fn window(through: u64, before: Option<u64>) -> u64 {
-    before.map_or(0, |b| through.saturating_sub(b))
 }
 
 /// The sources with rows of their own, per hour of unknown and malformed tokens (`None`)
@@ -315,7 +231,7 @@ impl Store {
             for (key, (at, ip)) in last_use {
                 touch.execute(params![key, at, ip])?;
             }
-            add_to_token_hours(&tx, &sums)?;
+            token_days::add(&tx, &sums)?;
         }
         tx.commit()?;
         Ok(())
@@ -332,33 +248,6 @@ impl Store {
             .requests_of(Some(key), now)?
             .remove(&key)
             .unwrap_or_default())
-    }
-
-    fn requests_of(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
-        let h = hour_of(now);
-        let (h24, h7d, h30d) = (h - HOURS_24H + 1, h - HOURS_7D + 1, h - HOURS_30D + 1);
-        let sql = for_token(REQUESTS_SQL, "t.pk", key);
-        let params = [
-            (":h24", &h24 as &dyn ToSql),
-            (":h7d", &h7d),
-            (":h30d", &h30d),
-        ];
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(&*bind(&params, &key), |r| {
-            let (allowed, denied): (u64, u64) = (r.get(1)?, r.get(2)?);
-            Ok((
-                r.get::<_, i64>(0)?,
-                Requests {
-                    allowed_24h: window(allowed, r.get(3)?),
-                    denied_24h: window(denied, r.get(4)?),
-                    allowed_7d: window(allowed, r.get(5)?),
-                    denied_7d: window(denied, r.get(6)?),
-                    allowed_30d: window(allowed, r.get(7)?),
-                    denied_30d: window(denied, r.get(8)?),
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Per source IP of one token: uses since `since` and first/last sighting ever.
@@ -421,23 +310,6 @@ impl Store {
             .collect())
     }
 
-    /// Per token used since `since`: totals, distinct IPs and last use in the window.
-    pub fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
-        let mut stmt = self.conn.prepare_cached(WINDOW_TOTALS_SQL)?;
-        let rows = stmt.query_map(&[(":since", &hour_of(since))], |r| {
-            Ok((
-                r.get(0)?,
-                WindowTotals {
-                    allowed: r.get(1)?,
-                    denied: r.get(2)?,
-                    distinct_ips: r.get(3)?,
-                    last_seen: r.get::<_, Option<i64>>(4)?.map(from_ts),
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Uses of tokens this database does not know, per IP and kind, since `since`.
     pub fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
         let mut stmt = self.conn.prepare_cached(
@@ -496,7 +368,7 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
 
-        facts.daily = self.daily_uses(key, base, h)?;
+        facts.daily = self.daily_uses(key, base)?;
 
         let sql = for_token(DENIED_AFTER_END_SQL, "t.pk", key);
         let now_ts = ts(now);
@@ -517,37 +389,6 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(facts)
-    }
-
-    /// `SPIKE`'s uses per day of the 31 days from hour `base` to hour `now`, per token
-    /// used then: differences of the running totals at the days' boundaries.
-    fn daily_uses(&self, key: Option<i64>, base: i64, now: i64) -> Result<HashMap<i64, [u64; 31]>> {
-        let sql = for_token(SPIKE_SQL, "t.pk", key);
-        let params = [(":base", &base as &dyn ToSql), (":now", &now)];
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut boundaries: HashMap<i64, [u64; 32]> = HashMap::new();
-        let rows = stmt.query_map(&*bind(&params, &key), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, usize>(1)?,
-                r.get::<_, u64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (token, n, before) = row?;
-            if let Some(slot) = boundaries.entry(token).or_insert([0; 32]).get_mut(n) {
-                *slot = before;
-            }
-        }
-        Ok(boundaries
-            .into_iter()
-            .map(|(token, b)| {
-                (
-                    token,
-                    std::array::from_fn(|d| b[d + 1].saturating_sub(b[d])),
-                )
-            })
-            .collect())
     }
 
     /// Deletes usage counters of hours that ended before `before` (all of them with
@@ -580,7 +421,7 @@ impl Store {
             return Ok(pruned);
         }
         tx.execute("DELETE FROM usage WHERE hour < ?1", [cutoff])?;
-        tx.execute("DELETE FROM token_hours WHERE hour < ?1", [cutoff])?;
+        token_days::prune(&tx, cutoff)?;
         // An IP whose latest kept row was older has no row left.
         tx.execute(
             "UPDATE token_ips SET last_kept = NULL WHERE last_kept < ?1",
