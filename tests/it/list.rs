@@ -153,3 +153,51 @@ fn a_token_in_its_rotation_grace_is_rotating() {
     );
     assert_eq!(env.show(&old.id)["status"], "expired");
 }
+
+/// A database from before the running totals (schema 3) gets them from its usage rows on
+/// first open: `list` and `audit` count as they did.
+#[test]
+fn counts_survive_the_upgrade_that_adds_running_totals() {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use tokenctl::{Request, Verifier};
+
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let a = env.create("a", &["cases:read"], &["--expires", "90d"]);
+    let b = env.create("b", &["cases:read"], &["--expires", "90d"]);
+    let now: DateTime<Utc> = "2026-03-20T10:30:00Z".parse().unwrap();
+    let mut v = Verifier::open(env.db()).unwrap();
+    for (i, hours_back) in [0, 5, 23, 24, 100, 167, 168, 300, 719, 720]
+        .iter()
+        .enumerate()
+    {
+        let at = now - TimeDelta::hours(*hours_back);
+        let ip = format!("10.0.0.{}", i % 3).parse().unwrap();
+        for secret in [&a.secret, &b.secret].into_iter().take(1 + i % 2) {
+            v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
+        }
+    }
+    v.flush().unwrap();
+    drop(v);
+    env.set_now("2026-03-20T10:30:00Z");
+    let figures = |env: &TestEnv| {
+        (
+            env.run(&["list", "--json"]).success().json(),
+            env.run(&["audit", "--json"]).success().json(),
+            env.run(&["audit", "--since", "7d", "--json"])
+                .success()
+                .json(),
+        )
+    };
+    let current = figures(&env);
+    assert_eq!(current.0[0]["requests_30d"], 9, "{}", current.0);
+
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch(
+        "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; \
+         ALTER TABLE usage DROP COLUMN ended; PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(figures(&env), current);
+}
