@@ -130,17 +130,18 @@ pub(super) fn add(
         "UPDATE token_days SET allowed_before = allowed_before + ?3, \
            denied_before = denied_before + ?4 WHERE token_pk = ?1 AND day > ?2",
     )?;
+    let mut upsert = tx.prepare_cached(&add_sql())?;
     for (&(key, hour), &(allowed, denied)) in sums {
         let (day, k) = (hour.div_euclid(24), hour.rem_euclid(24));
-        tx.prepare_cached(&add_sql(k))?
-            .execute(params![key, day, allowed, denied])?;
+        upsert.execute(params![key, day, allowed, denied, k])?;
         later.execute(params![key, day, allowed, denied])?;
     }
     Ok(())
 }
 
-/// [`add`]'s statement for hour `k` of the day.
-fn add_sql(k: i64) -> String {
+/// [`add`]'s statement: `?3` allowed and `?4` denied uses at hour `?5` of day `?2`. One
+/// text for every hour, so that it stays in the statement cache.
+fn add_sql() -> String {
     let before = |kind: &str| {
         format!(
             "coalesce((SELECT {} FROM token_days p WHERE p.token_pk = ?1 AND p.day < ?2 \
@@ -150,11 +151,14 @@ fn add_sql(k: i64) -> String {
             through("p", kind)
         )
     };
-    let columns: Vec<String> = ["allowed", "denied"]
-        .iter()
-        .flat_map(|kind| (k..24).map(move |j| format!("{kind}_to_{j}")))
-        .collect();
-    let values: Vec<&str> = (k..24).map(|_| "?3").chain((k..24).map(|_| "?4")).collect();
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (kind, uses) in [("allowed", "?3"), ("denied", "?4")] {
+        for j in 0..24 {
+            columns.push(format!("{kind}_to_{j}"));
+            values.push(format!("iif(?5 <= {j}, {uses}, 0)"));
+        }
+    }
     let updates: Vec<String> = columns
         .iter()
         .map(|c| format!("{c} = {c} + excluded.{c}"))
