@@ -1,5 +1,6 @@
-//! The usage tables: committing batches of counters, the windows `list`, `show` and
-//! `audit` show, the facts the anomaly rules need, and pruning.
+//! The usage tables: committing batches of counters (and, through `token_days`, their
+//! running totals in the same transaction), one token's usage by IP and by day, the facts
+//! the anomaly rules need, and pruning. The all-token windows are `token_days`'.
 
 use std::collections::{BTreeMap, HashMap};
 
