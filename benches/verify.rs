@@ -7,6 +7,9 @@
 //! - verify: `Verifier::verify` of a valid token with scope, IP and recording on
 //!   (write-behind, flushed every second as a server does, flush time included);
 //! - recording: `UsageBuffer::record` plus flushes, uses per second on one thread.
+//!
+//! The floor opens the file with rusqlite on purpose, the one place outside
+//! `src/store/sqlite/` that names it: it measures raw SQLite, beneath the store's contract.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::scope::Scope;
-use crate::store::{Credential, OpenMode, Status, Store};
+use crate::store::{Credential, OpenMode, Revision, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
@@ -200,27 +200,27 @@ pub struct Verifier {
     file_checked: Option<Instant>,
 }
 
-/// How long a verifier trusts that the database file at its path is still the one it has
-/// open. Looking costs a `stat`, a fifth of a verification's time; a file replaced under
-/// a running verifier is an operator's mistake to catch soon, while revocations, which
-/// must count from the next request, are seen through `PRAGMA data_version` instead.
+/// How long a verifier trusts that the database at its path is still the one it has
+/// open. Looking costs a `stat` on SQLite, a fifth of a verification's time; a database
+/// replaced under a running verifier is an operator's mistake to catch soon, while
+/// revocations, which must count from the next request, are seen through the store's
+/// revision instead.
 pub const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Credentials read since the database last changed, by token hash.
 ///
-/// Why this can never serve a revoked token: before every lookup the verifier reads
-/// `PRAGMA data_version`, which SQLite changes whenever any other connection — another
-/// process's `tokenctl revoke`, a rotation, a server's usage flusher — has committed since
-/// this connection's previous read. Any change empties the cache. A revocation that
-/// committed before a request arrived therefore reaches that request through a fresh
-/// SELECT. Expiry needs no invalidation: it is computed from `expires_at` at request time.
-/// Only this verifier's own connection could write without changing the number, and it
-/// only writes usage counters, never a credential. A database file deleted or replaced at
-/// its path, which no commit would reveal, is caught by [`Store::check_file`] (at most
-/// [`FILE_CHECK_INTERVAL`] later), and denies.
+/// Why this can never serve a revoked token, given the storage contract
+/// ([`crate::store::Backend`]): before every lookup, in the same snapshot as the lookups,
+/// the verifier reads the store's [`Revision`], which changes in the same transaction as
+/// any credential change, whoever committed it. Any change empties the cache. A
+/// revocation that committed before a request arrived therefore reaches that request
+/// through a fresh lookup. Expiry needs no invalidation: it is computed from `expires_at`
+/// at request time. A database deleted or replaced at its path, which no revision would
+/// reveal, is caught by [`Store::check_same_database`] (at most [`FILE_CHECK_INTERVAL`]
+/// later), and denies.
 #[derive(Default)]
 struct CredentialCache {
-    version: Option<i64>,
+    revision: Option<Revision>,
     entries: HashMap<TokenHash, Arc<Credential>, BuildHasherDefault<DigestHasher>>,
 }
 
@@ -246,13 +246,13 @@ impl CredentialCache {
     /// Bounds memory: a flood of distinct valid tokens only empties the cache more often.
     const MAX_ENTRIES: usize = 10_000;
 
-    /// Empties the cache if another connection has committed since it was filled. Must
-    /// run before [`lookup`](Self::lookup), in the same read snapshot when there is one.
+    /// Empties the cache if the store's revision changed since it was filled. Must run
+    /// before [`lookup`](Self::lookup), in the same read snapshot when there is one.
     fn validate(&mut self, store: &Store) -> Result<()> {
-        let version = store.data_version()?;
-        if self.version != Some(version) {
+        let revision = store.revision()?;
+        if self.revision != Some(revision) {
             self.entries.clear();
-            self.version = Some(version);
+            self.revision = Some(revision);
         }
         Ok(())
     }
@@ -364,7 +364,7 @@ impl Verifier {
                 })
                 .collect())
         });
-        match decided.and_then(|d| d) {
+        match decided.map_err(anyhow::Error::from).and_then(|d| d) {
             Ok(decided) => requests
                 .iter()
                 .zip(decided)
@@ -377,7 +377,7 @@ impl Verifier {
         }
     }
 
-    /// [`Store::check_file`], at most every [`FILE_CHECK_INTERVAL`]; once it failed, it
+    /// [`Store::check_same_database`], at most every [`FILE_CHECK_INTERVAL`]; once it failed, it
     /// fails for every request until the verifier is re-created.
     fn check_file(&mut self) -> Result<()> {
         if self
@@ -386,7 +386,7 @@ impl Verifier {
         {
             return Ok(());
         }
-        self.store.check_file()?;
+        self.store.check_same_database()?;
         self.file_checked = Some(Instant::now());
         Ok(())
     }
@@ -486,17 +486,21 @@ fn judge(
 }
 
 /// Commits `buffer` into `store` (the flusher of a server uses its own connection); never
-/// into a file that is no longer at the store's path (see [`Store::check_file`]).
+/// into a database that is no longer at the store's path (see
+/// [`Store::check_same_database`]).
 pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
     let batch = buffer.take();
     if batch.uses == 0 {
         return Ok(0);
     }
-    match store.check_file().and_then(|()| store.record_usage(&batch)) {
+    match store
+        .check_same_database()
+        .and_then(|()| store.record_usage(&batch))
+    {
         Ok(()) => Ok(batch.uses),
         Err(e) => {
             buffer.restore(batch);
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -586,7 +590,7 @@ mod tests {
 
     /// SQLite would go on reading a deleted or replaced file through its descriptor; the
     /// verifier notices, and denies: it cannot safely switch to the new file (see
-    /// [`Store::check_file`]), even one in which the token is revoked.
+    /// [`Store::check_same_database`]), even one in which the token is revoked.
     #[test]
     fn a_replaced_or_deleted_database_is_noticed() {
         let dir = tempfile::tempdir().unwrap();
@@ -594,14 +598,10 @@ mod tests {
         let now = crate::clock::now();
         let mut admin = Store::open(&path, OpenMode::Create).unwrap();
         let (id, secret) = issue(&mut admin, "cases:read", now);
-        drop(admin);
         // A copy in which the token is revoked, as a restore from a later backup would be.
         let copy = dir.path().join("copy.db");
-        {
-            let src = rusqlite::Connection::open(&path).unwrap();
-            src.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
-                .unwrap();
-        }
+        admin.backup_to(&copy, false, "test", now).unwrap();
+        drop(admin);
         let mut other = Store::open(&copy, OpenMode::Existing).unwrap();
         other.revoke_token(&id, None, "test", now).unwrap();
         drop(other);
@@ -667,10 +667,7 @@ mod tests {
         let (_, secret) = issue(&mut admin, "cases:read", now);
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
-        admin
-            .conn_for_tests()
-            .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE tokens;")
-            .unwrap();
+        crate::store::testing::drop_tokens_table(&admin);
         assert!(v.verify_at(&Request::new(&secret), now).is_err());
     }
 

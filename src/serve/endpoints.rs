@@ -158,14 +158,13 @@ impl App {
         let store = Arc::clone(&self.health);
         let checked = tokio::task::spawn_blocking(move || {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            // Without this, a deleted database still answers through its descriptor.
-            store.check_file().and_then(|()| store.schema_version())
+            store.health()
         })
         .await;
         match checked {
             Ok(Ok(_)) => text(StatusCode::OK, "ok\n"),
             Ok(Err(e)) => {
-                self.log_storage_error(&e);
+                self.log_storage_error(&e.into());
                 text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
             }
             Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),

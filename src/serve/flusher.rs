@@ -43,9 +43,9 @@ impl Flusher {
                 // Until told to stop (or the server is gone): tick.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
                     // Notice a deleted or replaced database file within a tick even when
-                    // no request comes: check_file moves the old -wal and -shm aside
+                    // no request comes: the check moves the old -wal and -shm aside
                     // before another process can open the new file with them.
-                    if let Err(e) = store.check_file()
+                    if let Err(e) = store.check_same_database()
                         && !std::mem::replace(&mut replaced, true)
                     {
                         log(&format!("denying every request: {e:#}"));

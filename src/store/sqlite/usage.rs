@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
-use super::{Store, from_ts, ts};
+use super::{Sqlite, from_ts, ts};
+use crate::store::{Pruned, Result, UsageCounters};
 use crate::usage::{
     AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests,
     STRANGER_SOURCES_PER_HOUR, StrangerTotals, StrangerUsage, TOKEN_SOURCES_PER_HOUR, UsageRow,
@@ -20,15 +20,6 @@ const HOURS_24H: i64 = 24;
 const HOURS_7D: i64 = 7 * 24;
 const HOURS_30D: i64 = 30 * 24;
 
-/// What `prune` removed (or would remove).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Pruned {
-    pub usage_rows: u64,
-    pub stranger_rows: u64,
-    pub uses: u64,
-}
-
-/// Uses per UTC day (`daily_usage`).
 pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
              WHERE hour >= :since {token} GROUP BY hour / 24";
 /// `NEW_IP`: IPs first seen since `:day_start` by tokens seen from other IPs before.
@@ -103,7 +94,11 @@ struct Sources {
 impl Sources {
     /// The source label `row` is written under: its own, unless it would be a new source
     /// in an hour that has all the sources it may have, then [`OVERFLOW_IP`].
-    fn admit<'r>(&mut self, tx: &rusqlite::Transaction<'_>, row: &'r UsageRow) -> Result<&'r str> {
+    fn admit<'r>(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        row: &'r UsageRow,
+    ) -> anyhow::Result<&'r str> {
         if row.ip == OVERFLOW_IP {
             return Ok(&row.ip);
         }
@@ -155,7 +150,7 @@ impl Sources {
     }
 }
 
-impl Store {
+impl UsageCounters for Sqlite {
     /// Commits a batch of counters in one transaction, and moves each token's
     /// `last_used_at`/`last_used_ip` forward. Counts of a token this database does not
     /// hold are dropped: a backup restored in place (`sqlite3 tokens.db .restore`) since
@@ -167,7 +162,7 @@ impl Store {
     /// [`TOKEN_SOURCES_PER_HOUR`] (per token) sources; the uses of any further source are
     /// added to the hour's [`OVERFLOW_IP`] row. Counted here, under the write lock, so the
     /// bound holds whatever the buffers, flushes and processes that write.
-    pub fn record_usage(&mut self, batch: &Batch) -> Result<()> {
+    fn record_usage(&mut self, batch: &Batch) -> Result<()> {
         if batch.rows.is_empty() {
             return Ok(());
         }
@@ -245,52 +240,21 @@ impl Store {
     }
 
     /// Request windows of every token used in the last 30 days, by token key.
-    pub fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
+    fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
         self.requests_where("", None, now)
     }
 
     /// Request windows of one token.
-    pub fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
+    fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
         Ok(self
             .requests_where("AND token_pk = ?4", Some(key), now)?
             .remove(&key)
             .unwrap_or_default())
     }
 
-    fn requests_where(
-        &self,
-        filter: &str,
-        key: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<HashMap<i64, Requests>> {
-        let h = hour_of(now);
-        let mut stmt = self.conn.prepare_cached(&requests_sql(filter))?;
-        let mut values = vec![h - HOURS_24H + 1, h - HOURS_7D + 1, h - HOURS_30D + 1];
-        values.extend(key);
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Requests {
-                    allowed_24h: r.get(1)?,
-                    denied_24h: r.get(2)?,
-                    allowed_7d: r.get(3)?,
-                    denied_7d: r.get(4)?,
-                    allowed_30d: r.get(5)?,
-                    denied_30d: r.get(6)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Per source IP of one token: uses since `since` and first/last sighting ever.
     /// With `seen_only`, IPs without use in the window are left out.
-    pub fn token_ips(
-        &self,
-        key: i64,
-        since: DateTime<Utc>,
-        seen_only: bool,
-    ) -> Result<Vec<IpUsage>> {
+    fn token_ips(&self, key: i64, since: DateTime<Utc>, seen_only: bool) -> Result<Vec<IpUsage>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT ti.ip, coalesce(sum(u.allowed), 0), coalesce(sum(u.denied), 0), \
                     ti.first_seen, ti.last_seen \
@@ -315,7 +279,7 @@ impl Store {
     /// Uses per UTC day from `since` (hourly resolution: the first day counts from the
     /// hour of `since`) to `now`, of one token or (with `None`) all tokens; days without
     /// use are included as zeros.
-    pub fn daily_usage(
+    fn daily_usage(
         &self,
         key: Option<i64>,
         since: DateTime<Utc>,
@@ -344,7 +308,7 @@ impl Store {
     }
 
     /// Per token used since `since`: totals, distinct IPs and last use in the window.
-    pub fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
+    fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT token_pk, sum(allowed), sum(denied), count(DISTINCT ip), max(last_seen) \
              FROM usage WHERE hour >= ?1 GROUP BY token_pk",
@@ -364,7 +328,7 @@ impl Store {
     }
 
     /// Uses of tokens this database does not know, per IP and kind, since `since`.
-    pub fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
+    fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT ip, kind, sum(count), min(first_seen), max(last_seen) FROM stranger_usage \
              WHERE hour >= ?1 GROUP BY ip, kind ORDER BY sum(count) DESC, ip, kind",
@@ -383,7 +347,7 @@ impl Store {
 
     /// The facts behind the anomaly flags, about the 24 hours up to `now`; for one token
     /// or (with `None`) all.
-    pub fn anomaly_facts(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts> {
+    fn anomaly_facts(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts> {
         let h = hour_of(now);
         let day_start = ts(now) - 86_400;
         // Hours [h-23, h] are "the last 24h"; the 30 days before start 720 hours earlier.
@@ -463,7 +427,7 @@ impl Store {
 
     /// Deletes usage counters of hours that ended before `before` (all of them with
     /// `dry_run` false), logging a `prune` event. Tokens and events are kept.
-    pub fn prune_usage(
+    fn prune_usage(
         &mut self,
         before: DateTime<Utc>,
         dry_run: bool,
@@ -507,5 +471,34 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(pruned)
+    }
+}
+
+impl Sqlite {
+    /// Request windows of the tokens `filter` selects, by token key.
+    fn requests_where(
+        &self,
+        filter: &str,
+        key: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<i64, Requests>> {
+        let h = hour_of(now);
+        let mut stmt = self.conn.prepare_cached(&requests_sql(filter))?;
+        let mut values = vec![h - HOURS_24H + 1, h - HOURS_7D + 1, h - HOURS_30D + 1];
+        values.extend(key);
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Requests {
+                    allowed_24h: r.get(1)?,
+                    denied_24h: r.get(2)?,
+                    allowed_7d: r.get(3)?,
+                    denied_7d: r.get(4)?,
+                    allowed_30d: r.get(5)?,
+                    denied_30d: r.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
