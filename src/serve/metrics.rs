@@ -17,57 +17,29 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::uri::Ambiguity;
-use crate::verify::DenyReason;
+use crate::verify::{Ambiguity, Decision, DenyReason};
 
-/// How an `/auth` request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allowed,
-    /// No `Authorization` header.
-    Missing,
-    Denied(DenyReason),
-    /// A genuine token, but the request maps to no scope.
-    Unmapped,
-    /// A genuine token, but readers of the request disagree about what it asks for.
-    Ambiguous,
-    /// The database could not answer: denied with 503.
-    StorageError,
+/// The counter of an `/auth` request that ended in `decided` (`None`: the database could
+/// not answer): allowed first, then one per denial reason, then errors.
+fn request_index(decided: Option<&Decision>) -> usize {
+    match decided {
+        Some(Decision::Allowed(_)) => 0,
+        Some(Decision::Denied(d)) => {
+            1 + DenyReason::ALL
+                .iter()
+                .position(|r| *r == d.reason)
+                .unwrap_or_default()
+        }
+        None => 1 + DenyReason::ALL.len(),
+    }
 }
 
-impl Verdict {
-    fn labels(self) -> (&'static str, &'static str) {
-        match self {
-            Verdict::Allowed => ("allowed", "none"),
-            Verdict::Missing => ("denied", "missing"),
-            Verdict::Denied(r) => ("denied", r.as_str()),
-            Verdict::Unmapped => ("denied", "unmapped"),
-            Verdict::Ambiguous => ("denied", "ambiguous"),
-            Verdict::StorageError => ("error", "storage"),
-        }
-    }
-
-    const ALL: [Verdict; 12] = [
-        Verdict::Allowed,
-        Verdict::Missing,
-        Verdict::Denied(DenyReason::Malformed),
-        Verdict::Denied(DenyReason::Unknown),
-        Verdict::Denied(DenyReason::Revoked),
-        Verdict::Denied(DenyReason::Expired),
-        Verdict::Denied(DenyReason::WrongEnv),
-        Verdict::Denied(DenyReason::IpNotAllowed),
-        Verdict::Denied(DenyReason::InsufficientScope),
-        Verdict::Unmapped,
-        Verdict::Ambiguous,
-        Verdict::StorageError,
-    ];
-
-    fn index(self) -> usize {
-        Verdict::ALL
-            .iter()
-            .position(|v| *v == self)
-            .unwrap_or_default()
-    }
+/// The `outcome` and `reason` labels of each counter, in [`request_index`] order.
+fn request_labels() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let denied = DenyReason::ALL.iter().map(|r| ("denied", r.as_str()));
+    std::iter::once(("allowed", "none"))
+        .chain(denied)
+        .chain(std::iter::once(("error", "storage")))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -150,10 +122,8 @@ impl Metrics {
             "Forward-auth requests answered, by outcome (allowed, denied, error) and reason",
             requests_family.clone(),
         );
-        let requests = Verdict::ALL
-            .iter()
-            .map(|v| {
-                let (outcome, reason) = v.labels();
+        let requests = request_labels()
+            .map(|(outcome, reason)| {
                 requests_family
                     .get_or_create(&RequestLabels { outcome, reason })
                     .clone()
@@ -251,8 +221,10 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, verdict: Verdict, took: Duration) {
-        if let Some(c) = self.requests.get(verdict.index()) {
+    /// Counts an `/auth` request that ended in `decided` (`None`: the database could not
+    /// answer) by its outcome and reason.
+    pub fn request(&self, decided: Option<&Decision>, took: Duration) {
+        if let Some(c) = self.requests.get(request_index(decided)) {
             c.inc();
         }
         self.latency.observe(took.as_secs_f64());
@@ -310,18 +282,35 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::{Denial, Grant};
+
+    fn denial(reason: DenyReason) -> Decision {
+        Decision::Denied(Denial {
+            reason,
+            token_id: None,
+            name: None,
+        })
+    }
 
     #[test]
-    fn every_verdict_has_its_counter() {
+    fn every_outcome_has_its_counter() {
         let m = Metrics::new();
-        for (i, v) in Verdict::ALL.iter().enumerate() {
-            assert_eq!(v.index(), i);
-            m.request(*v, Duration::from_micros(120));
+        let allowed = Decision::Allowed(Grant {
+            token_id: "abcd1234".into(),
+            name: "importer".into(),
+            env: "live".into(),
+            scopes: "cases:read".into(),
+        });
+        let denials: Vec<Decision> = DenyReason::ALL.into_iter().map(denial).collect();
+        let mut outcomes = vec![Some(&allowed)];
+        outcomes.extend(denials.iter().map(Some));
+        outcomes.push(None);
+        for (i, decided) in outcomes.iter().enumerate() {
+            assert_eq!(request_index(*decided), i);
+            m.request(*decided, Duration::from_micros(120));
         }
-        m.request(
-            Verdict::Denied(DenyReason::Revoked),
-            Duration::from_millis(2),
-        );
+        assert_eq!(request_labels().count(), outcomes.len());
+        m.request(Some(&denial(DenyReason::Revoked)), Duration::from_millis(2));
         m.flushed(3, Duration::from_millis(4));
         m.flush_failed(Duration::from_millis(1));
         assert!(m.usage_commit_failing());
@@ -332,6 +321,7 @@ mod tests {
         let text = m.render(7);
         for line in [
             "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 1",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"missing\"} 1",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"revoked\"} 2",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 1",
             "tokenctl_serve_requests_total{outcome=\"error\",reason=\"storage\"} 1",
@@ -351,10 +341,13 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
+        let text_labels = text
+            .lines()
+            .filter(|l| l.starts_with("tokenctl_serve_requests_total{"))
+            .count();
         assert_eq!(
-            DenyReason::ALL.len() + 5,
-            Verdict::ALL.len(),
-            "a new reason needs its own counter"
+            text_labels, 12,
+            "the twelve label pairs of the README\n{text}"
         );
     }
 }

@@ -33,8 +33,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::glob::Glob;
-use super::uri::{Ambiguity, NormalPath};
+use super::uri::NormalPath;
 use crate::scope::{Access, Module, Scope, is_valid_module};
+use crate::verify::{Ambiguity, Unmapped};
 
 /// The largest rules file read; a real one is a few kilobytes.
 const MAX_FILE_LEN: usize = 1024 * 1024;
@@ -69,15 +70,6 @@ enum PathPattern {
     /// everything below it, at segment boundaries.
     Prefix(String),
     Glob(Glob),
-}
-
-/// Why a request needs a scope that no token has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unmapped {
-    /// No rule (and not the convention) maps it.
-    NoRule,
-    /// Readers of the request disagree about what it asks for.
-    Ambiguous(Ambiguity),
 }
 
 /// A mistake in a rules file, where it is and what is wrong.
