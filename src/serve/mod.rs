@@ -21,7 +21,7 @@
 //!
 //! Decided on what the upstream will see: a request that common servers can read
 //! differently (its path, a method override, disagreeing copies of a header) is denied
-//! (see [`uri`], [`rules`], [`forwarded`]). Bounded for any local process: each
+//! (see [`uri`], [`mapping`], [`forwarded`]). Bounded for any local process: each
 //! connection's head and idle time, and the number held, fairly (see [`connections`]).
 
 pub mod connections;
@@ -29,6 +29,7 @@ pub mod endpoints;
 pub mod flusher;
 pub mod forwarded;
 pub mod glob;
+pub mod mapping;
 pub mod metrics;
 pub mod rules;
 pub mod uri;
