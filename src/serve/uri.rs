@@ -151,11 +151,13 @@ fn check_escapes(path: &str) -> Result<(), Ambiguity> {
     let mut i = 0;
     while let Some(at) = bytes[i..].iter().position(|&b| b == b'%') {
         let start = i + at;
-        let byte = bytes
-            .get(start + 1..start + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        let escape = path
+            .get(start..start + 3)
+            .filter(|e| e.bytes().skip(1).all(|b| b.is_ascii_hexdigit()))
+            .ok_or(Ambiguity::Encoding)?;
+        // `%` and two hex digits: exactly one byte.
+        let byte = percent_decode_str(escape)
+            .next()
             .ok_or(Ambiguity::Encoding)?;
         match byte {
             b'.' => return Err(Ambiguity::DotSegment),
