@@ -1,8 +1,10 @@
 //! Why a question is refused, and everything that follows from the reason alone: the
 //! word `tokenctl verify --json` prints and `/metrics` counts, whether it is
 //! unauthenticated (HTTP 401, exit 3) or forbidden (HTTP 403, exit 4), and the
-//! `WWW-Authenticate` challenge a server answers with (RFC 6750 section 3). The README's
-//! "Forward auth with serve" table and `man tokenctl-verify` list the same reasons.
+//! `WWW-Authenticate` challenge a server answers with (RFC 6750 section 3). Users read
+//! the same in the README ("Forward auth with serve": its table of answers and the
+//! `/metrics` reasons), in SECURITY.md (challenges) and in `man tokenctl-verify` (EXIT
+//! STATUS).
 //!
 //! A request that maps to no scope ([`Unmapped`]) is decided by the server's rules before
 //! the question is asked, and travels in the question as it was found: its reason is
