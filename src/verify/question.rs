@@ -16,7 +16,8 @@ use super::reason::{DenyReason, Unmapped};
 use crate::scope::{Scope, ScopeSet};
 
 /// What a request's `Authorization` header presents; `T` holds a bearer token's bytes.
-#[derive(Clone, PartialEq, Eq)]
+/// Not comparable: nothing should compare secrets but the store, by hash.
+#[derive(Clone)]
 pub enum Authorization<T> {
     /// No `Authorization` header: nothing was presented.
     Missing,
@@ -75,7 +76,7 @@ impl From<Result<Scope, Unmapped>> for Need {
 }
 
 /// What is asked about one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Question<T> {
     pub authorization: Authorization<T>,
     pub need: Need,
