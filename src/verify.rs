@@ -6,6 +6,7 @@
 //! token), lookup by hash, revoked, expired, environment, allowed IPs, scope (or the
 //! server's finding that no scope covers the request). The refusal's [`DenyReason`]
 //! decides everything that follows from it.
+//!
 //! A revocation committed by another process denies the very next verification: see
 //! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database
 //! missing, locked, corrupt) is returned as an error, which callers treat as a denial:
