@@ -129,7 +129,7 @@ impl Recorder {
         if matches!(question.authorization, Authorization::Bearer(_)) {
             return None;
         }
-        match read(question) {
+        match read_credential(question) {
             Read::Decided(judged) => Some(self.record(question, judged, now)),
             Read::Lookup(_) => None,
         }
@@ -285,7 +285,7 @@ impl Verifier {
         question: &Question<T>,
         now: DateTime<Utc>,
     ) -> Result<Decision> {
-        let decided = match read(question) {
+        let decided = match read_credential(question) {
             Read::Decided(judged) => Ok(judged),
             Read::Lookup(hash) => self
                 .check_file()
@@ -322,7 +322,7 @@ impl Verifier {
             cache.validate(store)?;
             Ok(questions
                 .iter()
-                .map(|q| match read(q) {
+                .map(|q| match read_credential(q) {
                     Read::Decided(judged) => Ok(judged),
                     Read::Lookup(hash) => {
                         let found = cache.lookup(store, &hash)?;
@@ -379,7 +379,7 @@ enum Read {
 
 /// Reads the credential: no bearer token, or a malformed one (shape or checksum), is
 /// refused without any database access.
-fn read<T: AsRef<[u8]>>(question: &Question<T>) -> Read {
+fn read_credential<T: AsRef<[u8]>>(question: &Question<T>) -> Read {
     let unreadable = || {
         Read::Decided(deny(
             Some(Presented::Malformed),
