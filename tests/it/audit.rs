@@ -1,5 +1,5 @@
 use chrono::{DateTime, TimeDelta, Utc};
-use tokenctl::{Request, Verifier};
+use tokenctl::{Question, Verifier};
 
 use crate::common::TestEnv;
 
@@ -14,9 +14,9 @@ fn present(env: &TestEnv, secret: &str, ip: &str, at: DateTime<Utc>, n: usize) {
     let mut v = Verifier::open(env.db()).unwrap();
     let ip = ip.parse().unwrap();
     for _ in 0..n {
-        v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
+        v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
 }
 
 fn flags(env: &TestEnv) -> Vec<(String, String)> {
@@ -358,9 +358,9 @@ fn flood_of_garbage_tokens() {
     let mut v = Verifier::open(env.db()).unwrap();
     for i in 0..200u32 {
         let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();
+        v.verify_at(&Question::new("garbage").ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     let run = env.run(&["audit", "--check", "--json"]).code(5);
     let json = run.json();
     let flags = json["flags"].as_array().unwrap();
