@@ -17,6 +17,7 @@ use crate::expiry::{ExpiryError, LifetimeError, SpanError};
 use crate::name::NameError;
 use crate::scope::{ScopeError, UnknownModule};
 use crate::settings::SettingError;
+use crate::store::Error as StoreError;
 
 /// How a run ended, as the process's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +141,30 @@ fn is_usage(e: &(dyn StdError + 'static)) -> bool {
         || e.is::<SettingError>()
 }
 
+/// The status a store error calls for, by its kind: a request the stored state refuses
+/// is the user's to change; a database that is missing, refused, busy or failing is not.
+fn store_exit(e: &StoreError) -> Exit {
+    match e {
+        StoreError::Invalid(_) => Exit::Usage,
+        StoreError::NotFound(_)
+        | StoreError::Ambiguous { .. }
+        | StoreError::Refused { .. }
+        | StoreError::Busy(_)
+        | StoreError::Unavailable(_)
+        | StoreError::Other(_) => Exit::Failure,
+    }
+}
+
 /// Maps a failed command to its exit status.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     if is_broken_pipe(err) {
         return Exit::Success;
     }
-    if err.chain().any(is_usage) {
+    let store_usage = |e: &(dyn StdError + 'static)| {
+        e.downcast_ref::<StoreError>()
+            .is_some_and(|e| store_exit(e) == Exit::Usage)
+    };
+    if err.chain().any(|e| is_usage(e) || store_usage(e)) {
         return Exit::Usage;
     }
     Exit::Failure
@@ -176,7 +195,12 @@ pub fn hints(err: &anyhow::Error) -> Vec<String> {
             }
         })
         .collect();
-    hints.extend(crate::store::advice(err).map(str::to_string));
+    hints.extend(
+        err.chain()
+            .filter_map(|e| e.downcast_ref::<StoreError>())
+            .find_map(StoreError::advice)
+            .map(str::to_string),
+    );
     hints
 }
 
@@ -220,6 +244,23 @@ mod tests {
         assert_eq!(exit_for(&wrapped), Exit::Usage);
         let name = crate::name::check("").unwrap_err();
         assert_eq!(exit_for(&anyhow::Error::new(name)), Exit::Usage);
+    }
+
+    #[test]
+    fn store_errors_map_by_kind_and_bring_their_advice() {
+        use crate::store::{Error as StoreError, Failure};
+        let refused = StoreError::invalid("token k3j9x0a1 is revoked".into());
+        let refused = anyhow::Error::new(refused).context("rotating");
+        assert_eq!(exit_for(&refused), Exit::Usage);
+        let missing = anyhow::Error::new(StoreError::NotFound("nobody".into()));
+        assert_eq!(exit_for(&missing), Exit::Failure);
+        let locked = Failure::new(anyhow::anyhow!("database is locked"), Some("try again"));
+        let err = anyhow::Error::new(StoreError::Busy(locked)).context("revoking");
+        assert_eq!(exit_for(&err), Exit::Failure);
+        assert_eq!(
+            report(&err),
+            "error: revoking\n  caused by: database is locked\n  hint: try again"
+        );
     }
 
     #[test]

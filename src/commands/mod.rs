@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::{Cli, Command};
 use crate::error::{AmbiguousName, Exit, MissingDatabase, usage};
 use crate::render::Zone;
-use crate::store::{LookupError, OpenMode, Store, TokenRecord};
+use crate::store::{Error as StoreError, OpenMode, Store, TokenRecord};
 use crate::ui::Ui;
 
 /// Longest description or reason, in characters.
@@ -119,19 +119,17 @@ pub fn predecessors(store: &Store, t: &TokenRecord) -> Result<Vec<TokenRecord>> 
 }
 
 pub fn resolve(store: &Store, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
-    let err = match store.resolve(reference, now) {
+    let (name, ids) = match store.resolve(reference, now) {
         Ok(t) => return Ok(t),
-        Err(err) => err,
-    };
-    let Some(LookupError::Ambiguous { name, ids }) = err.downcast_ref::<LookupError>() else {
-        return Err(err);
+        Err(StoreError::Ambiguous { name, ids }) => (name, ids),
+        Err(err) => return Err(err.into()),
     };
     let mut candidates = Vec::with_capacity(ids.len());
-    for id in ids {
+    for id in &ids {
         candidates.extend(store.token(id)?);
     }
     Err(AmbiguousName {
-        name: name.clone(),
+        name,
         candidates,
         now,
     }

@@ -43,21 +43,21 @@ impl Flusher {
                 // Until told to stop (or the server is gone): tick.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
                     // Notice a deleted or replaced database file within a tick even when
-                    // no request comes: check_file moves the old -wal and -shm aside
+                    // no request comes: the check moves the old -wal and -shm aside
                     // before another process can open the new file with them.
-                    if let Err(e) = store.check_file()
+                    if let Err(e) = store.check_same_database()
                         && !std::mem::replace(&mut replaced, true)
                     {
                         log(&format!("denying every request: {e:#}"));
                     }
                     if last.elapsed() >= INTERVAL || usage.len() >= EARLY_USES {
                         last = Instant::now();
-                        if let Err(e) = flush(&mut store, &usage, &metrics) {
+                        if let Err(e) = commit_and_count(&mut store, &usage, &metrics) {
                             log(&format!("cannot record usage (will retry): {e:#}"));
                         }
                     }
                 }
-                flush(&mut store, &usage, &metrics)
+                commit_and_count(&mut store, &usage, &metrics)
             })
             .context("cannot start the usage flusher thread")?;
         Ok(Flusher { stop, thread })
@@ -72,12 +72,14 @@ impl Flusher {
     }
 }
 
-fn flush(store: &mut Store, usage: &UsageBuffer, metrics: &Metrics) -> Result<u64> {
+/// Commits what is buffered, and counts the commit (its uses, time and result) in the
+/// metrics.
+fn commit_and_count(store: &mut Store, usage: &UsageBuffer, metrics: &Metrics) -> Result<u64> {
     if usage.is_empty() {
         return Ok(0);
     }
     let started = Instant::now();
-    match verify::flush(store, usage) {
+    match verify::commit_buffered(store, usage) {
         Ok(n) => {
             metrics.flushed(n, started.elapsed());
             Ok(n)

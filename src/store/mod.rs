@@ -1,9 +1,17 @@
-//! What tokenctl keeps on disk, in the product's words: tokens, settings, the admin event
-//! log and usage counters. The types here are backend-neutral; `sqlite` is the only module
-//! that knows SQL. A second backend (PostgreSQL for several API servers) would sit beside
-//! it and offer the same methods.
+//! What tokenctl keeps, in the product's words: tokens, settings, the admin event log and
+//! usage counters. The types here are backend-neutral; the contract every backend keeps
+//! is in `backend`, its errors in `error`. [`Store`] is the closed set of backends, and
+//! the only way in: commands, the verifier and the server call its methods, which
+//! dispatch to the backend (`dispatch`). `sqlite/` is the only module that knows SQL or
+//! names its driver; a second backend (PostgreSQL) goes beside it, as a variant of
+//! [`Store`] and an implementation of [`Backend`].
 
+mod backend;
+mod dispatch;
+mod error;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,7 +23,63 @@ use serde::Serialize;
 use crate::scope::ScopeSet;
 use crate::token::TokenHash;
 
-pub use sqlite::{OpenMode, Pruned, PrunedTokens, Store, advice};
+pub use backend::{Backend, Configuration, EventLog, Revision, Tokens, UsageCounters};
+pub use error::{Error, Failure, Refusal, Result};
+#[cfg(test)]
+pub(crate) use sqlite::testing;
+
+/// An open tokenctl database, of one of the backends.
+pub enum Store {
+    Sqlite(sqlite::Sqlite),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Store::Sqlite(s) => s.fmt(f),
+        }
+    }
+}
+
+/// How a command opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the database if it does not exist: the admin commands that write something
+    /// worth keeping (`init`, `create`, `config set`).
+    Create,
+    /// The database must exist already, for an admin command: on a full disk it is opened
+    /// for this command alone (so that a revocation can still be written), and the space
+    /// reserve beside it is kept.
+    Admin,
+    /// The database must exist already: `verify` and `serve`, which must never conjure up
+    /// an empty database and must fail closed when theirs is missing.
+    Existing,
+}
+
+/// Where a store's warnings go as they arise ([`Backend::report_warnings_to`]).
+pub type WarningSink = Box<dyn Fn(&str) + Send>;
+
+/// The kind of a failure and the advice on it, from the backend whose driver raised it.
+fn classify(err: &anyhow::Error) -> Option<(error::Kind, Option<&'static str>)> {
+    sqlite::classify(err)
+}
+
+/// What `prune` removed (or would remove).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Pruned {
+    pub usage_rows: u64,
+    pub stranger_rows: u64,
+    pub uses: u64,
+}
+
+/// What `prune --tokens` deleted (or would delete): the tokens, by id, and the usage
+/// counters that went with them. Their admin events are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PrunedTokens {
+    pub ids: Vec<String>,
+    pub usage_rows: u64,
+    pub uses: u64,
+}
 
 /// A token's lifecycle state, computed at read time from its timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -199,31 +263,3 @@ pub struct BackupReport {
     /// Tokens in the copy, of every status.
     pub tokens: u64,
 }
-
-/// Why a token reference (`ID|NAME`) did not resolve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LookupError {
-    NotFound(String),
-    Ambiguous { name: String, ids: Vec<String> },
-}
-
-impl fmt::Display for LookupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let esc = crate::render::escape;
-        match self {
-            LookupError::NotFound(r) => write!(
-                f,
-                "no token has the id or name '{}' (see 'tokenctl list --status all')",
-                esc(r)
-            ),
-            LookupError::Ambiguous { name, ids } => write!(
-                f,
-                "several tokens are named '{}' ({}); give the id instead",
-                esc(name),
-                ids.join(", ")
-            ),
-        }
-    }
-}
-
-impl std::error::Error for LookupError {}

@@ -1,5 +1,5 @@
 use chrono::{DateTime, TimeDelta, Utc};
-use tokenctl::{Request, Verifier};
+use tokenctl::{Question, Verifier};
 
 use crate::common::TestEnv;
 
@@ -14,9 +14,9 @@ fn present(env: &TestEnv, secret: &str, ip: &str, at: DateTime<Utc>, n: usize) {
     let mut v = Verifier::open(env.db()).unwrap();
     let ip = ip.parse().unwrap();
     for _ in 0..n {
-        v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
+        v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
 }
 
 fn flags(env: &TestEnv) -> Vec<(String, String)> {
@@ -358,9 +358,9 @@ fn flood_of_garbage_tokens() {
     let mut v = Verifier::open(env.db()).unwrap();
     for i in 0..200u32 {
         let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();
+        v.verify_at(&Question::new("garbage").ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     let run = env.run(&["audit", "--check", "--json"]).code(5);
     let json = run.json();
     let flags = json["flags"].as_array().unwrap();
@@ -393,21 +393,21 @@ fn denied_use_counts_only_uses_after_the_revocation() {
     let mut v = Verifier::open(env.db()).unwrap();
     let ip = "10.0.0.1".parse().unwrap();
     let write: tokenctl::Scope = "cases:write".parse().unwrap();
-    let wrong_scope = Request::new(&tok.secret).ip(ip).scope(&write);
+    let wrong_scope = Question::new(&tok.secret).ip(ip).scope(write);
     let denied = v
         .verify_at(&wrong_scope, t("2026-06-10T10:05:00Z"))
         .unwrap();
     assert!(!denied.is_allowed());
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     env.set_now("2026-06-10T10:30:00Z");
     env.run(&["revoke", &tok.id, "--yes"]).success();
-    let after = Request::new(&tok.secret).ip(ip);
+    let after = Question::new(&tok.secret).ip(ip);
     assert!(
         !v.verify_at(&after, t("2026-06-10T10:45:00Z"))
             .unwrap()
             .is_allowed()
     );
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     env.set_now(NOW);
     let audit = env.run(&["audit", "--json"]).success().json();
     let row = &audit["tokens"][0];

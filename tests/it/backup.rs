@@ -158,14 +158,10 @@ fn backups_while_another_process_writes() {
             .run(&["backup", copy.to_str().unwrap(), "--json"])
             .success()
             .json();
-        let conn = rusqlite::Connection::open(&copy).unwrap();
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
-        let tokens: u64 = conn
-            .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
-            .unwrap();
+        let mut copied = crate::common::Sqlite3::open(&copy);
+        assert_eq!(copied.run("PRAGMA integrity_check;"), "ok");
+        let tokens: u64 = copied.run("SELECT count(*) FROM tokens;").parse().unwrap();
+        drop(copied);
         assert_eq!(report["tokens"], tokens);
         counts.push(tokens);
         env.run(&["--db", copy.to_str().unwrap(), "list", "--status", "all"])

@@ -167,3 +167,73 @@ pub fn redact(text: &str, pairs: &[(&str, &str)]) -> String {
         .iter()
         .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
 }
+
+/// A session of the `sqlite3` shell (which CI installs) on a database file, for tests
+/// that look at the file or change it behind tokenctl's back the way another tool
+/// would. The session stays open until dropped: a reader that keeps the `-wal` file from
+/// being checkpointed away, or a transaction left open as a crash would leave it.
+pub struct Sqlite3 {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Printed after each statement's output, so that the session knows where it ends.
+const SQLITE3_DONE: &str = "-- sqlite3 done --";
+
+impl Sqlite3 {
+    pub fn open(db: &Path) -> Sqlite3 {
+        use std::process::Stdio;
+        let mut child = std::process::Command::new("sqlite3")
+            .args(["-batch", "-bail"])
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the sqlite3 shell (CI installs it; apt-get install sqlite3)");
+        let input = child.stdin.take().unwrap();
+        let output = std::io::BufReader::new(child.stdout.take().unwrap());
+        Sqlite3 {
+            child,
+            input,
+            output,
+        }
+    }
+
+    /// Runs `sql` and returns what it printed, one line per row (columns joined by `|`).
+    #[track_caller]
+    pub fn run(&mut self, sql: &str) -> String {
+        use std::io::{BufRead, Read, Write};
+        writeln!(self.input, "{sql}\n.print '{SQLITE3_DONE}'").unwrap();
+        self.input.flush().unwrap();
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            if self.output.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("sqlite3 stopped at {sql:?}: {err}");
+            }
+            if line.trim_end() == SQLITE3_DONE {
+                return out.trim_end().to_string();
+            }
+            out.push_str(&line);
+        }
+    }
+}
+
+impl Drop for Sqlite3 {
+    fn drop(&mut self) {
+        use std::io::Write;
+        // Quitting rolls back what the session left open.
+        let _ = self.input.write_all(b".quit\n");
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sql` in a session of its own on `db`; returns what it printed.
+#[track_caller]
+pub fn sqlite3(db: &Path, sql: &str) -> String {
+    Sqlite3::open(db).run(sql)
+}

@@ -283,13 +283,13 @@ fn control_characters_never_reach_the_terminal_raw() {
 fn a_name_written_by_another_tool_is_escaped_too() {
     let env = TestEnv::new();
     let made = env.create("plain", &["cases:read"], &[]);
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute(
-        "UPDATE tokens SET name = 'a\u{1b}[2Jb\nc' WHERE id = ?1",
-        [&made.id],
-    )
-    .unwrap();
-    drop(conn);
+    crate::common::sqlite3(
+        env.db(),
+        &format!(
+            "UPDATE tokens SET name = 'a' || char(27) || '[2Jb' || char(10) || 'c' WHERE id = '{}';",
+            made.id
+        ),
+    );
     for args in [vec!["show", made.id.as_str()], vec!["list"], vec!["audit"]] {
         let out = env.run(&args).success().stdout;
         assert!(!out.contains('\x1b'), "{args:?}: {out:?}");

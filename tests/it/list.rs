@@ -159,7 +159,7 @@ fn a_token_in_its_rotation_grace_is_rotating() {
 #[test]
 fn counts_survive_the_upgrade_that_adds_running_totals() {
     use chrono::{DateTime, TimeDelta, Utc};
-    use tokenctl::{Request, Verifier};
+    use tokenctl::{Question, Verifier};
 
     let mut env = TestEnv::new();
     env.set_now("2026-03-01T10:00:00Z");
@@ -174,10 +174,10 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
         let at = now - TimeDelta::hours(*hours_back);
         let ip = format!("10.0.0.{}", i % 3).parse().unwrap();
         for secret in [&a.secret, &b.secret].into_iter().take(1 + i % 2) {
-            v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
+            v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
         }
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     drop(v);
     env.set_now("2026-03-20T10:30:00Z");
     let figures = |env: &TestEnv| {
@@ -192,12 +192,9 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
     let current = figures(&env);
     assert_eq!(current.0[0]["requests_30d"], 9, "{}", current.0);
 
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute_batch(
+    crate::common::Sqlite3::open(env.db()).run(
         "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; \
          ALTER TABLE usage DROP COLUMN ended; PRAGMA user_version = 3;",
-    )
-    .unwrap();
-    drop(conn);
+    );
     assert_eq!(figures(&env), current);
 }

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use tokenctl::{Request, Verifier};
+use tokenctl::{Question, Verifier};
 
 use crate::common::TestEnv;
 
@@ -12,11 +12,11 @@ fn deletes_old_usage_keeps_tokens_and_logs() {
     let t = env.create("old", &["cases:read"], &["--expires", "never"]);
     let mut v = Verifier::open(env.db()).unwrap();
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-    v.verify_at(&Request::new(&t.secret), at("2025-01-02T00:00:00Z"))
+    v.verify_at(&Question::new(&t.secret), at("2025-01-02T00:00:00Z"))
         .unwrap();
-    v.verify_at(&Request::new(&t.secret), at("2026-02-20T00:00:00Z"))
+    v.verify_at(&Question::new(&t.secret), at("2026-02-20T00:00:00Z"))
         .unwrap();
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     env.set_now("2026-03-01T00:00:00Z");
     let dry = env.run(&["prune", "--dry-run", "--json"]).success().json();
     assert_eq!(

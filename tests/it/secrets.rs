@@ -23,10 +23,8 @@ fn a_tokens_life_leaves_no_trace_of_it() {
     let env = TestEnv::new();
     let first = env.create("sync", &["contacts:write"], &["--allow-ip", "10.0.0.0/8"]);
     // Keep a reader open so the WAL is not checkpointed away before we read it.
-    let reader = rusqlite::Connection::open(env.db()).unwrap();
-    reader
-        .query_row("SELECT count(*) FROM tokens", [], |r| r.get::<_, i64>(0))
-        .unwrap();
+    let mut reader = crate::common::Sqlite3::open(env.db());
+    reader.run("SELECT count(*) FROM tokens;");
     let mut outputs: Vec<u8> = Vec::new();
     let mut keep = |run: crate::common::Run| {
         outputs.extend(run.stdout.bytes());

@@ -281,9 +281,8 @@ fn sigkill_under_load_keeps_revocations_and_loses_at_most_the_last_flush() {
 
 /// A consistent copy of the database, as a backup would be.
 fn backup(db: &Path, to: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
-        .unwrap();
+    let to = to.to_str().unwrap().replace('\'', "''");
+    crate::common::sqlite3(db, &format!("VACUUM INTO '{to}';"));
 }
 
 /// Revokes `id` in the database at `db`.

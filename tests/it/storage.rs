@@ -37,9 +37,8 @@ fn owner_only_under_umask_022() {
     assert_eq!(mode(env.db()), 0o600);
     assert_eq!(mode(env.db().parent().unwrap()), 0o700);
     // Keep a reader open so the -wal and -shm files stay after the next write.
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get::<_, i64>(0))
-        .unwrap();
+    let mut reader = crate::common::Sqlite3::open(env.db());
+    reader.run("SELECT count(*) FROM tokens;");
     run_sh("second");
     for suffix in ["-wal", "-shm"] {
         assert_eq!(mode(&side(&env, suffix)), 0o600, "{suffix}");
@@ -79,10 +78,10 @@ fn junk_file() {
 fn foreign_sqlite_file() {
     let env = TestEnv::new();
     let other = env.dir().join("other.db");
-    let conn = rusqlite::Connection::open(&other).unwrap();
-    conn.execute_batch("CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann');")
-        .unwrap();
-    drop(conn);
+    crate::common::sqlite3(
+        &other,
+        "CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann');",
+    );
     assert_refused(&env, &std::fs::read(&other).unwrap(), "another application");
 }
 
@@ -90,10 +89,10 @@ fn foreign_sqlite_file() {
 fn newer_schema() {
     let env = TestEnv::new();
     env.create("x", &["cases:read"], &[]);
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
-    conn.pragma_update(None, "user_version", 1000).unwrap();
-    drop(conn);
+    crate::common::sqlite3(
+        env.db(),
+        "PRAGMA journal_mode = DELETE; PRAGMA user_version = 1000;",
+    );
     let bytes = std::fs::read(env.db()).unwrap();
     assert_refused(&env, &bytes, "newer than this tokenctl understands");
 }
@@ -268,10 +267,10 @@ fn assert_untouched(
 }
 
 fn foreign_sqlite(path: &std::path::Path) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch("CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann');")
-        .unwrap();
-    drop(conn);
+    crate::common::sqlite3(
+        path,
+        "CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann');",
+    );
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
@@ -348,18 +347,16 @@ fn another_applications_database_is_untouched_with_its_journal() {
     let env = TestEnv::new();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
     let work = env.dir().join("work.db");
-    let conn = rusqlite::Connection::open(&work).unwrap();
-    conn.execute_batch(
+    let mut conn = crate::common::Sqlite3::open(&work);
+    conn.run(
         "PRAGMA journal_mode = DELETE; PRAGMA cache_size = 1;
          CREATE TABLE blobs (b BLOB);
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
          INSERT INTO blobs SELECT randomblob(1000) FROM n;",
-    )
-    .unwrap();
+    );
     // Mid-transaction, with pages spilled into the file: a copy of the file and its
     // journal is what a crash at this moment leaves.
-    conn.execute_batch("BEGIN; UPDATE blobs SET b = zeroblob(1000);")
-        .unwrap();
+    conn.run("BEGIN; UPDATE blobs SET b = zeroblob(1000);");
     let crashed = env.dir().join("data/crashed.db");
     std::fs::copy(&work, &crashed).unwrap();
     let mut journal = work.as_os_str().to_owned();

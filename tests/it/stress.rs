@@ -140,7 +140,5 @@ fn eight_processes_mixing_everything() {
 }
 
 pub fn integrity(env: &TestEnv) -> String {
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap()
+    crate::common::sqlite3(env.db(), "PRAGMA integrity_check;")
 }

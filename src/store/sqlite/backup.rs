@@ -13,16 +13,16 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
 use super::events::insert_event;
-use super::{Store, file};
-use crate::store::BackupReport;
+use super::{Sqlite, file};
+use crate::store::{BackupReport, Error};
 
-impl Store {
+impl Sqlite {
     /// Copies the database to `dest` (0600) in one read snapshot, so writers carry on
     /// meanwhile and the copy holds exactly the commits made before it began. Refuses an
     /// existing `dest` unless `replace`; a symbolic link at `dest` is never followed (with
     /// `replace`, the link itself is replaced). Missing directories are made 0700. Logs a
     /// `backup` event.
-    pub fn backup_to(
+    pub(super) fn write_backup(
         &mut self,
         dest: &Path,
         replace: bool,
@@ -30,7 +30,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BackupReport> {
         let Some(name) = dest.file_name() else {
-            bail!(crate::error::UsageError(format!(
+            bail!(Error::invalid(format!(
                 "{} does not name a file",
                 dest.display()
             )));
@@ -51,19 +51,19 @@ impl Store {
             let same = self.file == Some(found.identity())
                 || self.side_files.contains(&Some(found.identity()));
             if same {
-                bail!(crate::error::UsageError(format!(
+                bail!(Error::invalid(format!(
                     "{} is the database itself; give another path",
                     dest.display()
                 )));
             }
             if !replace {
-                bail!(crate::error::UsageError(format!(
+                bail!(Error::invalid(format!(
                     "{} exists; pass --force to replace it",
                     dest.display()
                 )));
             }
             if found.kind == rustix::fs::FileType::Directory {
-                bail!(crate::error::UsageError(format!(
+                bail!(Error::invalid(format!(
                     "{} is a directory; give the path of the backup file",
                     dest.display()
                 )));
@@ -151,7 +151,7 @@ fn place(temp: &Path, dest: &Path, replace: bool) -> Result<()> {
     };
     match renameat_with(CWD, temp, CWD, dest, flags) {
         Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) => bail!(crate::error::UsageError(format!(
+        Err(rustix::io::Errno::EXIST) => bail!(Error::invalid(format!(
             "{} exists; pass --force to replace it",
             dest.display()
         ))),

@@ -1,11 +1,10 @@
 //! The append-only admin event log: who changed what, and when.
 
-use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
-use super::{Store, from_ts, ts};
-use crate::store::AdminEvent;
+use super::{Sqlite, from_ts, ts};
+use crate::store::{AdminEvent, EventLog, Result};
 
 /// Appends an event inside the caller's transaction, so the change and its record commit
 /// together or not at all.
@@ -16,7 +15,7 @@ pub(super) fn insert_event(
     action: &str,
     token_id: Option<&str>,
     details: &serde_json::Value,
-) -> Result<()> {
+) -> anyhow::Result<()> {
     tx.prepare_cached(
         "INSERT INTO events (at, actor, action, token_id, details) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -42,9 +41,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AdminEvent> {
     })
 }
 
-impl Store {
+impl EventLog for Sqlite {
     /// Events since `since` (all if `None`), oldest first; for one token if `token_id`.
-    pub fn events(
+    fn events(
         &self,
         token_id: Option<&str>,
         since: Option<DateTime<Utc>>,

@@ -1,9 +1,23 @@
 //! The SQLite backend: opening a file safely, the pragmas, migrations, and one file per
-//! table family (`tokens`, `settings`, `events`, `usage`).
+//! table family (`tokens`, `settings`, `events`, `usage`, and `token_days`, the running
+//! totals `usage` writes with its counters). The only code that knows SQL or names
+//! rusqlite.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
 //! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY
 //! when it would upgrade a read lock (which WAL mode cannot retry).
+//!
+//! # How SQLite keeps the contract's guarantees (see `store::backend`)
+//!
+//! 1. The revision is `PRAGMA data_version`, which SQLite changes whenever another
+//!    connection (another process's `tokenctl revoke`, a rotation, a server's usage
+//!    flusher) has committed since this connection's previous read, beside a count of
+//!    this connection's own credential changes, which `data_version` does not see. A
+//!    commit is atomic, so the number and the change are seen together.
+//! 2. A snapshot is a read transaction (`BEGIN DEFERRED`): in WAL mode, every read in it
+//!    sees the database as of its first read, `data_version` included.
+//! 3. The database is the file opened as long as the path names the same device and
+//!    inode (one `stat`, see [`Sqlite::check_same_database`](Backend::check_same_database)).
 
 mod backup;
 mod events;
@@ -12,31 +26,48 @@ mod migrations;
 mod open;
 mod reserve;
 mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
 mod token_days;
 mod tokens;
 mod usage;
 
-pub use tokens::PrunedTokens;
-pub use usage::Pruned;
-
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-pub use open::OpenMode;
+use super::error::Kind;
+use super::{Backend, BackupReport, Error, Result, Revision, WarningSink};
+
 pub use reserve::RESERVE_BYTES;
 
-/// Advice for the first SQLite error in `err`'s chain, if there is one worth giving.
-pub fn advice(err: &anyhow::Error) -> Option<&'static str> {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<rusqlite::Error>())
-        .and_then(open::advice)
+/// The kind of the first SQLite error in `err`'s chain, and the advice worth giving
+/// about it; `None` if SQLite raised none.
+pub(super) fn classify(err: &anyhow::Error) -> Option<(Kind, Option<&'static str>)> {
+    let e = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<rusqlite::Error>())?;
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => Kind::Busy,
+        Some(rusqlite::ErrorCode::CannotOpen) => Kind::Unavailable,
+        _ => Kind::Other,
+    };
+    Some((kind, open::advice(e)))
 }
 
-/// An open tokenctl database. One connection; not shared between threads.
-pub struct Store {
+/// `?` on a driver error in a contract method: classified like any other failure.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::from(anyhow::Error::new(e))
+    }
+}
+
+/// An open tokenctl database in an SQLite file. One connection; not shared between
+/// threads.
+pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
     /// Device and inode of the file opened; `None` in memory.
@@ -46,33 +77,51 @@ pub struct Store {
     /// The space kept beside the database for revocations on a full disk; `None` in
     /// memory.
     reserve: Option<reserve::Reserve>,
+    /// Credential changes committed through this connection, which `data_version` leaves
+    /// out of the revision.
+    own_changes: Cell<i64>,
     warnings: Vec<String>,
     /// Where warnings go as they arise, once the caller has said so.
     warning_sink: Option<WarningSink>,
 }
 
-/// Where a store's warnings go as they arise ([`Store::report_warnings_to`]).
-pub type WarningSink = Box<dyn Fn(&str) + Send>;
-
-impl std::fmt::Debug for Store {
+/// Named as the caller knows it; the path only (a verifier's `Debug` shows it).
+impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
 }
 
-impl Store {
-    /// Opens (and with [`OpenMode::Create`], creates) the database at `path`.
-    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
-        open::open(path, mode)
-    }
-
-    /// An in-memory database with the current schema, for tests.
-    pub fn open_in_memory() -> Result<Store> {
-        open::open_in_memory()
-    }
-
-    pub fn path(&self) -> &Path {
+impl Backend for Sqlite {
+    fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `data_version` is read through a cached statement: on the verification path.
+    fn revision(&self) -> Result<Revision> {
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(Revision::new(version, self.own_changes.get()))
+    }
+
+    /// One read transaction: every query in it sees the same snapshot, the one current
+    /// when the first of them runs, and the shared-memory locks of WAL mode are taken
+    /// once for all of them instead of once per statement.
+    fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
+        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let out = reads();
+        if let Err(e) = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+        {
+            // Never leave the connection inside a transaction that would pin old data.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(out)
     }
 
     /// Fails when the file at the store's path is no longer the one this connection
@@ -84,7 +133,7 @@ impl Store {
     /// new file when tried (tests/it/serve_faults.rs). So the caller denies until the
     /// process is restarted, and the old side files are moved aside, so that the restart
     /// (or any other process) opens the new file alone. Costs one `stat`.
-    pub fn check_file(&self) -> Result<()> {
+    fn check_same_database(&self) -> Result<()> {
         let Some(opened) = self.file else {
             return Ok(());
         };
@@ -101,25 +150,57 @@ impl Store {
                 names.join(" and ")
             )
         };
-        anyhow::bail!(
+        Err(Error::unavailable(format!(
             "the database {} was deleted or replaced while in use; restart to open the file there now (to restore a backup without a restart, use sqlite3's .restore: see SECURITY.md){moved}",
             self.path.display()
-        )
+        )))
     }
 
-    /// Problems found while opening that the user should hear about (for example
-    /// permissions that were repaired).
-    pub fn take_warnings(&mut self) -> Vec<String> {
+    /// Without the file check, a deleted database still answers through its descriptor.
+    fn health(&self) -> Result<()> {
+        self.check_same_database()?;
+        self.schema_version()?;
+        Ok(())
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
 
-    /// Hands the warnings found so far to `sink`, and every later one as it arises (a
-    /// revocation that used the reserve on a full disk says so this way).
-    pub fn report_warnings_to(&mut self, sink: WarningSink) {
+    fn report_warnings_to(&mut self, sink: WarningSink) {
         for w in self.warnings.drain(..) {
             sink(&w);
         }
         self.warning_sink = Some(sink);
+    }
+
+    fn backup_to(
+        &mut self,
+        dest: &Path,
+        replace: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BackupReport> {
+        Ok(self.write_backup(dest, replace, actor, now)?)
+    }
+}
+
+impl Sqlite {
+    /// Opens (and with [`OpenMode::Create`](super::OpenMode::Create), creates) the
+    /// database at `path`.
+    pub fn open(path: &Path, mode: super::OpenMode) -> Result<Sqlite> {
+        Ok(open::open(path, mode)?)
+    }
+
+    /// An in-memory database with the current schema, for tests.
+    pub fn open_in_memory() -> Result<Sqlite> {
+        Ok(open::open_in_memory()?)
     }
 
     fn warn(&mut self, msg: String) {
@@ -129,47 +210,18 @@ impl Store {
         }
     }
 
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
-
-    /// The raw connection, for tests that damage the database on purpose.
+    /// The raw connection, for tests that look at or damage the database on purpose.
     #[cfg(test)]
     pub(crate) fn conn_for_tests(&self) -> &Connection {
         &self.conn
     }
 
-    /// Runs `reads` in one read transaction: every query in it sees the same snapshot,
-    /// the one current when the first of them runs, and the shared-memory locks of WAL
-    /// mode are taken once for all of them instead of once per statement.
-    pub fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
-        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let out = reads();
-        if let Err(e) = self
-            .conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-        {
-            // Never leave the connection inside a transaction that would pin old data.
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(e.into());
-        }
-        Ok(out)
+    /// Counts a credential change committed through this connection, for the revision.
+    fn changed_credentials(&self) {
+        self.own_changes.set(self.own_changes.get() + 1);
     }
 
-    /// A number that changes whenever another connection (another process, or another
-    /// `Store`) commits to the database; this connection's own commits leave it alone.
-    pub fn data_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?)
-    }
-
-    fn write(&mut self) -> Result<Transaction<'_>> {
+    fn write(&mut self) -> anyhow::Result<Transaction<'_>> {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
@@ -180,8 +232,8 @@ impl Store {
     /// deleted and the change written again, and a warning says so; see [`reserve`].
     fn write_despite_full_disk<T>(
         &mut self,
-        change: impl Fn(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+        change: impl Fn(&Transaction<'_>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let first = self.write().and_then(|tx| {
             let out = change(&tx)?;
             tx.commit()?;
@@ -191,7 +243,7 @@ impl Store {
             Err(e) if is_disk_full(&e) => e,
             done => return done,
         };
-        let Store { conn, reserve, .. } = self;
+        let Sqlite { conn, reserve, .. } = self;
         let Some(reserve) = reserve else {
             return Err(err);
         };

@@ -15,24 +15,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::migrations::{self, APPLICATION_ID, MIGRATIONS};
-use super::{Store, file, reserve};
+use super::{Sqlite, file, reserve};
+use crate::store::{Error, OpenMode, Refusal};
 
 /// How long a command waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// Create the file (0600, in a 0700 directory) if it does not exist: the admin
-    /// commands that write something worth keeping (`init`, `create`, `config set`).
-    Create,
-    /// The file must exist already, for an admin command: on a full disk it is opened for
-    /// this command alone (so that a revocation can still be written), and the space
-    /// reserve beside it is kept.
-    Admin,
-    /// The file must exist already: `verify` and `serve`, which must never conjure up an
-    /// empty database and must fail closed when theirs is missing.
-    Existing,
-}
 
 impl OpenMode {
     /// Whether a missing file is an error rather than something to create.
@@ -57,19 +44,20 @@ enum Identity {
     },
 }
 
-pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
+pub fn open(given: &Path, mode: OpenMode) -> Result<Sqlite> {
     let mut warnings = Vec::new();
     let path = locate(given, mode)?;
     let found = match file::find(&path).map_err(|e| cannot(given, mode, e))? {
         Some(found) => found,
-        None if mode.must_exist() => bail!(
-            "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
-            given.display()
-        ),
+        None if mode.must_exist() => return Err(missing(given)),
         None => {
             create_database(&path).map_err(|e| {
                 if e.is::<Unsafe>() {
-                    anyhow!("refusing to create {}: {e}", given.display())
+                    Error::Refused {
+                        refusal: Refusal::Unsafe,
+                        message: format!("refusing to create {}: {e}", given.display()),
+                    }
+                    .into()
                 } else {
                     e.context(cannot_create(given))
                 }
@@ -128,12 +116,13 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Store> {
     if mode.is_admin() {
         warnings.extend(reserve.keep());
     }
-    Ok(Store {
+    Ok(Sqlite {
         conn,
         file: Some(found.identity()),
         side_files,
         path,
         reserve: Some(reserve),
+        own_changes: Default::default(),
         warnings,
         warning_sink: None,
     })
@@ -202,12 +191,18 @@ fn locate(given: &Path, mode: OpenMode) -> Result<PathBuf> {
     }
     match fs::canonicalize(dir) {
         Ok(dir) => Ok(dir.join(name)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && mode.must_exist() => bail!(
-            "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
-            given.display()
-        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && mode.must_exist() => Err(missing(given)),
         Err(e) => Err(cannot(given, mode, e)),
     }
+}
+
+/// A database that must exist and does not: whoever verifies against it denies.
+fn missing(given: &Path) -> anyhow::Error {
+    Error::unavailable(format!(
+        "database {} does not exist (set --db or TOKENCTL_DB to the database your tokens are in)",
+        given.display()
+    ))
+    .into()
 }
 
 fn cannot_create(given: &Path) -> String {
@@ -288,16 +283,17 @@ fn side_file_checked(side: &Path, db: &file::Found) -> Result<Option<file::Found
     Ok(Some(f))
 }
 
-pub fn open_in_memory() -> Result<Store> {
+pub fn open_in_memory() -> Result<Sqlite> {
     let mut conn = Connection::open_in_memory()?;
     migrate(&mut conn)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    Ok(Store {
+    Ok(Sqlite {
         conn,
         path: PathBuf::from(":memory:"),
         file: None,
         side_files: [None, None],
         reserve: None,
+        own_changes: Default::default(),
         warnings: Vec::new(),
         warning_sink: None,
     })
@@ -587,25 +583,35 @@ fn use_wal(conn: &Connection) -> Result<()> {
 /// Wraps a failure to open or recognise the file in a message that says what the file
 /// is, and that it was not changed.
 fn refuse(path: &Path, err: anyhow::Error) -> anyhow::Error {
-    let why = if let Some(e) = err.downcast_ref::<rusqlite::Error>() {
+    let (refusal, why) = if let Some(e) = err.downcast_ref::<rusqlite::Error>() {
         match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) => {
-                "it is not an SQLite database (or its header is damaged)".to_string()
-            }
-            Some(ErrorCode::DatabaseCorrupt) => {
-                format!("it is corrupt ({e}); restore it from a backup")
-            }
+            Some(ErrorCode::NotADatabase) => (
+                Refusal::Damaged,
+                "it is not an SQLite database (or its header is damaged)".to_string(),
+            ),
+            Some(ErrorCode::DatabaseCorrupt) => (
+                Refusal::Damaged,
+                format!("it is corrupt ({e}); restore it from a backup"),
+            ),
             _ => return explain(path, err_into_sqlite(err)),
         }
-    } else if err.is::<Newer>() || err.is::<Foreign>() || err.is::<Unsafe>() {
-        err.to_string()
+    } else if err.is::<Newer>() {
+        (Refusal::NewerSchema, err.to_string())
+    } else if err.is::<Foreign>() {
+        (Refusal::Foreign, err.to_string())
+    } else if err.is::<Unsafe>() {
+        (Refusal::Unsafe, err.to_string())
     } else {
         return err.context(format!("cannot open the database {}", path.display()));
     };
-    anyhow!(
-        "refusing to use {}: {why}. The file was left untouched.",
-        path.display()
-    )
+    Error::Refused {
+        refusal,
+        message: format!(
+            "refusing to use {}: {why}. The file was left untouched.",
+            path.display()
+        ),
+    }
+    .into()
 }
 
 fn err_into_sqlite(err: anyhow::Error) -> rusqlite::Error {

@@ -6,7 +6,7 @@
 //! SQLite write fail, and a revocation that cannot be written leaves a stolen token
 //! working. When a write that must not fail (a revocation) fails for lack of space, the
 //! store takes the write lock, deletes this file and writes again (see
-//! `Store::write_despite_full_disk`). Admin commands make the file again whenever it is
+//! `Sqlite::write_despite_full_disk`). Admin commands make the file again whenever it is
 //! missing and the disk has room. This module never touches a file by that name that is
 //! not a plain file of the database's owner.
 

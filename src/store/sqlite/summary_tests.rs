@@ -8,10 +8,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{Connection, params};
 
-use super::Store;
 use super::migrations::MIGRATIONS;
 use crate::scope::ScopeSet;
 use crate::store::NewToken;
+use crate::store::Store;
 use crate::token;
 use crate::usage::{Outcome, Presented, Requests, UsageBuffer, WindowTotals, hour_of};
 

@@ -8,10 +8,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
 use super::migrations::{APPLICATION_ID, MIGRATIONS};
-use super::{OpenMode, Store};
 use crate::expiry::Span;
 use crate::scope::ScopeSet;
-use crate::store::{LookupError, NewToken, OldTokenEnd, Revocation, Status, TokenFilter};
+use crate::store::{
+    Error, NewToken, OldTokenEnd, OpenMode, Refusal, Revocation, Status, Store, TokenFilter,
+};
 use crate::token;
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
@@ -88,10 +89,7 @@ fn create_find_and_resolve() {
     assert_eq!(store.resolve(&rec.id, now).unwrap().id, rec.id);
     assert_eq!(store.resolve("importer", now).unwrap().id, rec.id);
     let err = store.resolve("nobody", now).unwrap_err();
-    assert!(matches!(
-        err.downcast_ref::<LookupError>(),
-        Some(LookupError::NotFound(_))
-    ));
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
     let events = store.events(Some(&rec.id), None).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].action, "create");
@@ -289,7 +287,7 @@ fn ambiguous_names_list_the_ids() {
     let a = store.create_token(&a, "x", now).unwrap();
     let b = store.create_token(&b, "x", now).unwrap();
     let err = store.resolve("dup", now).unwrap_err();
-    let Some(LookupError::Ambiguous { ids, .. }) = err.downcast_ref::<LookupError>() else {
+    let Error::Ambiguous { ids, .. } = &err else {
         panic!("{err}")
     };
     assert_eq!(ids, &[a.id.clone(), b.id.clone()]);
@@ -598,13 +596,18 @@ fn existing_mode_never_creates() {
     let (_dir, path) = temp_db();
     let err = Store::open(&path, OpenMode::Existing).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(!path.exists());
 }
 
-fn assert_refused(bytes: &[u8], expect: &str) {
+fn assert_refused(bytes: &[u8], expect: &str, why: Refusal) {
     let (_dir, path) = temp_db();
     std::fs::write(&path, bytes).unwrap();
     let err = Store::open(&path, OpenMode::Create).unwrap_err();
+    assert!(
+        matches!(err, Error::Refused { refusal, .. } if refusal == why),
+        "{err:?}"
+    );
     let msg = format!("{err:#}");
     assert!(msg.contains(expect), "{msg}");
     assert!(msg.contains("left untouched"), "{msg}");
@@ -615,7 +618,7 @@ fn assert_refused(bytes: &[u8], expect: &str) {
 fn junk_file_is_refused_untouched() {
     let mut junk = b"this is not a database at all\n".repeat(200);
     junk.truncate(4096);
-    assert_refused(&junk, "not an SQLite database");
+    assert_refused(&junk, "not an SQLite database", Refusal::Damaged);
 }
 
 #[test]
@@ -626,7 +629,11 @@ fn foreign_sqlite_file_is_refused_untouched() {
         conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
             .unwrap();
     }
-    assert_refused(&std::fs::read(&path).unwrap(), "another application");
+    assert_refused(
+        &std::fs::read(&path).unwrap(),
+        "another application",
+        Refusal::Foreign,
+    );
 }
 
 #[test]
@@ -639,7 +646,11 @@ fn newer_schema_is_refused_untouched() {
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap();
-    assert_refused(&bytes, "newer than this tokenctl understands");
+    assert_refused(
+        &bytes,
+        "newer than this tokenctl understands",
+        Refusal::NewerSchema,
+    );
 }
 
 #[test]
@@ -650,7 +661,7 @@ fn corrupt_file_is_refused_untouched() {
         let (new, _) = new_token("x", "cases:read", None);
         store.create_token(&new, "a", t(NOW)).unwrap();
         store
-            .conn
+            .conn_for_tests()
             .pragma_update(None, "journal_mode", "DELETE")
             .unwrap();
     }
@@ -659,7 +670,7 @@ fn corrupt_file_is_refused_untouched() {
     for b in bytes[100..4096].iter_mut() {
         *b = 0xA5;
     }
-    assert_refused(&bytes, "refusing to use");
+    assert_refused(&bytes, "refusing to use", Refusal::Damaged);
 }
 
 #[test]
@@ -692,7 +703,7 @@ fn application_id_marks_our_files() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path, OpenMode::Create).unwrap();
     let id: i32 = store
-        .conn
+        .conn_for_tests()
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .unwrap();
     assert_eq!(id, APPLICATION_ID);
@@ -793,16 +804,16 @@ fn only_the_old_files_side_files_are_moved_aside() {
     let path = dir.path().join("t.db");
     let side = |s: &str| dir.path().join(format!("t.db{s}"));
     let old = Store::open(&path, OpenMode::Create).unwrap();
-    old.check_file().unwrap();
+    old.check_same_database().unwrap();
     for s in ["", "-wal", "-shm"] {
         std::fs::remove_file(side(s)).unwrap();
     }
     let new = Store::open(&path, OpenMode::Create).unwrap();
-    let err = old.check_file().unwrap_err().to_string();
+    let err = old.check_same_database().unwrap_err().to_string();
     assert!(err.contains("deleted or replaced"), "{err}");
     assert!(!err.contains("moved"), "{err}");
     assert!(side("-wal").exists() && side("-shm").exists());
-    new.check_file().unwrap();
+    new.check_same_database().unwrap();
 }
 
 /// Rows and bytes of the usage tables, after a checkpoint: (stranger rows, usage rows,

@@ -11,12 +11,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{ToSql, params};
 
 use super::usage::{bind, for_token};
-use super::{Store, from_ts};
+use super::{Sqlite, from_ts};
+use crate::store::Result;
 use crate::usage::{Requests, WindowTotals, hour_of};
 
 /// The day's uses of `kind` before hour `hour` (0 to 24) in the row `alias`.
@@ -200,7 +200,8 @@ pub(super) fn prune(tx: &rusqlite::Transaction<'_>, cutoff: i64) -> Result<()> {
     Ok(())
 }
 
-impl Store {
+impl Sqlite {
+    /// Request windows of one token (`key`) or of every token used in the last 30 days.
     pub(super) fn requests_of(
         &self,
         key: Option<i64>,
@@ -240,7 +241,7 @@ impl Store {
     }
 
     /// Per token used since `since`: totals, distinct IPs and last use in the window.
-    pub fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
+    pub(super) fn totals_since(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
         let since = hour_of(since);
         let sql = window_totals_sql(since.rem_euclid(24));
         let mut stmt = self.conn.prepare_cached(&sql)?;

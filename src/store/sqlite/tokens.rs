@@ -1,19 +1,21 @@
-//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate.
+//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate, and
+//! delete those long ended (`prune --tokens`).
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use rusqlite::{OptionalExtension, Row, params, types::Type};
 use serde_json::json;
 
 use super::events::insert_event;
-use super::{Store, from_ts, ts};
+use super::{Sqlite, from_ts, ts};
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Credential, LookupError, NewToken, OldTokenEnd, Revocation, Status, TokenFilter, TokenRecord,
+    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
+    TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
 
@@ -71,7 +73,7 @@ fn insert(
     rotated_from: Option<&str>,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<String> {
+) -> anyhow::Result<String> {
     for _ in 0..ID_ATTEMPTS {
         let id = token::new_public_id()?;
         let taken: bool = tx.query_row(
@@ -108,7 +110,7 @@ fn insert(
     bail!("could not find an unused token id after {ID_ATTEMPTS} attempts")
 }
 
-fn by_id(conn: &rusqlite::Connection, id: &str) -> Result<Option<TokenRecord>> {
+fn by_id(conn: &rusqlite::Connection, id: &str) -> anyhow::Result<Option<TokenRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -116,13 +118,13 @@ fn by_id(conn: &rusqlite::Connection, id: &str) -> Result<Option<TokenRecord>> {
         .optional()?)
 }
 
-fn require(conn: &rusqlite::Connection, id: &str) -> Result<TokenRecord> {
-    by_id(conn, id)?.ok_or_else(|| LookupError::NotFound(id.to_string()).into())
+fn require(conn: &rusqlite::Connection, id: &str) -> anyhow::Result<TokenRecord> {
+    by_id(conn, id)?.ok_or_else(|| Error::NotFound(id.to_string()).into())
 }
 
-impl Store {
+impl Tokens for Sqlite {
     /// Inserts a new token and logs a `create` event.
-    pub fn create_token(
+    fn create_token(
         &mut self,
         new: &NewToken,
         actor: &str,
@@ -134,7 +136,7 @@ impl Store {
 
     /// Inserts several tokens in one transaction (all or none), each with its `create`
     /// event: for imports and for seeding test and benchmark databases.
-    pub fn create_tokens(
+    fn create_tokens(
         &mut self,
         new: &[NewToken],
         actor: &str,
@@ -160,12 +162,13 @@ impl Store {
             records.push(require(&tx, &id)?);
         }
         tx.commit()?;
+        self.changed_credentials();
         Ok(records)
     }
 
     /// What verification needs of the token with this hash: the lookup done for every
     /// request, so it reads only the columns the checks use, through a cached statement.
-    pub fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
+    fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
         const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
                            FROM tokens WHERE hash = ?1";
         Ok(self
@@ -191,7 +194,7 @@ impl Store {
     }
 
     /// The token with this hash, with all its metadata.
-    pub fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+    fn find_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1");
         Ok(self
             .conn
@@ -201,14 +204,14 @@ impl Store {
     }
 
     /// The token with this public id.
-    pub fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        by_id(&self.conn, id)
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        Ok(by_id(&self.conn, id)?)
     }
 
     /// Resolves `ID|NAME` as `show`, `revoke`, `rotate` and `audit` take it. A name shared
     /// by several tokens narrows to the active ones, then to the newest of a rotation chain
     /// (the one not rotated to another); if that still leaves several, it is ambiguous.
-    pub fn resolve(&self, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
+    fn resolve(&self, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
         if let Some(t) = self.token(reference)? {
             return Ok(t);
         }
@@ -224,18 +227,17 @@ impl Store {
             found.retain(|t| t.rotated_to.is_none());
         }
         match found.len() {
-            0 => Err(LookupError::NotFound(reference.to_string()).into()),
+            0 => Err(Error::NotFound(reference.to_string())),
             1 => Ok(found.pop().expect("one element")),
-            _ => Err(LookupError::Ambiguous {
+            _ => Err(Error::Ambiguous {
                 name: reference.to_string(),
                 ids: found.into_iter().map(|t| t.id).collect(),
-            }
-            .into()),
+            }),
         }
     }
 
     /// Every name in use, once each, in no particular order.
-    pub fn token_names(&self) -> Result<Vec<String>> {
+    fn token_names(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT DISTINCT name FROM tokens")?;
@@ -244,7 +246,7 @@ impl Store {
     }
 
     /// Active tokens with this exact name (for the "already exists" warning).
-    pub fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
+    fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk"
@@ -255,11 +257,7 @@ impl Store {
     }
 
     /// Tokens matching `filter`, oldest first.
-    pub fn list_tokens(
-        &self,
-        filter: &TokenFilter,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<TokenRecord>> {
+    fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
         let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1");
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
         let mut clause = |text: &str, value: Option<rusqlite::types::Value>| {
@@ -308,8 +306,8 @@ impl Store {
     }
 
     /// Revokes now. Revoking a revoked token changes nothing and logs nothing. Written
-    /// even on a full disk, with the space reserve (`Store::write_despite_full_disk`).
-    pub fn revoke_token(
+    /// even on a full disk, with the space reserve (`Sqlite::write_despite_full_disk`).
+    fn revoke_token(
         &mut self,
         id: &str,
         reason: Option<&str>,
@@ -323,14 +321,14 @@ impl Store {
     /// Revokes several tokens in one transaction: all of them, or (on any error) none.
     /// Each is reported as revoked or as already revoked, in the order given. Written
     /// even on a full disk, through the space reserve (see `write_despite_full_disk`).
-    pub fn revoke_tokens(
+    fn revoke_tokens(
         &mut self,
         ids: &[&str],
         reason: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Revocation>> {
-        self.write_despite_full_disk(|tx| {
+        let done = self.write_despite_full_disk(|tx| {
             let mut done = Vec::with_capacity(ids.len());
             for &id in ids {
                 let current = require(tx, id)?;
@@ -353,17 +351,19 @@ impl Store {
                 done.push(Revocation::Revoked(require(tx, id)?));
             }
             Ok(done)
-        })
+        })?;
+        self.changed_credentials();
+        Ok(done)
     }
 
     /// Every token of `id`'s rotation chain (the tokens it was rotated from and to, and
     /// theirs), oldest first; `id` itself included.
-    pub fn rotation_chain(&self, id: &str) -> Result<Vec<TokenRecord>> {
+    fn rotation_chain(&self, id: &str) -> Result<Vec<TokenRecord>> {
         let start = require(&self.conn, id)?;
         // Links are only ever written by `rotate_token`, but a damaged file could hold a
         // loop: never follow an id twice.
         let mut seen = std::collections::HashSet::from([start.id.clone()]);
-        let mut follow = |link: Option<String>| -> Result<Option<TokenRecord>> {
+        let mut follow = |link: Option<String>| -> anyhow::Result<Option<TokenRecord>> {
             match link {
                 Some(id) if seen.insert(id.clone()) => Ok(Some(require(&self.conn, &id)?)),
                 _ => Ok(None),
@@ -387,7 +387,7 @@ impl Store {
 
     /// Issues `new` as the successor of `old_id` and ends the old token as `end` says.
     /// Returns the new token and the old one as they are afterwards.
-    pub fn rotate_token(
+    fn rotate_token(
         &mut self,
         old_id: &str,
         new: &NewToken,
@@ -396,39 +396,22 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(TokenRecord, TokenRecord)> {
         let rotate = |tx: &rusqlite::Transaction<'_>| rotate_in(tx, old_id, new, end, actor, now);
-        match end {
+        let both = match end {
             // The old token must stop now: as sure to be written as a revocation.
-            OldTokenEnd::RevokedNow => self.write_despite_full_disk(rotate),
+            OldTokenEnd::RevokedNow => self.write_despite_full_disk(rotate)?,
             OldTokenEnd::ExpiresAt(_) => {
                 let tx = self.write()?;
                 let both = rotate(&tx)?;
                 tx.commit()
                     .context("could not commit the rotation; nothing was changed")?;
-                Ok(both)
+                both
             }
-        }
+        };
+        self.changed_credentials();
+        Ok(both)
     }
-}
 
-/// What `prune --tokens` deleted (or would delete): the tokens, and the usage rows that
-/// went with them. Their events are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-pub struct PrunedTokens {
-    pub ids: Vec<String>,
-    pub usage_rows: u64,
-    pub uses: u64,
-}
-
-/// Tokens revoked before `:cutoff`, or expired (not revoked) before it.
-const ENDED_BEFORE: &str =
-    "(revoked_at < :cutoff OR (revoked_at IS NULL AND expires_at < :cutoff))";
-
-impl Store {
-    /// Deletes the tokens revoked or expired before `before`, with their usage rows, IPs
-    /// and running totals (nothing with `dry_run`); their admin events are kept, and each
-    /// gets a `prune` event. Tokens that name a deleted one as predecessor or successor
-    /// keep no link to it.
-    pub fn prune_tokens(
+    fn prune_tokens(
         &mut self,
         before: DateTime<Utc>,
         dry_run: bool,
@@ -437,25 +420,13 @@ impl Store {
     ) -> Result<PrunedTokens> {
         let cutoff = ts(before);
         let tx = self.write()?;
-        let sql = format!("SELECT pk, id FROM tokens WHERE {ENDED_BEFORE} ORDER BY pk");
-        let doomed: Vec<(i64, String)> = tx
-            .prepare(&sql)?
-            .query_map(&[(":cutoff", &cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut pruned = PrunedTokens::default();
-        let mut each = Vec::with_capacity(doomed.len());
-        for (pk, id) in doomed {
-            let (rows, uses): (u64, u64) = tx.query_row(
-                "SELECT count(*), coalesce(sum(allowed + denied), 0) FROM usage WHERE token_pk = ?1",
-                [pk],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            pruned.usage_rows += rows;
-            pruned.uses += uses;
-            each.push((id.clone(), rows, uses));
-            pruned.ids.push(id);
-        }
-        if dry_run || pruned.ids.is_empty() {
+        let each = ended_before(&tx, cutoff)?;
+        let pruned = PrunedTokens {
+            ids: each.iter().map(|(id, ..)| id.clone()).collect(),
+            usage_rows: each.iter().map(|&(_, rows, _)| rows).sum(),
+            uses: each.iter().map(|&(.., uses)| uses).sum(),
+        };
+        if dry_run || each.is_empty() {
             return Ok(pruned);
         }
         for sql in [
@@ -477,8 +448,30 @@ impl Store {
             insert_event(&tx, now, actor, "prune", Some(id), &details)?;
         }
         tx.commit()?;
+        self.changed_credentials();
         Ok(pruned)
     }
+}
+
+/// Tokens revoked before `:cutoff`, or expired (not revoked) before it.
+const ENDED_BEFORE: &str =
+    "(revoked_at < :cutoff OR (revoked_at IS NULL AND expires_at < :cutoff))";
+
+/// The tokens [`ENDED_BEFORE`] `cutoff`, oldest first: id, usage rows and uses of each.
+fn ended_before(
+    tx: &rusqlite::Transaction<'_>,
+    cutoff: i64,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let sql = format!(
+        "SELECT t.id, count(u.token_pk), coalesce(sum(u.allowed + u.denied), 0) \
+         FROM tokens t LEFT JOIN usage u ON u.token_pk = t.pk \
+         WHERE {ENDED_BEFORE} GROUP BY t.pk ORDER BY t.pk"
+    );
+    tx.prepare(&sql)?
+        .query_map(&[(":cutoff", &cutoff)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect()
 }
 
 /// The rotation's changes, inside the caller's transaction: the new token, the old one's
@@ -490,15 +483,15 @@ fn rotate_in(
     end: OldTokenEnd,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<(TokenRecord, TokenRecord)> {
+) -> anyhow::Result<(TokenRecord, TokenRecord)> {
     let old = require(tx, old_id)?;
     if old.revoked_at.is_some() {
-        bail!(crate::error::UsageError(format!(
+        bail!(Error::invalid(format!(
             "token {old_id} is revoked; create a new token instead of rotating it"
         )));
     }
     if let Some(to) = &old.rotated_to {
-        bail!(crate::error::UsageError(format!(
+        bail!(Error::invalid(format!(
             "token {old_id} was already rotated to {to}; rotate {to} instead"
         )));
     }

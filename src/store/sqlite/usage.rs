@@ -4,32 +4,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
 use super::token_days;
-use super::{Store, from_ts, ts};
+use super::{Sqlite, from_ts, ts};
+use crate::store::{Pruned, Result, UsageCounters};
 use crate::usage::{
     AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests,
     STRANGER_SOURCES_PER_HOUR, StrangerTotals, StrangerUsage, TOKEN_SOURCES_PER_HOUR, UsageRow,
-    hour_of,
+    WindowTotals, hour_of,
 };
 
 const HOURS_24H: i64 = 24;
 const HOURS_30D: i64 = 30 * 24;
 
-/// What `prune` removed (or would remove).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Pruned {
-    pub usage_rows: u64,
-    pub stranger_rows: u64,
-    pub uses: u64,
-}
-
-/// Uses per UTC day (`daily_usage`).
 pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
              WHERE hour >= :since {token} GROUP BY hour / 24";
 /// `NEW_IP`: IPs first seen since `:day_start` by tokens seen from other IPs before.
@@ -89,7 +80,11 @@ struct Sources {
 impl Sources {
     /// The source label `row` is written under: its own, unless it would be a new source
     /// in an hour that has all the sources it may have, then [`OVERFLOW_IP`].
-    fn admit<'r>(&mut self, tx: &rusqlite::Transaction<'_>, row: &'r UsageRow) -> Result<&'r str> {
+    fn admit<'r>(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        row: &'r UsageRow,
+    ) -> anyhow::Result<&'r str> {
         if row.ip == OVERFLOW_IP {
             return Ok(&row.ip);
         }
@@ -141,7 +136,7 @@ impl Sources {
     }
 }
 
-impl Store {
+impl UsageCounters for Sqlite {
     /// Commits a batch of counters in one transaction, and moves each token's
     /// `last_used_at`/`last_used_ip` forward. Counts of a token this database does not
     /// hold are dropped: a backup restored in place (`sqlite3 tokens.db .restore`) since
@@ -153,7 +148,7 @@ impl Store {
     /// [`TOKEN_SOURCES_PER_HOUR`] (per token) sources; the uses of any further source are
     /// added to the hour's [`OVERFLOW_IP`] row. Counted here, under the write lock, so the
     /// bound holds whatever the buffers, flushes and processes that write.
-    pub fn record_usage(&mut self, batch: &Batch) -> Result<()> {
+    fn record_usage(&mut self, batch: &Batch) -> Result<()> {
         if batch.rows.is_empty() {
             return Ok(());
         }
@@ -239,12 +234,12 @@ impl Store {
     }
 
     /// Request windows of every token used in the last 30 days, by token key.
-    pub fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
+    fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
         self.requests_of(None, now)
     }
 
     /// Request windows of one token.
-    pub fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
+    fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
         Ok(self
             .requests_of(Some(key), now)?
             .remove(&key)
@@ -253,12 +248,7 @@ impl Store {
 
     /// Per source IP of one token: uses since `since` and first/last sighting ever.
     /// With `seen_only`, IPs without use in the window are left out.
-    pub fn token_ips(
-        &self,
-        key: i64,
-        since: DateTime<Utc>,
-        seen_only: bool,
-    ) -> Result<Vec<IpUsage>> {
+    fn token_ips(&self, key: i64, since: DateTime<Utc>, seen_only: bool) -> Result<Vec<IpUsage>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT ti.ip, coalesce(sum(u.allowed), 0), coalesce(sum(u.denied), 0), \
                     ti.first_seen, ti.last_seen \
@@ -283,7 +273,7 @@ impl Store {
     /// Uses per UTC day from `since` (hourly resolution: the first day counts from the
     /// hour of `since`) to `now`, of one token or (with `None`) all tokens; days without
     /// use are included as zeros.
-    pub fn daily_usage(
+    fn daily_usage(
         &self,
         key: Option<i64>,
         since: DateTime<Utc>,
@@ -311,8 +301,13 @@ impl Store {
             .collect())
     }
 
+    /// Per token used since `since`: totals, distinct IPs and last use in the window.
+    fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
+        self.totals_since(since)
+    }
+
     /// Uses of tokens this database does not know, per IP and kind, since `since`.
-    pub fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
+    fn stranger_usage(&self, since: DateTime<Utc>) -> Result<Vec<StrangerUsage>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT ip, kind, sum(count), min(first_seen), max(last_seen) FROM stranger_usage \
              WHERE hour >= ?1 GROUP BY ip, kind ORDER BY sum(count) DESC, ip, kind",
@@ -331,7 +326,7 @@ impl Store {
 
     /// The facts behind the anomaly flags, about the 24 hours up to `now`; for one token
     /// or (with `None`) all.
-    pub fn anomaly_facts(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts> {
+    fn anomaly_facts(&self, key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts> {
         let h = hour_of(now);
         let day_start = ts(now) - 86_400;
         // Hours [h-23, h] are "the last 24h"; the 30 days before start 720 hours earlier.
@@ -394,7 +389,7 @@ impl Store {
 
     /// Deletes usage counters of hours that ended before `before` (all of them with
     /// `dry_run` false), logging a `prune` event. Tokens and events are kept.
-    pub fn prune_usage(
+    fn prune_usage(
         &mut self,
         before: DateTime<Utc>,
         dry_run: bool,

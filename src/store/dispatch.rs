@@ -1,0 +1,151 @@
+//! [`Store`]'s methods: opening a database, and every method of the contract, passed on
+//! to the backend that holds it. A `match` on a closed enum: the compiler sees every
+//! backend, inlines the call, and a new backend is a compile error here until it is
+//! handled.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::sqlite::Sqlite;
+use super::{
+    AdminEvent, Backend, BackupReport, Configuration, Credential, EventLog, NewToken, OldTokenEnd,
+    OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter, TokenRecord,
+    Tokens, UsageCounters, WarningSink,
+};
+use crate::settings::Settings;
+use crate::token::TokenHash;
+use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
+
+impl Store {
+    /// Opens (and with [`OpenMode::Create`], creates) the database at `path`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        Ok(Store::Sqlite(Sqlite::open(path, mode)?))
+    }
+
+    /// An in-memory database with the current schema, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        Ok(Store::Sqlite(Sqlite::open_in_memory()?))
+    }
+
+    /// See [`Backend::in_one_snapshot`].
+    #[inline]
+    pub fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
+        match self {
+            Store::Sqlite(s) => s.in_one_snapshot(reads),
+        }
+    }
+
+    /// See [`Backend::report_warnings_to`].
+    pub fn report_warnings_to(&mut self, sink: WarningSink) {
+        match self {
+            Store::Sqlite(s) => s.report_warnings_to(sink),
+        }
+    }
+}
+
+/// Methods of `$family` that read (`&self`) and that write (`&mut self`), each passed on
+/// to the backend, documented by a link to the contract.
+macro_rules! dispatch {
+    (
+        $family:ident
+        reading { $(fn $r:ident($($ra:ident: $rt:ty),*) -> $rr:ty;)* }
+        writing { $(fn $w:ident($($wa:ident: $wt:ty),*) -> $wr:ty;)* }
+    ) => {
+        impl Store {
+            $(
+                #[doc = concat!("See [`", stringify!($family), "::", stringify!($r), "`].")]
+                #[inline]
+                pub fn $r(&self, $($ra: $rt),*) -> $rr {
+                    match self {
+                        Store::Sqlite(s) => s.$r($($ra),*),
+                    }
+                }
+            )*
+            $(
+                #[doc = concat!("See [`", stringify!($family), "::", stringify!($w), "`].")]
+                #[inline]
+                pub fn $w(&mut self, $($wa: $wt),*) -> $wr {
+                    match self {
+                        Store::Sqlite(s) => s.$w($($wa),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+dispatch! {
+    Backend
+    reading {
+        fn path() -> &Path;
+        fn revision() -> Result<Revision>;
+        fn check_same_database() -> Result<()>;
+        fn health() -> Result<()>;
+        fn schema_version() -> Result<i64>;
+    }
+    writing {
+        fn take_warnings() -> Vec<String>;
+        fn backup_to(dest: &Path, replace: bool, actor: &str, now: DateTime<Utc>) -> Result<BackupReport>;
+    }
+}
+
+dispatch! {
+    Tokens
+    reading {
+        fn credential_by_hash(hash: &TokenHash) -> Result<Option<Credential>>;
+        fn find_by_hash(hash: &TokenHash) -> Result<Option<TokenRecord>>;
+        fn token(id: &str) -> Result<Option<TokenRecord>>;
+        fn resolve(reference: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
+        fn token_names() -> Result<Vec<String>>;
+        fn active_named(name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+        fn list_tokens(filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+        fn rotation_chain(id: &str) -> Result<Vec<TokenRecord>>;
+    }
+    writing {
+        fn create_token(new: &NewToken, actor: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
+        fn create_tokens(new: &[NewToken], actor: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+        fn revoke_token(id: &str, reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<Revocation>;
+        fn revoke_tokens(ids: &[&str], reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<Vec<Revocation>>;
+        fn prune_tokens(before: DateTime<Utc>, dry_run: bool, actor: &str, now: DateTime<Utc>) -> Result<PrunedTokens>;
+        fn rotate_token(
+            old_id: &str, new: &NewToken, end: OldTokenEnd, actor: &str, now: DateTime<Utc>
+        ) -> Result<(TokenRecord, TokenRecord)>;
+    }
+}
+
+dispatch! {
+    UsageCounters
+    reading {
+        fn all_requests(now: DateTime<Utc>) -> Result<HashMap<i64, Requests>>;
+        fn token_requests(key: i64, now: DateTime<Utc>) -> Result<Requests>;
+        fn token_ips(key: i64, since: DateTime<Utc>, seen_only: bool) -> Result<Vec<IpUsage>>;
+        fn daily_usage(key: Option<i64>, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<DayUsage>>;
+        fn window_totals(since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>>;
+        fn stranger_usage(since: DateTime<Utc>) -> Result<Vec<StrangerUsage>>;
+        fn anomaly_facts(key: Option<i64>, now: DateTime<Utc>) -> Result<AnomalyFacts>;
+    }
+    writing {
+        fn record_usage(batch: &Batch) -> Result<()>;
+        fn prune_usage(before: DateTime<Utc>, dry_run: bool, actor: &str, now: DateTime<Utc>) -> Result<Pruned>;
+    }
+}
+
+dispatch! {
+    EventLog
+    reading {
+        fn events(token_id: Option<&str>, since: Option<DateTime<Utc>>) -> Result<Vec<AdminEvent>>;
+    }
+    writing {}
+}
+
+dispatch! {
+    Configuration
+    reading {
+        fn settings() -> Result<Settings>;
+    }
+    writing {
+        fn set_setting(key: &str, value: &str, actor: &str, now: DateTime<Utc>) -> Result<String>;
+    }
+}

@@ -1,0 +1,315 @@
+//! The contract's rules (`store::backend`), which every backend must obey, checked at the
+//! [`Store`] level. A backend runs all of them with [`check`] and a factory of its own
+//! that makes a new, empty database and returns a way to open handles on it; SQLite's is
+//! at the end of this file.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Error, NewToken, OldTokenEnd, OpenMode, Revocation, Store, TokenFilter};
+use crate::scope::ScopeSet;
+use crate::token;
+use crate::usage::{Outcome, Presented, UsageBuffer};
+
+/// Opens another handle on one database (another connection, as another process would
+/// have). The first call finds the database empty, with the current schema.
+pub(crate) type Handles = Box<dyn FnMut() -> Store>;
+
+/// One rule, given handles on a database of its own.
+type Rule = fn(&mut dyn FnMut() -> Store);
+
+const RULES: &[(&str, Rule)] = &[
+    ("resolve finds by id and name, or says why not", resolve),
+    (
+        "revision moves with every credential change",
+        revision_moves,
+    ),
+    ("revision stays for usage and reads", revision_stays),
+    ("a snapshot is consistent", snapshot_is_consistent),
+    (
+        "a committed revocation is seen by the next read",
+        revocation_is_seen_at_once,
+    ),
+    ("a token is rotated once", rotated_once),
+    (
+        "pruning tokens deletes the long-ended ones only",
+        tokens_pruned,
+    ),
+    ("the database answers as the one opened", same_database),
+];
+
+/// Runs every rule, each on a new database from `new_database`.
+pub(crate) fn check(mut new_database: impl FnMut() -> Handles) {
+    for (name, rule) in RULES {
+        eprintln!("contract rule: {name}");
+        let mut handles = new_database();
+        rule(&mut *handles);
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-06-01T12:00:00Z".parse().unwrap()
+}
+
+/// A token to create, and its secret's hash.
+fn new_token(name: &str) -> NewToken {
+    let g = token::generate("tok", "live").unwrap();
+    NewToken {
+        hash: g.hash,
+        hint: g.hint,
+        name: name.into(),
+        description: None,
+        env: "live".into(),
+        scopes: ScopeSet::parse_list("cases:read").unwrap(),
+        allowed_ips: vec![],
+        expires_at: Some(now() + TimeDelta::days(30)),
+    }
+}
+
+fn resolve(open: &mut dyn FnMut() -> Store) {
+    let mut store = open();
+    let made = store
+        .create_token(&new_token("importer"), "t", now())
+        .unwrap();
+    assert_eq!(store.resolve(&made.id, now()).unwrap(), made);
+    assert_eq!(store.resolve("importer", now()).unwrap(), made);
+    let err = store.resolve("nobody", now()).unwrap_err();
+    assert!(matches!(&err, Error::NotFound(r) if r == "nobody"), "{err}");
+    let twin = store
+        .create_token(&new_token("importer"), "t", now())
+        .unwrap();
+    let err = store.resolve("importer", now()).unwrap_err();
+    let Error::Ambiguous { name, ids } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (name.as_str(), ids),
+        ("importer", &vec![made.id.clone(), twin.id.clone()])
+    );
+    store.revoke_token(&made.id, None, "t", now()).unwrap();
+    assert_eq!(store.resolve("importer", now()).unwrap().id, twin.id);
+}
+
+/// Creation, rotation and revocation change the revision that another handle reads, and
+/// the one the writing handle reads itself.
+fn revision_moves(open: &mut dyn FnMut() -> Store) {
+    let verifier = open();
+    let mut admin = open();
+    let mut seen = vec![verifier.revision().unwrap(), admin.revision().unwrap()];
+    let mut changed = |what: &str, admin: &Store| {
+        let now = [verifier.revision().unwrap(), admin.revision().unwrap()];
+        assert_ne!(now[0], seen[0], "{what}: the other handle's revision");
+        assert_ne!(now[1], seen[1], "{what}: the writer's own revision");
+        seen = now.to_vec();
+    };
+    let made = admin.create_token(&new_token("a"), "t", now()).unwrap();
+    changed("create", &admin);
+    let (next, _) = admin
+        .rotate_token(
+            &made.id,
+            &new_token("a"),
+            OldTokenEnd::ExpiresAt(now()),
+            "t",
+            now(),
+        )
+        .unwrap();
+    changed("rotate with a grace period", &admin);
+    let (last, _) = admin
+        .rotate_token(
+            &next.id,
+            &new_token("a"),
+            OldTokenEnd::RevokedNow,
+            "t",
+            now(),
+        )
+        .unwrap();
+    changed("rotate revoking at once", &admin);
+    admin.revoke_tokens(&[&last.id], None, "t", now()).unwrap();
+    changed("revoke", &admin);
+}
+
+/// Recording usage and reading leave the revision read through the same handle alone:
+/// a server's cache survives its own bookkeeping.
+fn revision_stays(open: &mut dyn FnMut() -> Store) {
+    let mut store = open();
+    let made = store.create_token(&new_token("a"), "t", now()).unwrap();
+    let before = store.revision().unwrap();
+    let uses = UsageBuffer::new();
+    uses.record(Presented::Token(made.key()), None, Outcome::Allowed, now());
+    uses.record(Presented::Unknown, None, Outcome::Denied, now());
+    store.record_usage(&uses.take()).unwrap();
+    let hash = new_token("unused").hash;
+    store.credential_by_hash(&hash).unwrap();
+    store.list_tokens(&TokenFilter::default(), now()).unwrap();
+    store.resolve("a", now()).unwrap();
+    store.events(None, None).unwrap();
+    store.settings().unwrap();
+    store.all_requests(now()).unwrap();
+    let other = open();
+    other.list_tokens(&TokenFilter::default(), now()).unwrap();
+    assert_eq!(store.revision().unwrap(), before);
+    let in_snapshot = store.in_one_snapshot(|| store.revision().unwrap()).unwrap();
+    assert_eq!(in_snapshot, before);
+}
+
+/// Inside a snapshot, a revocation committed meanwhile by another handle is seen by no
+/// read, the revision included; after it, by every read.
+fn snapshot_is_consistent(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let token = new_token("a");
+    let made = admin.create_token(&token, "t", now()).unwrap();
+    let verifier = open();
+    let (before, during) = verifier
+        .in_one_snapshot(|| {
+            let before = verifier.revision().unwrap();
+            let first = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+            assert_eq!(first.revoked_at, None);
+            admin.revoke_token(&made.id, None, "t", now()).unwrap();
+            let again = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+            assert_eq!(
+                again.revoked_at, None,
+                "a read in the snapshot saw a later commit"
+            );
+            (before, verifier.revision().unwrap())
+        })
+        .unwrap();
+    assert_eq!(before, during, "the revision moved inside one snapshot");
+    assert_ne!(verifier.revision().unwrap(), before);
+    let after = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+    assert_eq!(after.revoked_at, Some(now()));
+}
+
+/// Once `revoke` returned, the next read through any handle sees the token revoked.
+fn revocation_is_seen_at_once(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let token = new_token("a");
+    let made = admin.create_token(&token, "t", now()).unwrap();
+    let verifier = open();
+    assert!(verifier.credential_by_hash(&token.hash).unwrap().is_some());
+    let done = admin
+        .revoke_token(&made.id, Some("leak"), "t", now())
+        .unwrap();
+    assert!(matches!(done, Revocation::Revoked(_)), "{done:?}");
+    let seen = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+    assert_eq!(seen.revoked_at, Some(now()));
+    let again = admin.revoke_token(&made.id, None, "t", now()).unwrap();
+    assert!(matches!(again, Revocation::AlreadyRevoked(_)), "{again:?}");
+    let revocations = admin.events(Some(&made.id), None).unwrap();
+    let revocations = revocations.iter().filter(|e| e.action == "revoke").count();
+    assert_eq!(revocations, 1);
+}
+
+/// A rotation makes one successor; rotating the old token again is the user's mistake.
+fn rotated_once(open: &mut dyn FnMut() -> Store) {
+    let mut first = open();
+    let mut second = open();
+    let made = first.create_token(&new_token("a"), "t", now()).unwrap();
+    let end = OldTokenEnd::ExpiresAt(now() + TimeDelta::hours(1));
+    let (next, old) = first
+        .rotate_token(&made.id, &new_token("a"), end, "t", now())
+        .unwrap();
+    assert_eq!(old.rotated_to.as_deref(), Some(next.id.as_str()));
+    let err = second
+        .rotate_token(&made.id, &new_token("a"), end, "t", now())
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    let chain = second.rotation_chain(&next.id).unwrap();
+    let ids: Vec<&str> = chain.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [made.id.as_str(), next.id.as_str()]);
+}
+
+/// `prune_tokens` deletes the tokens that ended before the cutoff with their usage,
+/// keeps their events, unlinks their rotation partners, and moves the revision.
+fn tokens_pruned(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let verifier = open();
+    let t0 = now() - TimeDelta::days(10);
+    let old = admin.create_token(&new_token("ci"), "t", t0).unwrap();
+    let end = OldTokenEnd::RevokedNow;
+    let (kept, _) = admin
+        .rotate_token(&old.id, &new_token("ci"), end, "t", t0)
+        .unwrap();
+    let recent = admin.create_token(&new_token("r"), "t", t0).unwrap();
+    admin
+        .revoke_tokens(&[&recent.id], None, "t", now())
+        .unwrap();
+    let buf = UsageBuffer::new();
+    buf.record(Presented::Token(old.key()), None, Outcome::Ended, t0);
+    admin.record_usage(&buf.take()).unwrap();
+    let cutoff = now() - TimeDelta::days(1);
+    let counted = admin.prune_tokens(cutoff, true, "t", now()).unwrap();
+    assert_eq!(counted.ids, std::slice::from_ref(&old.id));
+    assert_eq!((counted.usage_rows, counted.uses), (1, 1));
+    assert!(
+        admin.token(&old.id).unwrap().is_some(),
+        "a dry run deletes nothing"
+    );
+    let before = verifier.revision().unwrap();
+    assert_eq!(
+        admin.prune_tokens(cutoff, false, "t", now()).unwrap(),
+        counted
+    );
+    assert_ne!(verifier.revision().unwrap(), before, "the revision moves");
+    assert_eq!(admin.token(&old.id).unwrap(), None);
+    assert!(
+        admin.token(&recent.id).unwrap().is_some(),
+        "ended after the cutoff"
+    );
+    assert_eq!(admin.token(&kept.id).unwrap().unwrap().rotated_from, None);
+    assert!(
+        admin.all_requests(t0).unwrap().is_empty(),
+        "its usage is gone"
+    );
+    let events = admin.events(Some(&old.id), None).unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "rotate", "prune"]);
+}
+
+fn same_database(open: &mut dyn FnMut() -> Store) {
+    let store = open();
+    store.check_same_database().unwrap();
+    store.health().unwrap();
+    assert!(store.schema_version().unwrap() > 0);
+}
+
+mod sqlite {
+    use super::*;
+
+    /// Handles on a new database file in a temporary directory, which lives as long as
+    /// the handles do.
+    fn new_database() -> Handles {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        Box::new(move || {
+            let _keep = &dir;
+            Store::open(&path, OpenMode::Create).unwrap()
+        })
+    }
+
+    #[test]
+    fn sqlite_keeps_the_contract() {
+        check(new_database);
+    }
+}
+
+/// Only the SQLite backend names its driver, tests included: everything else reaches the
+/// database through [`Store`]. (`benches/verify.rs` measures a raw-SQLite floor on
+/// purpose and is not looked at.)
+#[test]
+fn only_the_sqlite_backend_names_its_driver() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let this = root.join(file!());
+    let mut naming = Vec::new();
+    for top in ["src", "tests", "xtask"] {
+        for entry in walkdir::WalkDir::new(root.join(top)) {
+            let path = entry.unwrap().into_path();
+            let rust = path.extension().is_some_and(|e| e == "rs");
+            if !rust || path == this || path.starts_with(root.join("src/store/sqlite")) {
+                continue;
+            }
+            if std::fs::read_to_string(&path).unwrap().contains("rusqlite") {
+                naming.push(path);
+            }
+        }
+    }
+    assert!(naming.is_empty(), "{naming:?}");
+}
