@@ -140,10 +140,14 @@ impl Recorder {
         if self.on
             && let Some(presented) = judged.presented
         {
-            let outcome = if judged.decision.is_allowed() {
-                Outcome::Allowed
-            } else {
-                Outcome::Denied
+            let outcome = match &judged.decision {
+                Decision::Allowed(_) => Outcome::Allowed,
+                Decision::Denied(d)
+                    if matches!(d.reason, DenyReason::Revoked | DenyReason::Expired) =>
+                {
+                    Outcome::Ended
+                }
+                Decision::Denied(_) => Outcome::Denied,
             };
             self.usage.record(presented, question.ip, outcome, now);
         }
@@ -427,15 +431,17 @@ fn judge<T>(
     let reason = match t.status(now) {
         Status::Revoked => Some(DenyReason::Revoked),
         Status::Expired => Some(DenyReason::Expired),
-        Status::Active if env.is_some_and(|e| e != &*t.env) => Some(DenyReason::WrongEnv),
-        Status::Active
+        Status::Active | Status::Rotating if env.is_some_and(|e| e != &*t.env) => {
+            Some(DenyReason::WrongEnv)
+        }
+        Status::Active | Status::Rotating
             if !question
                 .ip
                 .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
         {
             Some(DenyReason::IpNotAllowed)
         }
-        Status::Active => question.need.refused(&t.scope_set),
+        Status::Active | Status::Rotating => question.need.refused(&t.scope_set),
     };
     if let Some(reason) = reason {
         return deny(presented, reason, Some(t));
