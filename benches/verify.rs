@@ -5,7 +5,7 @@
 //! - floor: SHA-256 of the token plus one `prepare_cached` indexed SELECT by hash on the
 //!   same database file — the least any verification must do;
 //! - verify: `Verifier::verify` of a valid token with scope, IP and recording on
-//!   (write-behind, flushed every second as a server does, flush time included);
+//!   (write-behind, committed every second as a server does, commit time included);
 //! - recording: `UsageBuffer::record` plus flushes, uses per second on one thread.
 //!
 //! The floor opens the file with rusqlite on purpose, the one place outside
@@ -18,7 +18,7 @@ use chrono::{TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use tokenctl::store::NewToken;
 use tokenctl::usage::{Outcome, Presented};
-use tokenctl::{OpenMode, Request, ScopeSet, Store, UsageBuffer, Verifier};
+use tokenctl::{OpenMode, Question, Scope, ScopeSet, Store, UsageBuffer, Verifier};
 
 const TOKENS: usize = 10_000;
 /// Floor and verify alternate in slices this long, so both see the same machine load.
@@ -86,7 +86,7 @@ fn verify(
     n: &mut usize,
     last_flush: &mut Instant,
 ) -> usize {
-    let scope = "cases:read".parse().unwrap();
+    let scope: Scope = "cases:read".parse().unwrap();
     let ip = "10.1.2.3".parse().unwrap();
     let start = Instant::now();
     let mut done = 0;
@@ -94,14 +94,14 @@ fn verify(
         for _ in 0..256 {
             let token = &secrets[*n % secrets.len()];
             let d = verifier
-                .verify(&Request::new(token).scope(&scope).ip(ip).env("live"))
+                .verify(&Question::new(token).scope(scope.clone()).ip(ip))
                 .unwrap();
             assert!(d.is_allowed());
             *n += 1;
             done += 1;
         }
         if last_flush.elapsed() >= Duration::from_secs(1) {
-            verifier.flush().unwrap();
+            verifier.commit_usage().unwrap();
             *last_flush = Instant::now();
         }
     }
@@ -125,11 +125,11 @@ fn recording(path: &std::path::Path, keys: &[i64]) -> f64 {
             now,
         );
         if i % 4096 == 0 && last_flush.elapsed() >= Duration::from_secs(1) {
-            tokenctl::verify::flush(&mut store, &buffer).unwrap();
+            tokenctl::verify::commit_buffered(&mut store, &buffer).unwrap();
             last_flush = Instant::now();
         }
     }
-    tokenctl::verify::flush(&mut store, &buffer).unwrap();
+    tokenctl::verify::commit_buffered(&mut store, &buffer).unwrap();
     USES as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -144,7 +144,7 @@ fn main() {
         "database: {TOKENS} tokens; floor and verify alternate in {SLICES} slices of {SLICE:?} each"
     );
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mut verifier = Verifier::open(&path).unwrap();
+    let mut verifier = Verifier::open(&path).unwrap().for_env("live");
     let (mut f_ops, mut v_ops, mut f_n, mut v_n) = (0, 0, 0, 0);
     let mut ratios = Vec::new();
     let mut last_flush = Instant::now();
@@ -155,7 +155,7 @@ fn main() {
         f_ops += f;
         v_ops += v;
     }
-    verifier.flush().unwrap();
+    verifier.commit_usage().unwrap();
     let secs = SLICE.as_secs_f64() * SLICES as f64;
     ratios.sort_by(f64::total_cmp);
     println!(

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use tokenctl::store::{Location, NewToken};
-use tokenctl::{OpenMode, Request, ScopeSet, Store, Verifier};
+use tokenctl::{OpenMode, Question, Scope, ScopeSet, Store, Verifier};
 
 const TOKENS: usize = 2_000;
 /// Floor and verify alternate in slices this long, so both see the same machine load.
@@ -107,20 +107,20 @@ fn verify(
     n: &mut usize,
     flushed: &mut Instant,
 ) -> usize {
-    let scope = "cases:read".parse().unwrap();
+    let scope: Scope = "cases:read".parse().unwrap();
     let ip = "10.1.2.3".parse().unwrap();
     let start = Instant::now();
     let mut done = 0;
     while start.elapsed() < SLICE {
         let token = &secrets[*n % secrets.len()];
         let d = verifier
-            .verify(&Request::new(token).scope(&scope).ip(ip).env("live"))
+            .verify(&Question::new(token).scope(scope.clone()).ip(ip))
             .unwrap();
         assert!(d.is_allowed());
         *n += 1;
         done += 1;
         if flushed.elapsed() >= Duration::from_secs(1) {
-            verifier.flush().unwrap();
+            verifier.commit_usage().unwrap();
             *flushed = Instant::now();
         }
     }
@@ -145,7 +145,7 @@ fn main() {
         "database: {TOKENS} tokens; floor and verify alternate in {SLICES} slices of {SLICE:?}"
     );
     let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
-    let mut verifier = Verifier::open(&location).unwrap();
+    let mut verifier = Verifier::open(&location).unwrap().for_env("live");
     let (mut f_ops, mut v_ops, mut f_n, mut v_n) = (0, 0, 0, 0);
     let mut ratios = Vec::new();
     let mut flushed = Instant::now();
@@ -156,7 +156,7 @@ fn main() {
         f_ops += f;
         v_ops += v;
     }
-    verifier.flush().unwrap();
+    verifier.commit_usage().unwrap();
     let secs = SLICE.as_secs_f64() * SLICES as f64;
     ratios.sort_by(f64::total_cmp);
     println!(

@@ -211,8 +211,10 @@ pub struct CreateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
-    /// Neither expired nor revoked
+    /// Neither expired nor revoked (tokens in their rotation grace period included)
     Active,
+    /// Rotated to a successor, and working until their grace period ends
+    Rotating,
     /// Past their expiry, not revoked
     Expired,
     /// Revoked
@@ -224,7 +226,9 @@ pub enum StatusFilter {
 /// List tokens
 ///
 /// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS.
-/// Only active tokens unless --status says otherwise.
+/// Only tokens that work (active, and rotating: rotated, in their grace period) unless
+/// --status says otherwise. --expiring-within leaves rotating tokens out: their successor
+/// is the one to renew.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -516,8 +520,8 @@ pub enum AmbiguousUris {
 /// Show or change the database's settings
 ///
 /// Settings live in the database, so every admin and process shares them:
-/// token_prefix, default_lifetime, max_lifetime, modules, usage_retention, spike_factor,
-/// spike_min_requests.
+/// token_prefix, default_lifetime, max_lifetime, modules, usage_retention, token_retention,
+/// spike_factor, spike_min_requests.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -558,9 +562,10 @@ Examples:
     },
     /// Change one setting (validated; logged in the event log)
     ///
-    /// The value is checked before it is stored: durations such as 90d for the lifetimes
-    /// and usage_retention, 'none' for no max_lifetime, a comma-separated list for modules
-    /// (empty accepts any module), 2 to 8 lowercase letters for token_prefix.
+    /// The value is checked before it is stored: durations such as 90d for the lifetimes,
+    /// usage_retention and token_retention, 'none' for no max_lifetime, a comma-separated
+    /// list for modules (empty accepts any module), 2 to 8 lowercase letters for
+    /// token_prefix.
     #[command(after_long_help = "\
 Examples:
   # Only these modules may appear in scopes from now on
@@ -580,22 +585,38 @@ Examples:
     },
 }
 
-/// Delete old usage counters (tokens and events are kept)
+/// Delete old usage counters, or with --tokens old revoked and expired tokens
 ///
 /// Deletes the hourly request counts (per token and source IP, and those of unknown or
 /// malformed tokens) older than the given age, by default the setting usage_retention
 /// (400d). Tokens, their first/last-seen IPs and the event log are kept; the deletion is
 /// itself recorded in the event log.
+///
+/// With --tokens, deletes instead the tokens revoked or expired longer ago than
+/// --older-than, by default the setting token_retention (400d). Their usage counters and
+/// first/last-seen IPs go with them; their events stay in the event log, where each
+/// deletion is recorded too.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
   tokenctl prune --dry-run
   # Weekly from cron, keeping half a year of usage
-  tokenctl prune --usage-older-than 180d")]
+  tokenctl prune --usage-older-than 180d
+  # The tokens that 30 finished CI jobs left behind, once they ended 90 days ago
+  tokenctl prune --tokens --older-than 90d --dry-run")]
 pub struct PruneArgs {
     /// Age of the usage to delete [default: setting usage_retention]
     #[arg(long, value_name = "DURATION", value_parser = parse_span, allow_hyphen_values = true)]
     pub usage_older_than: Option<Span>,
+
+    /// Delete revoked and expired tokens, with their usage, instead of old usage
+    #[arg(long, conflicts_with = "usage_older_than")]
+    pub tokens: bool,
+
+    /// With --tokens: how long ago a token must have been revoked or have expired
+    /// [default: setting token_retention]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span, allow_hyphen_values = true, requires = "tokens")]
+    pub older_than: Option<Span>,
 
     /// Only say what would be deleted
     #[arg(long)]

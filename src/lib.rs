@@ -2,8 +2,8 @@
 //! that works, stored as hashes in one SQLite file, verified on every request, and audited.
 //!
 //! The binary is a thin wrapper over [`run`]. A Rust API server uses the library directly:
-//! open the database with a [`Verifier`], ask it about each request's bearer token, and
-//! flush the recorded uses now and then (see [`Verifier`] for an example).
+//! open the database with a [`Verifier`], ask it a [`Question`] about each request, and
+//! commit the recorded uses now and then (see [`Verifier`] for an example).
 
 pub mod allowlist;
 pub mod anomaly;
@@ -35,7 +35,7 @@ pub use error::Exit;
 pub use scope::{Access, Scope, ScopeSet};
 pub use store::{OpenMode, Store, TokenRecord};
 pub use usage::UsageBuffer;
-pub use verify::{Decision, Denial, DenyReason, Grant, Request, Verifier};
+pub use verify::{Authorization, Decision, Denial, DenyReason, Grant, Need, Question, Verifier};
 
 /// Runs the command line `args` (including the program name) and returns the exit status.
 /// Errors are printed to stderr here, and nowhere else.

@@ -46,6 +46,11 @@ pub const KEYS: &[Key] = &[
         help: "usage older than this is deleted by 'tokenctl prune'",
     },
     Key {
+        name: "token_retention",
+        default: "400d",
+        help: "tokens revoked or expired longer ago are deleted by 'tokenctl prune --tokens'",
+    },
+    Key {
         name: "spike_factor",
         default: "10",
         help: "SPIKE: last 24h above this many times the median daily count of the 30 days before",
@@ -77,6 +82,8 @@ pub struct Settings {
     pub modules: Vec<String>,
     #[serde(serialize_with = "ser_span")]
     pub usage_retention: Span,
+    #[serde(serialize_with = "ser_span")]
+    pub token_retention: Span,
     pub spike_factor: f64,
     pub spike_min_requests: u64,
     pub flood_threshold: u64,
@@ -127,6 +134,7 @@ impl Settings {
             max_lifetime: None,
             modules: Vec::new(),
             usage_retention: Span::ZERO,
+            token_retention: Span::ZERO,
             spike_factor: 0.0,
             spike_min_requests: 0,
             flood_threshold: 0,
@@ -171,6 +179,7 @@ impl Settings {
                 .unwrap_or_else(|| "none".into()),
             "modules" => self.modules.join(","),
             "usage_retention" => self.usage_retention.to_string(),
+            "token_retention" => self.token_retention.to_string(),
             "spike_factor" => self.spike_factor.to_string(),
             "spike_min_requests" => self.spike_min_requests.to_string(),
             "flood_threshold" => self.flood_threshold.to_string(),
@@ -236,6 +245,13 @@ impl Settings {
                 }
                 self.usage_retention = s;
             }
+            "token_retention" => {
+                let s = span(value)?;
+                if s < Span::days(1) {
+                    return Err(bad("must be at least 1d"));
+                }
+                self.token_retention = s;
+            }
             "spike_factor" => {
                 let f: f64 = value
                     .parse()
@@ -285,6 +301,7 @@ mod tests {
         assert_eq!(s.max_lifetime, Some(Span::days(365)));
         assert!(s.modules.is_empty());
         assert_eq!(s.usage_retention, Span::days(400));
+        assert_eq!(s.token_retention, Span::days(400));
         for k in KEYS {
             assert_eq!(s.value_of(k.name).unwrap(), k.default.replace("365d", "1y"));
         }
@@ -306,6 +323,7 @@ mod tests {
         assert!(s.with("spike_factor", "NaN").is_err());
         assert!(s.with("spike_min_requests", "-1").is_err());
         assert!(s.with("usage_retention", "1h").is_err());
+        assert!(s.with("token_retention", "1h").is_err());
         assert!(s.with("flood_threshold", "many").is_err());
         assert_eq!(
             s.with("flood_threshold", "500").unwrap().0.flood_threshold,

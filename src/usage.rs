@@ -45,6 +45,8 @@ pub const TOKEN_SOURCES_PER_HOUR: u64 = 1_000;
 pub enum Outcome {
     Allowed,
     Denied,
+    /// Denied because the token had been revoked or had expired: what `DENIED_USE` counts.
+    Ended,
 }
 
 /// Who presented what, as far as usage is concerned.
@@ -115,7 +117,10 @@ impl IpKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
     pub allowed: u64,
+    /// Every denial, those of [`Outcome::Ended`] included.
     pub denied: u64,
+    /// Denials of a token that had been revoked or had expired.
+    pub ended: u64,
     pub first_seen: i64,
     pub last_seen: i64,
 }
@@ -125,6 +130,10 @@ impl Counter {
         match outcome {
             Outcome::Allowed => self.allowed += 1,
             Outcome::Denied => self.denied += 1,
+            Outcome::Ended => {
+                self.denied += 1;
+                self.ended += 1;
+            }
         }
         self.first_seen = self.first_seen.min(at);
         self.last_seen = self.last_seen.max(at);
@@ -197,6 +206,7 @@ impl UsageBuffer {
             .or_insert(Counter {
                 allowed: 0,
                 denied: 0,
+                ended: 0,
                 first_seen: secs,
                 last_seen: secs,
             })
@@ -248,6 +258,7 @@ impl UsageBuffer {
                     let c = o.get_mut();
                     c.allowed += row.counts.allowed;
                     c.denied += row.counts.denied;
+                    c.ended += row.counts.ended;
                     c.first_seen = c.first_seen.min(row.counts.first_seen);
                     c.last_seen = c.last_seen.max(row.counts.last_seen);
                 }

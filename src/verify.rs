@@ -1,7 +1,12 @@
-//! Deciding whether a presented token may make a request, and recording that it tried.
+//! Deciding a [`Question`] (may the credential presented make this request?), and
+//! recording, through one [`Recorder`], every use that presented something.
 //!
-//! The checks run in a fixed order: shape and checksum (no database access for a
-//! malformed token), lookup by hash, revoked, expired, environment, allowed IPs, scope.
+//! The checks run in a fixed order (the README's "Verifying tokens from your API" lists
+//! it): a credential at all, shape and checksum (no database access for a malformed
+//! token), lookup by hash, revoked, expired, environment, allowed IPs, scope (or the
+//! server's finding that no scope covers the request). The refusal's [`DenyReason`]
+//! decides everything that follows from it.
+//!
 //! A revocation committed by another process denies the very next verification: see
 //! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database
 //! missing, locked, corrupt) is returned as an error, which callers treat as a denial:
@@ -10,127 +15,21 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::scope::Scope;
 use crate::store::{Credential, OpenMode, Revision, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
-/// What is being asked: a token (raw bytes, as presented) and the request's context.
-#[derive(Clone, Copy)]
-pub struct Request<'a> {
-    pub token: &'a [u8],
-    /// The scope the request needs; `None` checks the token alone.
-    pub scope: Option<&'a Scope>,
-    /// The request maps to no scope at all (a server's rules do not cover it): even a
-    /// genuine, active token is denied, as `insufficient_scope`, after the other checks.
-    pub unmapped: bool,
-    /// The client's address; a token with an allow list is denied without one.
-    pub ip: Option<IpAddr>,
-    /// The environment this server runs in; `None` accepts every environment.
-    pub env: Option<&'a str>,
-}
+mod question;
+mod reason;
 
-impl fmt::Debug for Request<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("token", &"<redacted>")
-            .field("scope", &self.scope)
-            .field("unmapped", &self.unmapped)
-            .field("ip", &self.ip)
-            .field("env", &self.env)
-            .finish()
-    }
-}
-
-impl<'a> Request<'a> {
-    /// A request carrying `token`, with no scope, IP or environment to check yet.
-    pub fn new(token: &'a (impl AsRef<[u8]> + ?Sized)) -> Request<'a> {
-        Request {
-            token: token.as_ref(),
-            scope: None,
-            unmapped: false,
-            ip: None,
-            env: None,
-        }
-    }
-    pub fn scope(mut self, scope: &'a Scope) -> Self {
-        self.scope = Some(scope);
-        self
-    }
-    /// Marks the request as needing a scope no token can have (see the `unmapped` field).
-    pub fn unmapped(mut self) -> Self {
-        self.unmapped = true;
-        self
-    }
-    pub fn ip(mut self, ip: IpAddr) -> Self {
-        self.ip = Some(ip);
-        self
-    }
-    pub fn env(mut self, env: &'a str) -> Self {
-        self.env = Some(env);
-        self
-    }
-}
-
-/// Why a token was refused (SPEC §7's reasons).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DenyReason {
-    Malformed,
-    Unknown,
-    Revoked,
-    Expired,
-    WrongEnv,
-    IpNotAllowed,
-    InsufficientScope,
-}
-
-impl DenyReason {
-    pub const ALL: [DenyReason; 7] = [
-        DenyReason::Malformed,
-        DenyReason::Unknown,
-        DenyReason::Revoked,
-        DenyReason::Expired,
-        DenyReason::WrongEnv,
-        DenyReason::IpNotAllowed,
-        DenyReason::InsufficientScope,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DenyReason::Malformed => "malformed",
-            DenyReason::Unknown => "unknown",
-            DenyReason::Revoked => "revoked",
-            DenyReason::Expired => "expired",
-            DenyReason::WrongEnv => "wrong_env",
-            DenyReason::IpNotAllowed => "ip_not_allowed",
-            DenyReason::InsufficientScope => "insufficient_scope",
-        }
-    }
-
-    /// Forbidden (HTTP 403, exit 4): a genuine token asked for something it may not do.
-    /// Otherwise unauthenticated (HTTP 401, exit 3).
-    pub fn is_forbidden(self) -> bool {
-        matches!(
-            self,
-            DenyReason::WrongEnv | DenyReason::IpNotAllowed | DenyReason::InsufficientScope
-        )
-    }
-}
-
-impl fmt::Display for DenyReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use question::{Authorization, Need, Question};
+pub use reason::{Ambiguity, DenyReason, Unmapped};
 
 /// An allowed request: which token, and what it may do.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,11 +61,12 @@ impl Decision {
     }
 }
 
-/// Verifies tokens against one store connection and records each use into a buffer that
-/// [`flush`](Verifier::flush) (or a server's flusher) commits.
+/// Decides questions against one store connection, for the environment it was made for,
+/// and records each use into a buffer that [`commit_usage`](Verifier::commit_usage) (or
+/// a server's flusher) commits.
 ///
 /// ```
-/// use tokenctl::{Request, Store, Verifier, Decision};
+/// use tokenctl::{Decision, Question, Store, Verifier};
 /// # fn main() -> anyhow::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("tokens.db");
@@ -178,25 +78,80 @@ impl Decision {
 /// #     allowed_ips: vec![], expires_at: None,
 /// # }, "admin", chrono::Utc::now())?;
 /// # let secret = made.secret.expose().to_string();
-/// let mut verifier = Verifier::open(&path)?;
-/// let scope = "cases:read".parse()?;
+/// let mut verifier = Verifier::open(&path)?.for_env("live");
 /// let ip = "203.0.113.7".parse()?;
-/// let request = Request::new(&secret).scope(&scope).ip(ip).env("live");
-/// match verifier.verify(&request)? {
+/// let question = Question::new(&secret).scope("cases:read".parse()?).ip(ip);
+/// match verifier.verify(&question)? {
 ///     Decision::Allowed(grant) => println!("hello, {}", grant.name),
 ///     Decision::Denied(denial) => println!("no: {}", denial.reason),
 /// }
-/// # assert!(verifier.verify(&request)?.is_allowed());
-/// verifier.flush()?; // commit the recorded use
+/// # assert!(verifier.verify(&question)?.is_allowed());
+/// verifier.commit_usage()?; // commit the recorded uses
 /// # Ok(()) }
 /// ```
 pub struct Verifier {
     store: Store,
-    usage: Arc<UsageBuffer>,
-    record: bool,
+    recorder: Recorder,
+    /// The environment this verifier serves; `None` accepts every environment.
+    env: Option<Box<str>>,
     cache: CredentialCache,
     /// When the file at the database's path was last found to be the one open.
     file_checked: Option<Instant>,
+}
+
+/// The one path by which a decided use reaches the usage buffer: a verifier's decisions,
+/// and those a server makes without one (no bearer token, see
+/// [`decide_without_token`](Recorder::decide_without_token)).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    usage: Arc<UsageBuffer>,
+    on: bool,
+}
+
+impl Recorder {
+    pub fn new(usage: Arc<UsageBuffer>) -> Recorder {
+        Recorder { usage, on: true }
+    }
+
+    pub fn usage(&self) -> &Arc<UsageBuffer> {
+        &self.usage
+    }
+
+    /// Decides a question that presents no bearer token (none, another scheme, an
+    /// unreadable header), which needs no database, and records its use. `None` for a
+    /// bearer token: that is a verifier's to decide.
+    pub fn decide_without_token<T: AsRef<[u8]>>(
+        &self,
+        question: &Question<T>,
+        now: DateTime<Utc>,
+    ) -> Option<Decision> {
+        if matches!(question.authorization, Authorization::Bearer(_)) {
+            return None;
+        }
+        match read_credential(question) {
+            Read::Decided(judged) => Some(self.record(question, judged, now)),
+            Read::Lookup(_) => None,
+        }
+    }
+
+    /// Counts the use, unless nothing was presented (or recording is off).
+    fn record<T>(&self, question: &Question<T>, judged: Judged, now: DateTime<Utc>) -> Decision {
+        if self.on
+            && let Some(presented) = judged.presented
+        {
+            let outcome = match &judged.decision {
+                Decision::Allowed(_) => Outcome::Allowed,
+                Decision::Denied(d)
+                    if matches!(d.reason, DenyReason::Revoked | DenyReason::Expired) =>
+                {
+                    Outcome::Ended
+                }
+                Decision::Denied(_) => Outcome::Denied,
+            };
+            self.usage.record(presented, question.ip, outcome, now);
+        }
+        judged.decision
+    }
 }
 
 /// How long a verifier trusts that the database at its path is still the one it has
@@ -278,7 +233,8 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("store", &self.store)
-            .field("record", &self.record)
+            .field("recorder", &self.recorder)
+            .field("env", &self.env)
             .finish()
     }
 }
@@ -299,39 +255,49 @@ impl Verifier {
     pub fn with_buffer(store: Store, usage: Arc<UsageBuffer>) -> Verifier {
         Verifier {
             store,
-            usage,
-            record: true,
+            recorder: Recorder::new(usage),
+            env: None,
             cache: CredentialCache::default(),
             file_checked: None,
         }
     }
 
+    /// Refuses tokens of every environment but `env` (`--env`), as `wrong_env`.
+    pub fn for_env(mut self, env: &str) -> Verifier {
+        self.env = Some(env.into());
+        self
+    }
+
     /// Turns recording off (`verify --no-record`).
     pub fn without_recording(mut self) -> Verifier {
-        self.record = false;
+        self.recorder.on = false;
         self
     }
 
     pub fn usage(&self) -> &Arc<UsageBuffer> {
-        &self.usage
+        self.recorder.usage()
     }
 
-    /// Verifies at the current time.
-    pub fn verify(&mut self, request: &Request<'_>) -> Result<Decision> {
-        self.verify_at(request, crate::clock::now())
+    /// Decides at the current time.
+    pub fn verify<T: AsRef<[u8]>>(&mut self, question: &Question<T>) -> Result<Decision> {
+        self.verify_at(question, crate::clock::now())
     }
 
-    /// Verifies as of `now`, and records the use.
-    pub fn verify_at(&mut self, request: &Request<'_>, now: DateTime<Utc>) -> Result<Decision> {
-        let decided = match hash_of(request) {
-            None => Ok(malformed()),
-            Some(hash) => self
-                .check_file()
+    /// Decides as of `now`, and records the use.
+    pub fn verify_at<T: AsRef<[u8]>>(
+        &mut self,
+        question: &Question<T>,
+        now: DateTime<Utc>,
+    ) -> Result<Decision> {
+        let decided = match read_credential(question) {
+            Read::Decided(judged) => Ok(judged),
+            Read::Lookup(hash) => self
+                .check_same_database()
                 .and_then(|()| self.cache.validate(&self.store))
                 .and_then(|()| self.cache.lookup(&self.store, &hash))
-                .map(|found| judge(request, now, found.as_deref())),
+                .map(|found| judge(question, self.env.as_deref(), now, found.as_deref())),
         };
-        self.record_use(request, now, decided)
+        decided.map(|judged| self.recorder.record(question, judged, now))
     }
 
     /// Verifies requests that have all arrived already (a server's batch) as of `now`,
@@ -339,47 +305,52 @@ impl Verifier {
     /// database: one read transaction, and its locks, instead of one per request. The
     /// snapshot is taken during this call, after every one of them arrived, so it holds
     /// every revocation committed before any of them: none is decided on older data.
-    pub fn verify_all_at(
+    pub fn verify_all_at<T: AsRef<[u8]>>(
         &mut self,
-        requests: &[Request<'_>],
+        questions: &[Question<T>],
         now: DateTime<Utc>,
     ) -> Vec<Result<Decision>> {
-        if requests.len() == 1 {
-            return vec![self.verify_at(&requests[0], now)];
+        if questions.len() == 1 {
+            return vec![self.verify_at(&questions[0], now)];
         }
-        if let Err(e) = self.check_file() {
-            return requests
+        if let Err(e) = self.check_same_database() {
+            return questions
                 .iter()
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect();
         }
-        let Verifier { store, cache, .. } = self;
-        let decided = store.in_one_snapshot(|| -> Result<Vec<Result<(Presented, Decision)>>> {
+        let Verifier {
+            store, cache, env, ..
+        } = self;
+        let decided = store.in_one_snapshot(|| -> Result<Vec<Result<Judged>>> {
             cache.validate(store)?;
-            Ok(requests
+            Ok(questions
                 .iter()
-                .map(|r| match hash_of(r) {
-                    None => Ok(malformed()),
-                    Some(hash) => Ok(judge(r, now, cache.lookup(store, &hash)?.as_deref())),
+                .map(|q| match read_credential(q) {
+                    Read::Decided(judged) => Ok(judged),
+                    Read::Lookup(hash) => {
+                        let found = cache.lookup(store, &hash)?;
+                        Ok(judge(q, env.as_deref(), now, found.as_deref()))
+                    }
                 })
                 .collect())
         });
         match decided.map_err(anyhow::Error::from).and_then(|d| d) {
-            Ok(decided) => requests
+            Ok(decided) => questions
                 .iter()
                 .zip(decided)
-                .map(|(r, d)| self.record_use(r, now, d))
+                .map(|(q, d)| d.map(|judged| self.recorder.record(q, judged, now)))
                 .collect(),
-            Err(e) => requests
+            Err(e) => questions
                 .iter()
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
                 .collect(),
         }
     }
 
-    /// [`Store::check_same_database`], at most every [`FILE_CHECK_INTERVAL`]; once it failed, it
-    /// fails for every request until the verifier is re-created.
-    fn check_file(&mut self) -> Result<()> {
+    /// [`Store::check_same_database`], at most every [`FILE_CHECK_INTERVAL`]; once it
+    /// failed, it fails for every request until the verifier is re-created.
+    fn check_same_database(&mut self) -> Result<()> {
         if self
             .file_checked
             .is_some_and(|t| t.elapsed() < FILE_CHECK_INTERVAL)
@@ -391,104 +362,105 @@ impl Verifier {
         Ok(())
     }
 
-    fn record_use(
-        &self,
-        request: &Request<'_>,
-        now: DateTime<Utc>,
-        decided: Result<(Presented, Decision)>,
-    ) -> Result<Decision> {
-        let (presented, decision) = decided?;
-        if self.record {
-            let outcome = if decision.is_allowed() {
-                Outcome::Allowed
-            } else {
-                Outcome::Denied
-            };
-            self.usage.record(presented, request.ip, outcome, now);
-        }
-        Ok(decision)
-    }
-
     /// Commits the recorded uses in one transaction. On failure the uses go back into the
     /// buffer for the next attempt. Returns how many uses were committed.
-    pub fn flush(&mut self) -> Result<u64> {
-        flush(&mut self.store, &self.usage)
+    pub fn commit_usage(&mut self) -> Result<u64> {
+        commit_buffered(&mut self.store, self.recorder.usage())
     }
 }
 
-/// The hash to look up; `None` for a malformed token (shape or checksum), which is
+/// A decided question, and the use it records (`None`: nothing was presented).
+struct Judged {
+    presented: Option<Presented>,
+    decision: Decision,
+}
+
+/// What the credential alone tells: a decision already, or the hash to look up.
+enum Read {
+    Decided(Judged),
+    Lookup(TokenHash),
+}
+
+/// Reads the credential: no bearer token, or a malformed one (shape or checksum), is
 /// refused without any database access.
-fn hash_of(request: &Request<'_>) -> Option<TokenHash> {
-    let text = std::str::from_utf8(request.token).ok()?;
-    token::parse(text).ok().map(|p| p.hash())
+fn read_credential<T: AsRef<[u8]>>(question: &Question<T>) -> Read {
+    let unreadable = || {
+        Read::Decided(deny(
+            Some(Presented::Malformed),
+            DenyReason::Malformed,
+            None,
+        ))
+    };
+    match &question.authorization {
+        Authorization::Missing => Read::Decided(deny(None, DenyReason::Missing, None)),
+        // Something was presented, if not a bearer token: counted as a malformed use.
+        Authorization::OtherScheme => {
+            Read::Decided(deny(Some(Presented::Malformed), DenyReason::Missing, None))
+        }
+        Authorization::Malformed => unreadable(),
+        Authorization::Bearer(token) => std::str::from_utf8(token.as_ref())
+            .ok()
+            .and_then(|text| token::parse(text).ok())
+            .map_or_else(unreadable, |parsed| Read::Lookup(parsed.hash())),
+    }
 }
 
-fn malformed() -> (Presented, Decision) {
-    deny(Presented::Malformed, DenyReason::Malformed, None)
-}
-
-fn deny(
-    presented: Presented,
-    reason: DenyReason,
-    token: Option<&Credential>,
-) -> (Presented, Decision) {
-    (
+fn deny(presented: Option<Presented>, reason: DenyReason, token: Option<&Credential>) -> Judged {
+    Judged {
         presented,
-        Decision::Denied(Denial {
+        decision: Decision::Denied(Denial {
             reason,
             token_id: token.map(|t| Arc::clone(&t.id)),
             name: token.map(|t| Arc::clone(&t.name)),
         }),
-    )
+    }
 }
 
-/// The checks after the lookup, in SPEC order: unknown, revoked, expired, environment,
-/// allowed IPs, scope.
-fn judge(
-    request: &Request<'_>,
+/// The checks after the lookup, in their fixed order (see the module's documentation):
+/// unknown, revoked, expired, environment, allowed IPs, what the request needs.
+fn judge<T>(
+    question: &Question<T>,
+    env: Option<&str>,
     now: DateTime<Utc>,
     found: Option<&Credential>,
-) -> (Presented, Decision) {
+) -> Judged {
     let Some(t) = found else {
-        return deny(Presented::Unknown, DenyReason::Unknown, None);
+        return deny(Some(Presented::Unknown), DenyReason::Unknown, None);
     };
-    let presented = Presented::Token(t.key);
+    let presented = Some(Presented::Token(t.key));
     let reason = match t.status(now) {
         Status::Revoked => Some(DenyReason::Revoked),
         Status::Expired => Some(DenyReason::Expired),
-        Status::Active if request.env.is_some_and(|e| e != &*t.env) => Some(DenyReason::WrongEnv),
-        Status::Active
-            if !request
+        Status::Active | Status::Rotating if env.is_some_and(|e| e != &*t.env) => {
+            Some(DenyReason::WrongEnv)
+        }
+        Status::Active | Status::Rotating
+            if !question
                 .ip
                 .map_or(t.allowed_ips.is_empty(), |ip| t.ip_allowed(ip)) =>
         {
             Some(DenyReason::IpNotAllowed)
         }
-        Status::Active
-            if request.unmapped || request.scope.is_some_and(|s| !t.scope_set.allows(s)) =>
-        {
-            Some(DenyReason::InsufficientScope)
-        }
-        Status::Active => None,
+        Status::Active | Status::Rotating => question.need.refused(&t.scope_set),
     };
     if let Some(reason) = reason {
         return deny(presented, reason, Some(t));
     }
-    (
+    Judged {
         presented,
-        Decision::Allowed(Grant {
+        decision: Decision::Allowed(Grant {
             token_id: Arc::clone(&t.id),
             name: Arc::clone(&t.name),
             env: Arc::clone(&t.env),
             scopes: Arc::clone(&t.scopes),
         }),
-    )
+    }
 }
 
-/// Commits `buffer` into `store` (the flusher of a server uses its own connection); never
-/// into a database that is no longer at the store's path (see
-/// [`Store::check_same_database`]).
-pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
+/// Takes what `buffer` holds and commits it into `store` (the flusher of a server uses
+/// its own connection), or puts it back on failure; never into a database that is no
+/// longer the one at the store's location (see [`Store::check_same_database`]).
+pub fn commit_buffered(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
     let batch = buffer.take();
     if batch.uses == 0 {
         return Ok(0);
@@ -508,7 +480,7 @@ pub fn flush(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::ScopeSet;
+    use crate::scope::{Scope, ScopeSet};
     use crate::store::NewToken;
     use chrono::TimeDelta;
 
@@ -534,7 +506,7 @@ mod tests {
     }
 
     fn reason(v: &mut Verifier, secret: &str, now: DateTime<Utc>) -> Option<DenyReason> {
-        match v.verify_at(&Request::new(secret), now).unwrap() {
+        match v.verify_at(&Question::new(secret), now).unwrap() {
             Decision::Allowed(_) => None,
             Decision::Denied(d) => Some(d.reason),
         }
@@ -554,7 +526,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(reason(&mut v, &secret, now), None);
         }
-        v.flush().unwrap();
+        v.commit_usage().unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
         admin.revoke_token(&id, None, "test", now).unwrap();
         assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));
@@ -608,9 +580,9 @@ mod tests {
 
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
-        let batch = [Request::new(&secret), Request::new(&secret)];
+        let batch = [Question::new(&secret), Question::new(&secret)];
         let refuses = |v: &mut Verifier| {
-            let err = v.verify_at(&Request::new(&secret), now).unwrap_err();
+            let err = v.verify_at(&Question::new(&secret), now).unwrap_err();
             assert!(
                 format!("{err:#}").contains("deleted or replaced"),
                 "{err:#}"
@@ -618,7 +590,7 @@ mod tests {
             assert!(v.verify_all_at(&batch, now).iter().all(Result::is_err));
             // Nor is usage written into the old file: it waits in memory.
             let uses = v.usage().len();
-            assert!(v.flush().is_err());
+            assert!(v.commit_usage().is_err());
             assert_eq!(v.usage().len(), uses);
         };
         std::fs::rename(&copy, &path).unwrap();
@@ -653,8 +625,8 @@ mod tests {
         let g = token::generate("tok", "live").unwrap();
         let secret = g.secret.expose();
         let scope: Scope = "cases:read".parse().unwrap();
-        let request = Request::new(secret).scope(&scope).env("live");
-        let shown = format!("{request:?} {g:?} {:?}", token::parse(secret).unwrap());
+        let question = Question::new(secret).scope(scope);
+        let shown = format!("{question:?} {g:?} {:?}", token::parse(secret).unwrap());
         assert!(!shown.contains(&secret[9..39]), "{shown}");
     }
 
@@ -668,7 +640,7 @@ mod tests {
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
         crate::store::testing::drop_tokens_table(&admin);
-        assert!(v.verify_at(&Request::new(&secret), now).is_err());
+        assert!(v.verify_at(&Question::new(&secret), now).is_err());
     }
 
     fn new_token(store: &mut Store, name: &str) -> (token::Generated, crate::store::TokenRecord) {
@@ -703,8 +675,8 @@ mod tests {
         let scope: Scope = "cases:read".parse().unwrap();
         let now = crate::clock::now();
         let batch = [
-            Request::new(a.secret.expose()).scope(&scope),
-            Request::new(b.secret.expose()).scope(&scope),
+            Question::new(a.secret.expose()).scope(scope.clone()),
+            Question::new(b.secret.expose()).scope(scope),
         ];
         let allowed = |v: &mut Verifier| -> Vec<bool> {
             v.verify_all_at(&batch, now)
@@ -724,8 +696,8 @@ mod tests {
         // And a token created meanwhile is found.
         let (c, _) = new_token(&mut admin, "c");
         let late = [
-            Request::new(c.secret.expose()),
-            Request::new(c.secret.expose()),
+            Question::new(c.secret.expose()),
+            Question::new(c.secret.expose()),
         ];
         let found: Vec<bool> = verifier
             .verify_all_at(&late, now)
@@ -737,71 +709,102 @@ mod tests {
 
     #[test]
     fn unmapped_requests_deny_genuine_tokens_after_the_other_checks() {
-        let mut store = Store::open_in_memory().unwrap();
-        let made = token::generate("tok", "live").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
         let now = crate::clock::now();
-        store
-            .create_token(
-                &NewToken {
-                    hash: made.hash,
-                    hint: made.hint.clone(),
-                    name: "importer".into(),
-                    description: None,
-                    env: "live".into(),
-                    scopes: ScopeSet::parse_list("*:write").unwrap(),
-                    allowed_ips: vec![],
-                    expires_at: None,
-                },
-                "admin",
-                now,
-            )
-            .unwrap();
-        let mut verifier = Verifier::new(store);
-        let secret = made.secret.expose();
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (_, secret) = issue(&mut admin, "*:write", now);
+        let mut live = Verifier::open(&path).unwrap().for_env("live");
+        let mut test = Verifier::open(&path).unwrap().for_env("test");
         let reason = |d: Decision| match d {
             Decision::Denied(d) => Some(d.reason),
             Decision::Allowed(_) => None,
         };
-        let plain = Request::new(secret).env("live");
-        assert_eq!(reason(verifier.verify_at(&plain, now).unwrap()), None);
-        let unmapped = plain.unmapped();
+        let plain = Question::new(secret.as_str());
+        assert_eq!(reason(live.verify_at(&plain, now).unwrap()), None);
+        let no_rule = plain.clone().unmapped(Unmapped::NoRule);
+        let ambiguous = plain
+            .clone()
+            .unmapped(Unmapped::Ambiguous(Ambiguity::DotSegment));
+        for (question, want) in [
+            (&no_rule, DenyReason::Unmapped),
+            (&ambiguous, DenyReason::Ambiguous),
+        ] {
+            assert_eq!(reason(live.verify_at(question, now).unwrap()), Some(want));
+            assert_eq!(
+                reason(test.verify_at(question, now).unwrap()),
+                Some(DenyReason::WrongEnv)
+            );
+        }
+        let garbage = Question::new("tok_live_nope").unmapped(Unmapped::NoRule);
         assert_eq!(
-            reason(verifier.verify_at(&unmapped, now).unwrap()),
-            Some(DenyReason::InsufficientScope)
-        );
-        assert_eq!(
-            reason(verifier.verify_at(&unmapped.env("test"), now).unwrap()),
-            Some(DenyReason::WrongEnv)
-        );
-        assert_eq!(
-            reason(
-                verifier
-                    .verify_at(&Request::new("tok_live_nope").unmapped(), now)
-                    .unwrap()
-            ),
+            reason(live.verify_at(&garbage, now).unwrap()),
             Some(DenyReason::Malformed)
         );
-        assert_eq!(verifier.usage().len(), 4);
+        assert_eq!(live.usage().len(), 4);
 
         let scope: Scope = "cases:read".parse().unwrap();
         let batch = [
-            plain,
-            Request::new("tok_live_nope"),
-            plain.scope(&scope).env("test"),
+            plain.clone(),
+            Question::new("tok_live_nope"),
+            plain.clone().scope(scope),
+            no_rule,
         ];
-        let reasons: Vec<_> = verifier
+        let reasons: Vec<_> = test
             .verify_all_at(&batch, now)
             .into_iter()
             .map(|d| reason(d.unwrap()))
             .collect();
+        let wrong_env = Some(DenyReason::WrongEnv);
         assert_eq!(
             reasons,
-            [
-                None,
-                Some(DenyReason::Malformed),
-                Some(DenyReason::WrongEnv)
-            ]
+            [wrong_env, Some(DenyReason::Malformed), wrong_env, wrong_env]
         );
-        assert_eq!(verifier.usage().len(), 7);
+        assert_eq!(test.usage().len(), 2 + 4);
+    }
+
+    /// A credential that is not a bearer token is decided without the database, by a
+    /// verifier or by a server's recorder alike, and recorded the same way: as a
+    /// malformed use when something was presented, not at all when nothing was.
+    #[test]
+    fn every_presented_credential_is_recorded_through_one_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Store::open(&path, OpenMode::Create).unwrap();
+        let mut verifier = Verifier::open(&path).unwrap();
+        let recorder = Recorder::new(Arc::new(UsageBuffer::new()));
+        let now = crate::clock::now();
+        let ask = |authorization| Question::<&str> {
+            authorization,
+            need: Need::Nothing,
+            ip: Some("203.0.113.7".parse().unwrap()),
+        };
+        for (authorization, reason, recorded) in [
+            (Authorization::Missing, DenyReason::Missing, 0),
+            (Authorization::OtherScheme, DenyReason::Missing, 1),
+            (Authorization::Malformed, DenyReason::Malformed, 1),
+        ] {
+            let question = ask(authorization);
+            let before = (verifier.usage().len(), recorder.usage().len());
+            let by_verifier = verifier.verify_at(&question, now).unwrap();
+            let by_recorder = recorder.decide_without_token(&question, now).unwrap();
+            assert_eq!(by_verifier, by_recorder);
+            assert!(matches!(by_verifier, Decision::Denied(d) if d.reason == reason));
+            assert_eq!(verifier.usage().len(), before.0 + recorded);
+            assert_eq!(recorder.usage().len(), before.1 + recorded);
+        }
+        let batch = verifier.usage().take();
+        assert!(
+            batch
+                .rows
+                .iter()
+                .all(|r| r.presented == Presented::Malformed)
+        );
+        assert!(
+            recorder
+                .decide_without_token(&Question::new("tok_live_nope"), now)
+                .is_none(),
+            "a bearer token is a verifier's to decide"
+        );
     }
 }

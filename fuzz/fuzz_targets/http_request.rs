@@ -2,7 +2,7 @@
 //! The request-handling surface of `serve`, without a socket: an arbitrary method, URI,
 //! headers (any names and values hyper would accept, duplicates, non-UTF-8) and TCP peer
 //! go through `endpoints::question` (credential, original method and URI, client
-//! address, path normalisation, rules) and every verdict through `endpoints::answer`.
+//! address, path normalisation, rules) and every decision through `endpoints::answer`.
 //!
 //! Input: byte 0 chooses the peer, the rules, the trusted proxies and how URIs are read;
 //! bytes 1..5 are an IPv4 peer; the rest is a request head as text: `METHOD URI` on the
@@ -18,12 +18,11 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
-use tokenctl::serve::endpoints::{Policy, Question, answer, question};
-use tokenctl::serve::forwarded::{Credential, default_trusted};
-use tokenctl::serve::metrics::Verdict;
-use tokenctl::serve::rules::{Rules, Unmapped};
+use tokenctl::serve::endpoints::{Policy, answer, question};
+use tokenctl::serve::forwarded::{Bearer, default_trusted};
+use tokenctl::serve::rules::Rules;
 use tokenctl::serve::uri::{NormalPath, UriPolicy};
-use tokenctl::verify::{DenyReason, Grant};
+use tokenctl::verify::{Authorization, Decision, Denial, DenyReason, Grant, Need, Question};
 
 const RULES: &str = r#"
 fallback = "convention"
@@ -103,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
     if !trusted.iter().any(|n| n.contains(&peer.to_canonical())) {
         assert_eq!(asked.ip, Some(peer.to_canonical()));
     }
-    if let Ok(scope) = &asked.scope {
+    if let Need::Scope(scope) = &asked.need {
         assert_eq!(scope.to_string().parse::<tokenctl::Scope>().unwrap(), *scope);
     }
     // Claims about the original request that disagree map to no scope: a proxy passes
@@ -117,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
             .flat_map(|n| headers.get_all(*n).iter().map(|v| v.as_bytes().trim_ascii()))
             .collect();
         if claims.windows(2).any(|w| w[0] != w[1]) {
-            assert!(asked.scope.is_err());
+            assert!(matches!(asked.need, Need::Unmapped(_)));
         }
     }
     // A path is clean, whatever it was made from; under the strict reading, every naive
@@ -130,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!p.chars().any(|c| c.is_control() || c == '\\'), "{p:?}");
             // Mapped: the rules decided the same in either case, so only letters' case
             // may differ between readings.
-            if uri_policy == UriPolicy::Strict && asked.scope.is_ok() {
+            if uri_policy == UriPolicy::Strict && matches!(asked.need, Need::Scope(_)) {
                 let module = path.segments().nth(1).unwrap_or_default().to_string();
                 for reading in naive_readings(uri.trim()) {
                     let theirs = reading.split('/').filter(|s| !s.is_empty()).nth(1);
@@ -142,53 +141,52 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let Err(Unmapped::Ambiguous(_)) = asked.scope {
-        let r = answer(Verdict::Ambiguous, None, asked.scope.as_ref());
+    // A genuine token for a request no scope covers is forbidden, with its own reason.
+    if let Need::Unmapped(why) = asked.need {
+        let r = answer(Some(&denied(why.reason())), &asked.need);
         assert_eq!(r.status().as_u16(), 403);
     }
 
-    // Every verdict maps to its status; only a grant gives 200, and its headers carry
+    // Every decision maps to its status; only a grant gives 200, and its headers carry
     // the token's name so that a URL decoder gives it back exactly.
     let name = String::from_utf8_lossy(
         headers.get("x-token-name").map_or(&b"importer"[..], |v| v.as_bytes()),
     )
     .into_owned();
-    let grant = Grant {
+    let grant = Decision::Allowed(Grant {
         token_id: "abcd1234".into(),
         name: name.as_str().into(),
         env: "live".into(),
         scopes: "cases:read".into(),
-    };
-    let verdicts = [
-        Verdict::Allowed,
-        Verdict::Missing,
-        Verdict::Unmapped,
-        Verdict::Ambiguous,
-        Verdict::StorageError,
-        Verdict::Denied(DenyReason::Revoked),
-        Verdict::Denied(DenyReason::InsufficientScope),
-    ];
-    for verdict in verdicts {
-        for with_grant in [true, false] {
-            let r = answer(verdict, with_grant.then(|| grant.clone()), asked.scope.as_ref());
-            let want = match verdict {
-                Verdict::Allowed if with_grant => 200,
-                Verdict::StorageError => 503,
-                Verdict::Unmapped
-                | Verdict::Ambiguous
-                | Verdict::Denied(DenyReason::InsufficientScope) => 403,
-                _ => 401,
-            };
-            assert_eq!(r.status().as_u16(), want, "{verdict:?}");
-            if want == 200 {
-                let shown = r.headers()["x-token-name"].to_str().unwrap();
-                assert_eq!(percent_decode(shown), name.as_bytes());
-            } else {
-                assert!(r.headers().get("x-token-name").is_none());
-            }
-        }
+    });
+    let r = answer(Some(&grant), &asked.need);
+    assert_eq!(r.status().as_u16(), 200);
+    let shown = r.headers()["x-token-name"].to_str().unwrap();
+    assert_eq!(percent_decode(shown), name.as_bytes());
+    assert_eq!(answer(None, &asked.need).status().as_u16(), 503);
+    for reason in DenyReason::ALL {
+        let r = answer(Some(&denied(reason)), &asked.need);
+        let want = match reason {
+            DenyReason::Missing
+            | DenyReason::Malformed
+            | DenyReason::Unknown
+            | DenyReason::Revoked
+            | DenyReason::Expired => 401,
+            _ => 403,
+        };
+        assert_eq!(r.status().as_u16(), want, "{reason:?}");
+        assert!(r.headers().get("x-token-name").is_none());
+        assert!(r.headers().get("www-authenticate").is_some());
     }
 });
+
+fn denied(reason: DenyReason) -> Decision {
+    Decision::Denied(Denial {
+        reason,
+        token_id: None,
+        name: None,
+    })
+}
 
 /// The path as naive upstreams would read it: raw, decoded once and twice, with `;…`
 /// dropped from segments, with `\` as `/`, dot segments resolved after each, lower-cased.
@@ -227,13 +225,13 @@ fn resolve(path: &str) -> String {
 
 /// The credential is read from exactly one Authorization header, as the bytes after
 /// `Bearer ` and its spaces, and its Debug form never shows them.
-fn check_credential(asked: &Question, headers: &HeaderMap) {
+fn check_credential(asked: &Question<Bearer>, headers: &HeaderMap) {
     let all: Vec<&HeaderValue> = headers.get_all("authorization").iter().collect();
-    match &asked.credential {
-        Credential::Missing => assert!(all.is_empty()),
-        Credential::OtherScheme => assert_eq!(all.len(), 1),
-        Credential::Malformed => assert!(!all.is_empty()),
-        Credential::Bearer(b) => {
+    match &asked.authorization {
+        Authorization::Missing => assert!(all.is_empty()),
+        Authorization::OtherScheme => assert_eq!(all.len(), 1),
+        Authorization::Malformed => assert!(!all.is_empty()),
+        Authorization::Bearer(b) => {
             assert_eq!(all.len(), 1);
             let token = b.as_bytes();
             let header = all[0].as_bytes();

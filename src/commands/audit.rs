@@ -10,8 +10,8 @@ use super::Ctx;
 use crate::anomaly::{self, Finding};
 use crate::cli::{AuditArgs, AuditBy};
 use crate::error::Exit;
-use crate::render::{AuditSummary, EventLog, SummaryRow, TokenAudit, TokenJson};
-use crate::store::{Status, Store, TokenFilter, TokenRecord};
+use crate::render::{AuditSummary, EventLog, PredecessorAudit, SummaryRow, TokenAudit, TokenJson};
+use crate::store::{Store, TokenFilter, TokenRecord};
 
 pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<Exit> {
     let store = ctx.store()?;
@@ -57,7 +57,7 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, anomalies: bool) -
             let shown = if anomalies {
                 !flags.is_empty()
             } else {
-                status == Status::Active || total.is_some() || !flags.is_empty()
+                status.works() || total.is_some() || !flags.is_empty()
             };
             shown.then(|| SummaryRow {
                 id: &t.id,
@@ -101,6 +101,8 @@ fn one_token(
     let ips = store.token_ips(t.key, since, true)?;
     let days = store.daily_usage(Some(t.key), since, ctx.now)?;
     let token_requests = store.token_requests(t.key, ctx.now)?;
+    let before = super::predecessors(store, t)?;
+    let predecessors = audited(ctx, store, &before, since)?;
     ctx.ui.emit(&TokenAudit {
         since,
         token: TokenJson::new(t, &token_requests, ctx.now),
@@ -111,6 +113,27 @@ fn one_token(
         by_ip: (args.by != Some(AuditBy::Day)).then_some(&ips[..]),
         by_day: (args.by != Some(AuditBy::Ip)).then_some(&days[..]),
         window: args.since.to_string().to_uppercase(),
+        predecessors: &predecessors,
     })?;
     Ok(!flags.is_empty())
+}
+
+/// The predecessors' use over the window, as `audit ID` of each would count it.
+fn audited<'a>(
+    ctx: &Ctx,
+    store: &Store,
+    before: &'a [TokenRecord],
+    since: DateTime<Utc>,
+) -> Result<Vec<PredecessorAudit<'a>>> {
+    let mut out = Vec::with_capacity(before.len());
+    for p in before {
+        let days = store.daily_usage(Some(p.key), since, ctx.now)?;
+        out.push(PredecessorAudit {
+            token: TokenJson::new(p, &store.token_requests(p.key, ctx.now)?, ctx.now),
+            requests: days.iter().map(|d| d.allowed + d.denied).sum(),
+            denied: days.iter().map(|d| d.denied).sum(),
+            distinct_ips: store.token_ips(p.key, since, true)?.len(),
+        });
+    }
+    Ok(out)
 }

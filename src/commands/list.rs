@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
     let filter = TokenFilter {
         status: match args.status {
             StatusFilter::Active => Some(Status::Active),
+            StatusFilter::Rotating => Some(Status::Rotating),
             StatusFilter::Expired => Some(Status::Expired),
             StatusFilter::Revoked => Some(Status::Revoked),
             StatusFilter::All => None,

@@ -111,6 +111,17 @@ pub fn default_db() -> Result<PathBuf> {
 
 /// The token an `ID|NAME` argument means. A name that several tokens share is an error
 /// that lists them (id, status, created, expires), so that the admin can pick the id.
+/// The tokens `t` replaced through rotation, directly or not, newest first.
+pub fn predecessors(store: &Store, t: &TokenRecord) -> Result<Vec<TokenRecord>> {
+    let mut chain: Vec<TokenRecord> = store
+        .rotation_chain(&t.id)?
+        .into_iter()
+        .take_while(|c| c.id != t.id)
+        .collect();
+    chain.reverse();
+    Ok(chain)
+}
+
 pub fn resolve(store: &Store, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord> {
     let (name, ids) = match store.resolve(reference, now) {
         Ok(t) => return Ok(t),

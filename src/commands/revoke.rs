@@ -105,7 +105,7 @@ fn still_working_predecessors(
     Ok(chain
         .into_iter()
         .take_while(|c| c.id != t.id)
-        .filter(|c| c.status(now) == Status::Active)
+        .filter(|c| c.status(now).works())
         .collect())
 }
 

@@ -28,6 +28,17 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
         .remove(&t.key)
         .unwrap_or_default();
     let events = store.events(Some(&t.id), None)?;
+    let before = super::predecessors(&store, &t)?;
+    let predecessors = before
+        .iter()
+        .map(|p| {
+            Ok(TokenJson::new(
+                p,
+                &store.token_requests(p.key, ctx.now)?,
+                ctx.now,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     ctx.ui.emit(&TokenPage {
         token: TokenJson::new(&t, &requests, ctx.now),
         usage: PageUsage {
@@ -37,6 +48,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<Exit> {
         },
         flags: &flags,
         events: &events,
+        predecessors: &predecessors,
     })?;
     Ok(Exit::Success)
 }

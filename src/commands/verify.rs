@@ -13,7 +13,7 @@ use crate::cli::VerifyArgs;
 use crate::error::{Exit, usage};
 use crate::render::DecisionView;
 use crate::token;
-use crate::verify::{Decision, Request, Verifier};
+use crate::verify::{Decision, Need, Question, Verifier};
 
 /// Read at most this much of stdin: a token is far shorter, and anything longer is
 /// malformed without being held in memory whole.
@@ -28,19 +28,23 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Exit> {
     }
     let presented = read_token(ctx)?;
     let mut verifier = Verifier::new(ctx.store().context("denied: cannot verify")?);
+    if let Some(env) = &args.env {
+        verifier = verifier.for_env(env);
+    }
     if args.no_record {
         verifier = verifier.without_recording();
     }
-    let mut request = Request::new(presented.as_slice());
-    request.scope = args.scope.as_ref();
-    request.ip = args.ip;
-    request.env = args.env.as_deref();
+    let mut question = Question::new(presented.as_slice());
+    question.need = args.scope.map_or(Need::Nothing, Need::Scope);
+    question.ip = args.ip;
     let decision = verifier
-        .verify_at(&request, ctx.now)
+        .verify_at(&question, ctx.now)
         .context("denied: cannot verify")?;
     // A use that cannot be recorded is not allowed: an unaudited allow is what an
     // attacker who fills the disk would want.
-    verifier.flush().context("denied: cannot record the use")?;
+    verifier
+        .commit_usage()
+        .context("denied: cannot record the use")?;
 
     let (exit, view) = match &decision {
         Decision::Allowed(g) => (

@@ -154,7 +154,7 @@ impl View for ScanReport<'_> {
         let active = self
             .findings
             .iter()
-            .any(|f| f.status == Some(Status::Active));
+            .any(|f| f.status.is_some_and(Status::works));
         if active && !self.revoking {
             notes.push(
                 "Revoke the active ones with --revoke (same arguments), or one by one with \
@@ -232,7 +232,7 @@ impl ScanReport<'_> {
         if self.findings.is_empty() {
             text.push_str(". No tokens found.");
         } else {
-            let parts: Vec<String> = ["active", "expired", "revoked", "unknown"]
+            let parts: Vec<String> = ["active", "rotating", "expired", "revoked", "unknown"]
                 .iter()
                 .filter_map(|status| {
                     let n = self

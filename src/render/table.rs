@@ -16,12 +16,13 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// A status, green, yellow or red when colour is on.
+    /// A status, green (active), cyan (rotating), yellow or red when colour is on.
     pub fn status(status: Status) -> Cell {
         Cell {
             text: status.as_str().to_string(),
             color: Some(match status {
                 Status::Active => GREEN,
+                Status::Rotating => CYAN,
                 Status::Expired => YELLOW,
                 Status::Revoked => RED,
             }),
@@ -41,6 +42,7 @@ impl<T: ToString> From<T> for Cell {
 // The 256-colour codes that terminals show as bright green, yellow and red.
 const GREEN: &str = "\x1b[38;5;10m";
 const YELLOW: &str = "\x1b[38;5;11m";
+const CYAN: &str = "\x1b[38;5;14m";
 const RED: &str = "\x1b[38;5;9m";
 const RESET: &str = "\x1b[39m";
 /// Space after each column.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::predecessors::{self, PredecessorAudit};
 use super::table::Table;
 use super::{Style, TokenJson, View, ip_table, time};
 use crate::anomaly::Finding;
@@ -24,6 +25,9 @@ pub struct TokenAudit<'a> {
     /// `None` when `--by ip` left it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by_day: Option<&'a [DayUsage]>,
+    /// The tokens this one replaced through rotation, newest first, over the window.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub predecessors: &'a [PredecessorAudit<'a>],
     /// The window as the column headers name it: "30D".
     #[serde(skip)]
     pub window: String,
@@ -59,6 +63,11 @@ impl View for TokenAudit<'_> {
                 out.push_str(&table.render(false, None));
             }
         }
+        out.push_str(&predecessors::audited(
+            self.predecessors,
+            &self.window,
+            style,
+        ));
         out
     }
 }
@@ -104,6 +113,7 @@ mod tests {
             by_ip: Some(&ips),
             by_day: Some(&days),
             window: "7D".into(),
+            predecessors: &[],
         };
         insta::assert_snapshot!(audit.text(&style), @r"
         Token k3j9x0a1 'importer' (active): 1 request, 1 denied, 1 source IP since 2026-02-24 10:00 UTC (7 days ago)

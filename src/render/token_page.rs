@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::table::Table;
-use super::{Style, TokenJson, View, event_summary, ip_table, sparkline, time};
+use super::{Style, TokenJson, View, event_summary, ip_table, predecessors, sparkline, time};
 use crate::anomaly::Finding;
 use crate::store::AdminEvent;
 use crate::text::escape;
@@ -16,6 +16,9 @@ pub struct TokenPage<'a> {
     pub usage: PageUsage<'a>,
     pub flags: &'a [Finding],
     pub events: &'a [AdminEvent],
+    /// The tokens this one replaced through rotation, newest first.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub predecessors: &'a [TokenJson<'a>],
 }
 
 /// Requests per window, per source IP (30 days) and per UTC day (30 days, today last).
@@ -47,6 +50,7 @@ impl View for TokenPage<'_> {
             out.push('\n');
             out.push_str(&ip_table(self.usage.ips, "30D", style));
         }
+        out.push_str(&predecessors::shown(self.predecessors, style));
         if !self.events.is_empty() {
             out.push_str("\nHistory\n");
             for e in self.events {
@@ -213,6 +217,7 @@ mod tests {
             },
             flags: &flags,
             events: &events,
+            predecessors: &[],
         };
         insta::assert_snapshot!(page.text(&style), @r"
         ID           k3j9x0a1

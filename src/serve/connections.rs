@@ -136,17 +136,17 @@ struct Entry {
 /// The open connections.
 pub struct Connections {
     limits: Limits,
-    table: Mutex<Table>,
+    slots: Mutex<Slots>,
     freed: Notify,
 }
 
 #[derive(Default)]
-struct Table {
+struct Slots {
     next_id: u64,
     open: HashMap<u64, Entry>,
 }
 
-/// A connection's place in the table; dropping it frees the place.
+/// A connection's slot; dropping it frees the slot.
 pub struct Ticket {
     connections: Arc<Connections>,
     id: u64,
@@ -164,7 +164,7 @@ impl Connections {
     pub fn new(limits: Limits) -> Arc<Connections> {
         Arc::new(Connections {
             limits,
-            table: Mutex::new(Table::default()),
+            slots: Mutex::new(Slots::default()),
             freed: Notify::new(),
         })
     }
@@ -173,8 +173,8 @@ impl Connections {
         self.limits
     }
 
-    fn lock(&self) -> MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A place for a new connection from `peer`: at once while slots are free, else by
@@ -184,17 +184,17 @@ impl Connections {
         loop {
             let freed = self.freed.notified();
             {
-                let mut table = self.lock();
-                if table.open.len() >= self.limits.max_connections
-                    && let Some(entry) = victim(&table.open).and_then(|v| table.open.remove(&v))
+                let mut slots = self.lock();
+                if slots.open.len() >= self.limits.max_connections
+                    && let Some(entry) = victim(&slots.open).and_then(|v| slots.open.remove(&v))
                 {
                     entry.phase.evict.notify_one();
                 }
-                if table.open.len() < self.limits.max_connections {
+                if slots.open.len() < self.limits.max_connections {
                     let phase = Arc::new(Phase::new());
-                    let id = table.next_id;
-                    table.next_id += 1;
-                    table.open.insert(
+                    let id = slots.next_id;
+                    slots.next_id += 1;
+                    slots.open.insert(
                         id,
                         Entry {
                             peer,
@@ -300,53 +300,67 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_full_table_closes_a_waiting_connection_of_the_largest_holder() {
-        let table = Connections::new(limits(4));
+        let connections = Connections::new(limits(4));
         let hoarder: IpAddr = "192.0.2.1".parse().unwrap();
         let proxy: IpAddr = "192.0.2.2".parse().unwrap();
-        let first_proxy = table.admit(proxy).await;
+        let first_proxy = connections.admit(proxy).await;
         first_proxy.phase.busy();
         let mut hoarded = Vec::new();
         for _ in 0..3 {
-            hoarded.push(table.admit(hoarder).await);
+            hoarded.push(connections.admit(hoarder).await);
         }
         // Full: the proxy's next connection evicts the hoarder's oldest, not the proxy's.
-        let second_proxy = table.admit(proxy).await;
-        let watch = hoarded[0].phase.watch(table.limits());
+        let second_proxy = connections.admit(proxy).await;
+        let watch = hoarded[0].phase.watch(connections.limits());
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(1), watch).await,
             Ok(Closed::Evicted)
         );
-        assert_eq!(table.lock().open.len(), 4);
+        assert_eq!(connections.lock().open.len(), 4);
         // Busy connections are never evicted: with all busy, a newcomer waits until one
         // ends.
         for t in hoarded[1..].iter().chain([&first_proxy, &second_proxy]) {
             t.phase.busy();
         }
-        let waiting = tokio::time::timeout(Duration::from_millis(50), table.admit(proxy)).await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), connections.admit(proxy)).await;
         assert!(waiting.is_err(), "admitted over the limit");
         drop(hoarded.pop());
-        let admitted = tokio::time::timeout(Duration::from_secs(10), table.admit(proxy)).await;
+        let admitted =
+            tokio::time::timeout(Duration::from_secs(10), connections.admit(proxy)).await;
         assert!(admitted.is_ok());
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn timeouts_follow_the_phase() {
-        let table = Connections::new(Limits {
+        let connections = Connections::new(Limits {
             header_timeout: Duration::from_millis(20),
             idle_timeout: Duration::from_millis(40),
             max_connections: 8,
         });
         let peer: IpAddr = "192.0.2.1".parse().unwrap();
-        let t = table.admit(peer).await;
+        let t = connections.admit(peer).await;
         // A new connection must send its head within the header timeout.
-        assert_eq!(t.phase.watch(table.limits()).await, Closed::HeaderTimeout);
+        assert_eq!(
+            t.phase.watch(connections.limits()).await,
+            Closed::HeaderTimeout
+        );
         t.phase.idle();
-        assert_eq!(t.phase.watch(table.limits()).await, Closed::IdleTimeout);
+        assert_eq!(
+            t.phase.watch(connections.limits()).await,
+            Closed::IdleTimeout
+        );
         t.phase.idle();
         t.phase.bytes_arrived();
-        assert_eq!(t.phase.watch(table.limits()).await, Closed::HeaderTimeout);
+        assert_eq!(
+            t.phase.watch(connections.limits()).await,
+            Closed::HeaderTimeout
+        );
         t.phase.busy();
-        let busy = tokio::time::timeout(Duration::from_millis(200), t.phase.watch(table.limits()));
+        let busy = tokio::time::timeout(
+            Duration::from_millis(200),
+            t.phase.watch(connections.limits()),
+        );
         assert!(busy.await.is_err(), "a busy connection was closed");
     }
 }

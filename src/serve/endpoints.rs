@@ -8,6 +8,7 @@
 //! rule maps or an ambiguous one); 503 when the database cannot answer. It never answers
 //! 200 without a fresh database decision.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -22,27 +23,20 @@ use hyper::header::{
 use hyper::{Request, Response, StatusCode, Uri};
 use ipnet::IpNet;
 
-use super::forwarded::{self, Credential};
+use super::forwarded::{self, Bearer};
 use super::log;
-use super::metrics::{self, Metrics, Verdict};
-use super::rules::{Rules, Unmapped};
+use super::metrics::{self, Metrics};
+use super::rules::Rules;
 use super::uri::{NormalPath, UriPolicy};
-use super::verifiers::{Check, Verifiers};
+use super::verifiers::Verifiers;
 use crate::scope::Scope;
 use crate::store::Store;
-use crate::usage::{Outcome, Presented, UsageBuffer};
-use crate::verify::{Decision, DenyReason, Grant};
+use crate::usage::UsageBuffer;
+use crate::verify::{Decision, Denial, Grant, Need, Question, Unmapped};
 
 static X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
 static X_TOKEN_NAME: HeaderName = HeaderName::from_static("x-token-name");
 static X_TOKEN_SCOPES: HeaderName = HeaderName::from_static("x-token-scopes");
-
-const NO_TOKEN: &str = "Bearer";
-const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
-const WRONG_ENV: &str =
-    "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"";
-const IP_NOT_ALLOWED: &str = "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"";
-const UNMAPPED: &str = "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"";
 
 pub type Body = Full<Bytes>;
 
@@ -81,65 +75,34 @@ impl App {
 
     async fn auth(&self, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let started = Instant::now();
-        let Question {
-            credential,
-            scope,
-            ip,
-        } = question(
+        let policy = Policy {
+            rules: &self.rules,
+            uri: self.uri_policy,
+            trusted_proxies: &self.trusted_proxies,
+        };
+        let question = question(
             req.method().as_str(),
             req.uri(),
             req.headers(),
             peer,
-            &Policy {
-                rules: &self.rules,
-                uri: self.uri_policy,
-                trusted_proxies: &self.trusted_proxies,
-            },
+            &policy,
         );
-        if let Err(Unmapped::Ambiguous(kind)) = scope {
+        // Counted whatever the credential: an operator sees what clients try.
+        if let Need::Unmapped(Unmapped::Ambiguous(kind)) = question.need {
             self.metrics.ambiguous(kind);
         }
-        let (verdict, grant) = match credential {
-            Credential::Missing => (Verdict::Missing, None),
-            Credential::OtherScheme | Credential::Malformed => {
-                self.usage.record(
-                    Presented::Malformed,
-                    ip,
-                    Outcome::Denied,
-                    crate::clock::now(),
-                );
-                let verdict = if matches!(credential, Credential::OtherScheme) {
-                    Verdict::Missing
-                } else {
-                    Verdict::Denied(DenyReason::Malformed)
-                };
-                (verdict, None)
-            }
-            Credential::Bearer(token) => {
-                let check = Check {
-                    token,
-                    scope: scope.as_ref().ok().cloned(),
-                    ip,
-                };
-                match self.verifiers.verify(check).await {
-                    Ok(Decision::Allowed(grant)) => (Verdict::Allowed, Some(grant)),
-                    Ok(Decision::Denied(d)) if d.reason == DenyReason::InsufficientScope => {
-                        match &scope {
-                            Err(Unmapped::NoRule) => (Verdict::Unmapped, None),
-                            Err(Unmapped::Ambiguous(_)) => (Verdict::Ambiguous, None),
-                            Ok(_) => (Verdict::Denied(d.reason), None),
-                        }
-                    }
-                    Ok(Decision::Denied(d)) => (Verdict::Denied(d.reason), None),
-                    Err(e) => {
-                        self.log_storage_error(&e);
-                        (Verdict::StorageError, None)
-                    }
-                }
+        // The answer needs what the question asked (the scope a token lacks, the kind of
+        // ambiguity) after the question itself has gone to a verifier thread.
+        let need = question.need.clone();
+        let decided = match self.verifiers.verify(question).await {
+            Ok(decision) => Some(decision),
+            Err(e) => {
+                self.log_storage_error(&e);
+                None
             }
         };
-        let response = answer(verdict, grant, scope.as_ref());
-        self.metrics.request(verdict, started.elapsed());
+        let response = answer(decided.as_ref(), &need);
+        self.metrics.request(decided.as_ref(), started.elapsed());
         response
     }
 
@@ -189,17 +152,6 @@ impl App {
     }
 }
 
-/// What an `/auth` request asks, read from the request alone: which credential, for
-/// which scope, from which client.
-#[derive(Debug)]
-pub struct Question {
-    pub credential: Credential,
-    /// The scope the original request needs, or why it maps to none.
-    pub scope: Result<Scope, Unmapped>,
-    /// The client; `None` when a trusted proxy sent an unreadable address.
-    pub ip: Option<IpAddr>,
-}
-
 /// How a server reads requests: its rules, how it reads URIs, whom it trusts.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {
@@ -208,16 +160,18 @@ pub struct Policy<'a> {
     pub trusted_proxies: &'a [IpNet],
 }
 
-/// Reads an `/auth` request (its method, URI, headers and TCP peer) into a [`Question`].
-/// No I/O and no state, so that everything a client controls before the database is
-/// asked can be fuzzed without a socket (`fuzz/fuzz_targets/http_request.rs`).
+/// Reads an `/auth` request (its method, URI, headers and TCP peer) into the question a
+/// verifier decides: which credential, what the original request needs (a scope, or why
+/// none covers it), from which client (`None` when a trusted proxy sent an unreadable
+/// address). No I/O and no state, so that everything a client controls before the
+/// database is asked can be fuzzed without a socket (`fuzz/fuzz_targets/http_request.rs`).
 pub fn question(
     method: &str,
     uri: &Uri,
     headers: &HeaderMap,
     peer: IpAddr,
     policy: &Policy<'_>,
-) -> Question {
+) -> Question<Bearer> {
     let (ip, conflict) = match forwarded::client_ip(peer, headers, policy.trusted_proxies) {
         Ok(ip) => (ip, None),
         Err(kind) => (None, Some(kind)),
@@ -231,10 +185,10 @@ pub fn question(
     };
     let scope = required_scope(method, own_uri, headers, policy);
     Question {
-        credential: forwarded::credential(headers),
-        scope: match conflict {
-            Some(kind) => Err(Unmapped::Ambiguous(kind)),
-            None => scope,
+        authorization: forwarded::authorization(headers),
+        need: match conflict {
+            Some(kind) => Need::Unmapped(Unmapped::Ambiguous(kind)),
+            None => Need::from(scope),
         },
         ip,
     }
@@ -254,53 +208,19 @@ fn required_scope(
     policy.rules.required(method, &overrides, &path)
 }
 
-/// The response to an `/auth` request that ended in `verdict`: 200 only with a grant,
-/// 503 when the database could not answer, 403 for a genuine token that may not do this
-/// (with the scope it lacks, or what else was wrong), 401 otherwise.
-pub fn answer(
-    verdict: Verdict,
-    grant: Option<Grant>,
-    scope: Result<&Scope, &Unmapped>,
-) -> Response<Body> {
-    match (verdict, grant) {
-        (Verdict::Allowed, Some(grant)) => allowed(grant),
-        (Verdict::StorageError, _) => {
+/// The response to an `/auth` request: 200 only with a grant, 503 when the database
+/// could not answer (`None`), and for a denial what its reason says (status and
+/// challenge), given what the question needed.
+pub fn answer(decided: Option<&Decision>, need: &Need) -> Response<Body> {
+    match decided {
+        Some(Decision::Allowed(grant)) => allowed(grant),
+        Some(Decision::Denied(denial)) => denied(denial, need),
+        None => {
             let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "");
             r.headers_mut()
                 .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-        (Verdict::Denied(DenyReason::WrongEnv), _) => {
-            forbidden(HeaderValue::from_static(WRONG_ENV))
-        }
-        (Verdict::Denied(DenyReason::IpNotAllowed), _) => {
-            forbidden(HeaderValue::from_static(IP_NOT_ALLOWED))
-        }
-        (Verdict::Denied(DenyReason::InsufficientScope), _) => match scope {
-            // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.
-            Ok(s) => forbidden(
-                HeaderValue::from_str(&format!(
-                    "Bearer error=\"insufficient_scope\", scope=\"{s}\""
-                ))
-                .unwrap_or(HeaderValue::from_static(UNMAPPED)),
-            ),
-            Err(_) => forbidden(HeaderValue::from_static(UNMAPPED)),
-        },
-        (Verdict::Unmapped, _) => forbidden(HeaderValue::from_static(UNMAPPED)),
-        (Verdict::Ambiguous, _) => {
-            let why = match scope {
-                Err(Unmapped::Ambiguous(kind)) => kind.description(),
-                _ => "the request reads differently to different servers",
-            };
-            forbidden(
-                HeaderValue::from_str(&format!(
-                    "Bearer error=\"invalid_request\", error_description=\"ambiguous request: {why}\""
-                ))
-                .unwrap_or(HeaderValue::from_static(UNMAPPED)),
-            )
-        }
-        (Verdict::Missing, _) => unauthorized(NO_TOKEN),
-        _ => unauthorized(INVALID_TOKEN),
     }
 }
 
@@ -320,7 +240,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 
 /// 200 with the token's id, name and scopes; the name is escaped when a header could not
 /// carry it as it is (see [`header_text`]).
-fn allowed(grant: Grant) -> Response<Body> {
+fn allowed(grant: &Grant) -> Response<Body> {
     let mut r = text(StatusCode::OK, "");
     let h = r.headers_mut();
     h.insert(X_TOKEN_ID.clone(), header_text(&grant.token_id));
@@ -329,16 +249,20 @@ fn allowed(grant: Grant) -> Response<Body> {
     r
 }
 
-fn unauthorized(challenge: &'static str) -> Response<Body> {
-    let mut r = text(StatusCode::UNAUTHORIZED, "");
-    r.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    r
-}
-
-/// 403 with an RFC 6750 section 3 challenge.
-fn forbidden(challenge: HeaderValue) -> Response<Body> {
-    let mut r = text(StatusCode::FORBIDDEN, "");
+/// 401 or 403 with an RFC 6750 section 3 challenge, both as the reason decides.
+fn denied(denial: &Denial, need: &Need) -> Response<Body> {
+    let status = if denial.reason.is_forbidden() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let challenge = match denial.reason.challenge(need) {
+        Cow::Borrowed(fixed) => HeaderValue::from_static(fixed),
+        // Scopes and descriptions are plain ASCII; a header could refuse nothing else.
+        Cow::Owned(made) => HeaderValue::from_str(&made)
+            .unwrap_or(HeaderValue::from_static("Bearer error=\"invalid_request\"")),
+    };
+    let mut r = text(status, "");
     r.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     r
 }
@@ -375,7 +299,11 @@ pub fn header_text(s: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::uri::Ambiguity;
+    use crate::verify::{Ambiguity, Authorization, DenyReason};
+
+    fn scope(s: &str) -> Need {
+        Need::Scope(s.parse().unwrap())
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
@@ -414,21 +342,21 @@ mod tests {
             ],
             local,
         );
-        assert!(matches!(&q.credential, Credential::Bearer(b) if b.as_bytes() == b"tok_live_x"));
-        assert_eq!(q.scope.map(|s| s.to_string()).as_deref(), Ok("cases:write"));
+        assert!(
+            matches!(&q.authorization, Authorization::Bearer(b) if b.as_bytes() == b"tok_live_x")
+        );
+        assert!(!format!("{q:?}").contains("tok_live_x"), "{q:?}");
+        assert_eq!(q.need, scope("cases:write"));
         assert_eq!(q.ip, Some("203.0.113.7".parse().unwrap()));
         // Envoy ext_authz: the original request is the auth request, below /auth.
         let q = ask("DELETE", "/auth/api/cases/4?x=1", &[], local);
-        assert!(matches!(q.credential, Credential::Missing));
-        assert_eq!(
-            q.scope.map(|s| s.to_string()).as_deref(),
-            Ok("cases:delete")
-        );
+        assert!(matches!(q.authorization, Authorization::Missing));
+        assert_eq!(q.need, scope("cases:delete"));
         // A peer that is not a trusted proxy is the client, whatever it claims.
         let remote: IpAddr = "198.51.100.9".parse().unwrap();
         let q = ask("GET", "/auth", &[("x-real-ip", "203.0.113.7")], remote);
         assert_eq!(q.ip, Some(remote));
-        assert_eq!(q.scope, Err(Unmapped::NoRule));
+        assert_eq!(q.need, Need::Unmapped(Unmapped::NoRule));
         // Ambiguous: a dot segment, an override asking for more, two client addresses.
         let token = ("authorization", "Bearer tok_live_x");
         let q = ask(
@@ -437,7 +365,8 @@ mod tests {
             &[token, ("x-original-uri", "/api/invoices/%2e%2e/cases/1")],
             local,
         );
-        assert_eq!(q.scope, Err(Unmapped::Ambiguous(Ambiguity::DotSegment)));
+        let ambiguous = |kind| Need::Unmapped(Unmapped::Ambiguous(kind));
+        assert_eq!(q.need, ambiguous(Ambiguity::DotSegment));
         let q = ask(
             "GET",
             "/auth",
@@ -448,7 +377,7 @@ mod tests {
             ],
             local,
         );
-        assert_eq!(q.scope, Err(Unmapped::Ambiguous(Ambiguity::MethodOverride)));
+        assert_eq!(q.need, ambiguous(Ambiguity::MethodOverride));
         let q = ask(
             "GET",
             "/auth",
@@ -459,11 +388,16 @@ mod tests {
             ],
             local,
         );
-        assert_eq!(
-            q.scope,
-            Err(Unmapped::Ambiguous(Ambiguity::ConflictingHeaders))
-        );
+        assert_eq!(q.need, ambiguous(Ambiguity::ConflictingHeaders));
         assert_eq!(q.ip, None);
+    }
+
+    fn denial(reason: DenyReason) -> Decision {
+        Decision::Denied(Denial {
+            reason,
+            token_id: None,
+            name: None,
+        })
     }
 
     #[test]
@@ -474,69 +408,85 @@ mod tests {
             env: "live".into(),
             scopes: "cases:read".into(),
         };
-        let scope: Scope = "cases:write".parse().unwrap();
-        let status = |v: Verdict, g: Option<Grant>| answer(v, g, Ok(&scope)).status().as_u16();
-        assert_eq!(status(Verdict::Allowed, Some(grant.clone())), 200);
-        assert_eq!(status(Verdict::Allowed, None), 401);
-        assert_eq!(status(Verdict::StorageError, Some(grant)), 503);
-        assert_eq!(status(Verdict::Missing, None), 401);
-        assert_eq!(status(Verdict::Unmapped, None), 403);
-        assert_eq!(status(Verdict::Ambiguous, None), 403);
+        let need = scope("cases:write");
+        let status = |d: Option<&Decision>| answer(d, &need).status().as_u16();
+        assert_eq!(status(Some(&Decision::Allowed(grant))), 200);
+        assert_eq!(status(None), 503);
         for reason in DenyReason::ALL {
             let want = if reason.is_forbidden() { 403 } else { 401 };
-            assert_eq!(status(Verdict::Denied(reason), None), want, "{reason}");
+            assert_eq!(status(Some(&denial(reason))), want, "{reason}");
+        }
+        let forbidden = [
+            DenyReason::WrongEnv,
+            DenyReason::IpNotAllowed,
+            DenyReason::InsufficientScope,
+            DenyReason::Unmapped,
+            DenyReason::Ambiguous,
+        ];
+        for reason in DenyReason::ALL {
+            assert_eq!(
+                reason.is_forbidden(),
+                forbidden.contains(&reason),
+                "{reason}"
+            );
         }
     }
 
-    /// RFC 6750 section 3: no error code without a bearer token; the scope only when the token
-    /// lacks it; otherwise a description of what was wrong.
+    /// RFC 6750 section 3: no error code without a bearer token; the scope only when the
+    /// token lacks it; otherwise a description of what was wrong.
     #[test]
     fn challenges_say_what_was_wrong() {
-        let scope: Scope = "cases:write".parse().unwrap();
-        let challenge = |v: Verdict, s: Result<&Scope, &Unmapped>| {
-            answer(v, None, s).headers()[WWW_AUTHENTICATE]
+        let challenge = |reason: DenyReason, need: &Need| {
+            answer(Some(&denial(reason)), need).headers()[WWW_AUTHENTICATE]
                 .to_str()
                 .unwrap()
                 .to_string()
         };
-        let ambiguous = Unmapped::Ambiguous(Ambiguity::DotSegment);
-        for (verdict, scope, want) in [
-            (Verdict::Missing, Ok(&scope), "Bearer"),
+        let needs = scope("cases:write");
+        let ambiguous = Need::Unmapped(Unmapped::Ambiguous(Ambiguity::DotSegment));
+        for (reason, need, want) in [
+            (DenyReason::Missing, &needs, "Bearer"),
             (
-                Verdict::Denied(DenyReason::Revoked),
-                Ok(&scope),
+                DenyReason::Malformed,
+                &needs,
                 "Bearer error=\"invalid_token\"",
             ),
             (
-                Verdict::Denied(DenyReason::InsufficientScope),
-                Ok(&scope),
+                DenyReason::Revoked,
+                &needs,
+                "Bearer error=\"invalid_token\"",
+            ),
+            (
+                DenyReason::InsufficientScope,
+                &needs,
                 "Bearer error=\"insufficient_scope\", scope=\"cases:write\"",
             ),
             (
-                Verdict::Denied(DenyReason::WrongEnv),
-                Ok(&scope),
+                DenyReason::WrongEnv,
+                &needs,
                 "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"",
             ),
             (
-                Verdict::Denied(DenyReason::IpNotAllowed),
-                Ok(&scope),
+                DenyReason::IpNotAllowed,
+                &needs,
                 "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"",
             ),
             (
-                Verdict::Unmapped,
-                Err(&Unmapped::NoRule),
+                DenyReason::Unmapped,
+                &Need::Unmapped(Unmapped::NoRule),
                 "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"",
             ),
             (
-                Verdict::Ambiguous,
-                Err(&ambiguous),
+                DenyReason::Ambiguous,
+                &ambiguous,
                 "Bearer error=\"invalid_request\", error_description=\"ambiguous request: the path has a dot segment\"",
             ),
         ] {
-            assert_eq!(challenge(verdict, scope), want, "{verdict:?}");
+            assert_eq!(challenge(reason, need), want, "{reason:?}");
         }
         for kind in Ambiguity::ALL {
-            let c = challenge(Verdict::Ambiguous, Err(&Unmapped::Ambiguous(kind)));
+            let need = Need::Unmapped(Unmapped::Ambiguous(kind));
+            let c = challenge(DenyReason::Ambiguous, &need);
             assert!(c.contains(kind.description()), "{c}");
         }
     }

@@ -52,12 +52,12 @@ impl Flusher {
                     }
                     if last.elapsed() >= INTERVAL || usage.len() >= EARLY_USES {
                         last = Instant::now();
-                        if let Err(e) = flush(&mut store, &usage, &metrics) {
+                        if let Err(e) = commit_and_count(&mut store, &usage, &metrics) {
                             log(&format!("cannot record usage (will retry): {e:#}"));
                         }
                     }
                 }
-                flush(&mut store, &usage, &metrics)
+                commit_and_count(&mut store, &usage, &metrics)
             })
             .context("cannot start the usage flusher thread")?;
         Ok(Flusher { stop, thread })
@@ -72,12 +72,14 @@ impl Flusher {
     }
 }
 
-fn flush(store: &mut Store, usage: &UsageBuffer, metrics: &Metrics) -> Result<u64> {
+/// Commits what is buffered, and counts the commit (its uses, time and result) in the
+/// metrics.
+fn commit_and_count(store: &mut Store, usage: &UsageBuffer, metrics: &Metrics) -> Result<u64> {
     if usage.is_empty() {
         return Ok(0);
     }
     let started = Instant::now();
-    match verify::flush(store, usage) {
+    match verify::commit_buffered(store, usage) {
         Ok(n) => {
             metrics.flushed(n, started.elapsed());
             Ok(n)

@@ -1,4 +1,4 @@
-//! What a forward-auth request says about the original request: the bearer credential,
+//! What a forward-auth request says about the original request: its `Authorization`,
 //! the original method and URI, and the client's address.
 //!
 //! The client address comes from `X-Real-IP` or `X-Forwarded-For` only when the TCP peer
@@ -25,7 +25,7 @@ use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
 
-use super::uri::Ambiguity;
+use crate::verify::{Ambiguity, Authorization};
 
 static X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 static X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
@@ -41,20 +41,6 @@ static METHOD_OVERRIDES: [HeaderName; 3] = [
     HeaderName::from_static("x-http-method"),
 ];
 
-/// What the `Authorization` header holds.
-#[derive(Debug)]
-pub enum Credential {
-    /// No `Authorization` header: nothing was presented.
-    Missing,
-    /// One `Authorization` header of another scheme (`Basic ...`): no bearer token was
-    /// presented, so the answer carries no error code (RFC 6750 section 3.1).
-    OtherScheme,
-    /// Several `Authorization` headers, or `Bearer` without a token: presented, but
-    /// unreadable.
-    Malformed,
-    Bearer(Bearer),
-}
-
 /// The token part of `Authorization: Bearer <token>`, as raw bytes (it may be anything,
 /// including non-UTF-8: the verifier decides).
 #[derive(Clone)]
@@ -69,30 +55,37 @@ impl Bearer {
     }
 }
 
+impl AsRef<[u8]> for Bearer {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl fmt::Debug for Bearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Bearer(<redacted>)")
     }
 }
 
-/// Reads the credential; the scheme name is case-insensitive (RFC 9110 section 11.1).
-pub fn credential(headers: &HeaderMap) -> Credential {
+/// Reads the `Authorization` header; the scheme name is case-insensitive (RFC 9110
+/// section 11.1).
+pub fn authorization(headers: &HeaderMap) -> Authorization<Bearer> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return if headers.contains_key(AUTHORIZATION) {
-            Credential::Malformed
+            Authorization::Malformed
         } else {
-            Credential::Missing
+            Authorization::Missing
         };
     };
     let bytes = value.as_bytes();
     const SCHEME: &[u8] = b"bearer ";
     if bytes.len() < SCHEME.len() - 1 || !bytes[..SCHEME.len() - 1].eq_ignore_ascii_case(b"bearer")
     {
-        return Credential::OtherScheme;
+        return Authorization::OtherScheme;
     }
     if bytes.len() <= SCHEME.len() || !bytes[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
-        return Credential::Malformed;
+        return Authorization::Malformed;
     }
     let start = SCHEME.len()
         + bytes[SCHEME.len()..]
@@ -100,9 +93,9 @@ pub fn credential(headers: &HeaderMap) -> Credential {
             .take_while(|&&b| b == b' ')
             .count();
     if start == bytes.len() {
-        return Credential::Malformed;
+        return Authorization::Malformed;
     }
-    Credential::Bearer(Bearer {
+    Authorization::Bearer(Bearer {
         header: value.clone(),
         start,
     })
@@ -254,9 +247,9 @@ mod tests {
     }
 
     #[test]
-    fn bearer_credentials() {
-        let token = |h: &HeaderMap| match credential(h) {
-            Credential::Bearer(b) => Some(b.as_bytes().to_vec()),
+    fn authorization_headers() {
+        let token = |h: &HeaderMap| match authorization(h) {
+            Authorization::Bearer(b) => Some(b.as_bytes().to_vec()),
             _ => None,
         };
         assert_eq!(
@@ -271,12 +264,15 @@ mod tests {
             token(&headers(&[("authorization", b"Bearer \xff\xfe")])),
             Some(b"\xff\xfe".to_vec())
         );
-        assert!(matches!(credential(&headers(&[])), Credential::Missing));
+        assert!(matches!(
+            authorization(&headers(&[])),
+            Authorization::Missing
+        ));
         for other in [&b"Basic dXNlcjpwYXNz"[..], b"abc", b"Digest x", b""] {
             assert!(
                 matches!(
-                    credential(&headers(&[("authorization", other)])),
-                    Credential::OtherScheme
+                    authorization(&headers(&[("authorization", other)])),
+                    Authorization::OtherScheme
                 ),
                 "{other:?}"
             );
@@ -291,11 +287,12 @@ mod tests {
             ],
         ] {
             assert!(
-                matches!(credential(&headers(bad)), Credential::Malformed),
+                matches!(authorization(&headers(bad)), Authorization::Malformed),
                 "{bad:?}"
             );
         }
-        let Credential::Bearer(b) = credential(&headers(&[("authorization", b"Bearer s3cr3t")]))
+        let Authorization::Bearer(b) =
+            authorization(&headers(&[("authorization", b"Bearer s3cr3t")]))
         else {
             panic!("bearer")
         };

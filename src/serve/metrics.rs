@@ -15,59 +15,31 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
-use super::uri::Ambiguity;
-use crate::verify::DenyReason;
+use crate::verify::{Ambiguity, Decision, DenyReason};
 
-/// How an `/auth` request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allowed,
-    /// No `Authorization` header.
-    Missing,
-    Denied(DenyReason),
-    /// A genuine token, but the request maps to no scope.
-    Unmapped,
-    /// A genuine token, but readers of the request disagree about what it asks for.
-    Ambiguous,
-    /// The database could not answer: denied with 503.
-    StorageError,
+/// The counter of an `/auth` request that ended in `decided` (`None`: the database could
+/// not answer): allowed first, then one per denial reason, then errors.
+fn request_index(decided: Option<&Decision>) -> usize {
+    match decided {
+        Some(Decision::Allowed(_)) => 0,
+        Some(Decision::Denied(d)) => {
+            1 + DenyReason::ALL
+                .iter()
+                .position(|r| *r == d.reason)
+                .unwrap_or_default()
+        }
+        None => 1 + DenyReason::ALL.len(),
+    }
 }
 
-impl Verdict {
-    fn labels(self) -> (&'static str, &'static str) {
-        match self {
-            Verdict::Allowed => ("allowed", "none"),
-            Verdict::Missing => ("denied", "missing"),
-            Verdict::Denied(r) => ("denied", r.as_str()),
-            Verdict::Unmapped => ("denied", "unmapped"),
-            Verdict::Ambiguous => ("denied", "ambiguous"),
-            Verdict::StorageError => ("error", "storage"),
-        }
-    }
-
-    const ALL: [Verdict; 12] = [
-        Verdict::Allowed,
-        Verdict::Missing,
-        Verdict::Denied(DenyReason::Malformed),
-        Verdict::Denied(DenyReason::Unknown),
-        Verdict::Denied(DenyReason::Revoked),
-        Verdict::Denied(DenyReason::Expired),
-        Verdict::Denied(DenyReason::WrongEnv),
-        Verdict::Denied(DenyReason::IpNotAllowed),
-        Verdict::Denied(DenyReason::InsufficientScope),
-        Verdict::Unmapped,
-        Verdict::Ambiguous,
-        Verdict::StorageError,
-    ];
-
-    fn index(self) -> usize {
-        Verdict::ALL
-            .iter()
-            .position(|v| *v == self)
-            .unwrap_or_default()
-    }
+/// The `outcome` and `reason` labels of each counter, in [`request_index`] order.
+fn request_labels() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let denied = DenyReason::ALL.iter().map(|r| ("denied", r.as_str()));
+    std::iter::once(("allowed", "none"))
+        .chain(denied)
+        .chain(std::iter::once(("error", "storage")))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,9 +91,14 @@ pub struct Metrics {
     requests: Vec<Counter>,
     ambiguous: Vec<Counter>,
     latency: Histogram,
-    usage_commit_failing: Gauge,
     connections: Gauge,
     closed: Vec<Counter>,
+    usage: UsageMetrics,
+}
+
+/// Commits of buffered usage, and what waits in memory.
+struct UsageMetrics {
+    commit_failing: Gauge,
     flush_ok: Counter,
     flush_failed: Counter,
     flush_duration: Histogram,
@@ -144,115 +121,55 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("tokenctl_serve");
-        let requests_family = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        let r = &mut registry;
+        let requests = counters(
+            r,
             "requests",
             "Forward-auth requests answered, by outcome (allowed, denied, error) and reason",
-            requests_family.clone(),
+            request_labels().map(|(outcome, reason)| RequestLabels { outcome, reason }),
         );
-        let requests = Verdict::ALL
-            .iter()
-            .map(|v| {
-                let (outcome, reason) = v.labels();
-                requests_family
-                    .get_or_create(&RequestLabels { outcome, reason })
-                    .clone()
-            })
-            .collect();
-        let ambiguous_family = Family::<AmbiguityLabels, Counter>::default();
-        registry.register(
+        let ambiguous = counters(
+            r,
             "ambiguous_requests",
             "Forward-auth requests refused because readers disagree about them, by kind",
-            ambiguous_family.clone(),
+            Ambiguity::ALL.map(|a| AmbiguityLabels { kind: a.as_str() }),
         );
-        let ambiguous = Ambiguity::ALL
-            .iter()
-            .map(|a| {
-                ambiguous_family
-                    .get_or_create(&AmbiguityLabels { kind: a.as_str() })
-                    .clone()
-            })
-            .collect();
-        let connections = Gauge::default();
-        registry.register(
+        let connections = registered(
+            r,
             "connections",
             "Client connections open now",
-            connections.clone(),
+            Gauge::default(),
         );
-        let closed_family = Family::<ClosedLabels, Counter>::default();
-        registry.register(
+        let closed = counters(
+            r,
             "connections_closed",
             "Connections the server closed itself, by why (header_timeout, idle_timeout, evicted)",
-            closed_family.clone(),
+            Closed::ALL.map(|c| ClosedLabels { why: c.label() }),
         );
-        let closed = Closed::ALL
-            .iter()
-            .map(|c| {
-                closed_family
-                    .get_or_create(&ClosedLabels { why: c.label() })
-                    .clone()
-            })
-            .collect();
         // 50µs to ~1.6s.
         let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
-        registry.register(
+        let latency = registered(
+            r,
             "request_duration_seconds",
             "Time to answer a forward-auth request",
-            latency.clone(),
+            latency,
         );
-        let flushes = Family::<FlushLabels, Counter>::default();
-        registry.register(
-            "usage_flushes",
-            "Commits of buffered usage to the database, by result (ok, failed)",
-            flushes.clone(),
-        );
-        let flush_ok = flushes.get_or_create(&FlushLabels { result: "ok" }).clone();
-        let flush_failed = flushes
-            .get_or_create(&FlushLabels { result: "failed" })
-            .clone();
-        // 1ms to ~4s.
-        let flush_duration = Histogram::new(exponential_buckets(0.001, 2.0, 13));
-        registry.register(
-            "usage_flush_duration_seconds",
-            "Time to commit buffered usage in one transaction",
-            flush_duration.clone(),
-        );
-        let flushed_uses = Counter::default();
-        registry.register(
-            "usage_flushed_uses",
-            "Token uses committed to the database",
-            flushed_uses.clone(),
-        );
-        let usage_commit_failing = Gauge::default();
-        registry.register(
-            "usage_commit_failing",
-            "1 while the last commit of usage failed (then /healthz answers 503), else 0",
-            usage_commit_failing.clone(),
-        );
-        let buffered_uses = Gauge::default();
-        registry.register(
-            "usage_buffered_uses",
-            "Token uses recorded in memory, not yet committed",
-            buffered_uses.clone(),
-        );
+        let usage = UsageMetrics::register(r);
         Metrics {
             registry,
             requests,
             ambiguous,
             latency,
-            usage_commit_failing,
             connections,
             closed,
-            flush_ok,
-            flush_failed,
-            flush_duration,
-            flushed_uses,
-            buffered_uses,
+            usage,
         }
     }
 
-    pub fn request(&self, verdict: Verdict, took: Duration) {
-        if let Some(c) = self.requests.get(verdict.index()) {
+    /// Counts an `/auth` request that ended in `decided` (`None`: the database could not
+    /// answer) by its outcome and reason.
+    pub fn request(&self, decided: Option<&Decision>, took: Duration) {
+        if let Some(c) = self.requests.get(request_index(decided)) {
             c.inc();
         }
         self.latency.observe(took.as_secs_f64());
@@ -277,25 +194,26 @@ impl Metrics {
 
     /// Whether usage cannot be committed now: the last commit failed.
     pub fn usage_commit_failing(&self) -> bool {
-        self.usage_commit_failing.get() != 0
+        self.usage.commit_failing.get() != 0
     }
 
     pub fn flushed(&self, uses: u64, took: Duration) {
-        self.usage_commit_failing.set(0);
-        self.flush_ok.inc();
-        self.flushed_uses.inc_by(uses);
-        self.flush_duration.observe(took.as_secs_f64());
+        self.usage.commit_failing.set(0);
+        self.usage.flush_ok.inc();
+        self.usage.flushed_uses.inc_by(uses);
+        self.usage.flush_duration.observe(took.as_secs_f64());
     }
 
     pub fn flush_failed(&self, took: Duration) {
-        self.usage_commit_failing.set(1);
-        self.flush_failed.inc();
-        self.flush_duration.observe(took.as_secs_f64());
+        self.usage.commit_failing.set(1);
+        self.usage.flush_failed.inc();
+        self.usage.flush_duration.observe(took.as_secs_f64());
     }
 
     /// The text exposition, with the buffered-uses gauge read now.
     pub fn render(&self, buffered_uses: u64) -> String {
-        self.buffered_uses
+        self.usage
+            .buffered_uses
             .set(i64::try_from(buffered_uses).unwrap_or(i64::MAX));
         let mut out = String::with_capacity(4096);
         // Writing into a String cannot fail.
@@ -304,24 +222,112 @@ impl Metrics {
     }
 }
 
+impl UsageMetrics {
+    fn register(r: &mut Registry) -> UsageMetrics {
+        let flushes = counters(
+            r,
+            "usage_flushes",
+            "Commits of buffered usage to the database, by result (ok, failed)",
+            ["ok", "failed"].map(|result| FlushLabels { result }),
+        );
+        // 1ms to ~4s.
+        let flush_duration = Histogram::new(exponential_buckets(0.001, 2.0, 13));
+        let flush_duration = registered(
+            r,
+            "usage_flush_duration_seconds",
+            "Time to commit buffered usage in one transaction",
+            flush_duration,
+        );
+        let flushed_uses = registered(
+            r,
+            "usage_flushed_uses",
+            "Token uses committed to the database",
+            Counter::default(),
+        );
+        let commit_failing = registered(
+            r,
+            "usage_commit_failing",
+            "1 while the last commit of usage failed (then /healthz answers 503), else 0",
+            Gauge::default(),
+        );
+        let buffered_uses = registered(
+            r,
+            "usage_buffered_uses",
+            "Token uses recorded in memory, not yet committed",
+            Gauge::default(),
+        );
+        let [flush_ok, flush_failed] = [&flushes[0], &flushes[1]].map(Counter::clone);
+        UsageMetrics {
+            commit_failing,
+            flush_ok,
+            flush_failed,
+            flush_duration,
+            flushed_uses,
+            buffered_uses,
+        }
+    }
+}
+
+/// Registers `metric` under `name`, and returns it for counting.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// Registers a family of counters, with each of `labels` created now: every combination
+/// shows from the start, and counting is one atomic add.
+fn counters<L>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    labels: impl IntoIterator<Item = L>,
+) -> Vec<Counter>
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Counter>::default();
+    registry.register(name, help, family.clone());
+    labels
+        .into_iter()
+        .map(|l| family.get_or_create(&l).clone())
+        .collect()
+}
+
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::{Denial, Grant};
+
+    fn denial(reason: DenyReason) -> Decision {
+        Decision::Denied(Denial {
+            reason,
+            token_id: None,
+            name: None,
+        })
+    }
 
     #[test]
-    fn every_verdict_has_its_counter() {
+    fn every_outcome_has_its_counter() {
         let m = Metrics::new();
-        for (i, v) in Verdict::ALL.iter().enumerate() {
-            assert_eq!(v.index(), i);
-            m.request(*v, Duration::from_micros(120));
+        let allowed = Decision::Allowed(Grant {
+            token_id: "abcd1234".into(),
+            name: "importer".into(),
+            env: "live".into(),
+            scopes: "cases:read".into(),
+        });
+        let denials: Vec<Decision> = DenyReason::ALL.into_iter().map(denial).collect();
+        let mut outcomes = vec![Some(&allowed)];
+        outcomes.extend(denials.iter().map(Some));
+        outcomes.push(None);
+        for (i, decided) in outcomes.iter().enumerate() {
+            assert_eq!(request_index(*decided), i);
+            m.request(*decided, Duration::from_micros(120));
         }
-        m.request(
-            Verdict::Denied(DenyReason::Revoked),
-            Duration::from_millis(2),
-        );
+        assert_eq!(request_labels().count(), outcomes.len());
+        m.request(Some(&denial(DenyReason::Revoked)), Duration::from_millis(2));
         m.flushed(3, Duration::from_millis(4));
         m.flush_failed(Duration::from_millis(1));
         assert!(m.usage_commit_failing());
@@ -332,6 +338,7 @@ mod tests {
         let text = m.render(7);
         for line in [
             "tokenctl_serve_requests_total{outcome=\"allowed\",reason=\"none\"} 1",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"missing\"} 1",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"revoked\"} 2",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 1",
             "tokenctl_serve_requests_total{outcome=\"error\",reason=\"storage\"} 1",
@@ -351,10 +358,13 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
+        let text_labels = text
+            .lines()
+            .filter(|l| l.starts_with("tokenctl_serve_requests_total{"))
+            .count();
         assert_eq!(
-            DenyReason::ALL.len() + 5,
-            Verdict::ALL.len(),
-            "a new reason needs its own counter"
+            text_labels, 12,
+            "the twelve label pairs of the README\n{text}"
         );
     }
 }

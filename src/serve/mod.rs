@@ -7,11 +7,11 @@
 //! shared usage buffer every second (see [`flusher`]).
 //!
 //! Why nothing can outlive a revocation: a verifier thread takes the requests queued so
-//! far and decides them in one read transaction that begins after all of them arrived;
-//! SQLite in WAL mode lets it see every transaction committed before it began, so a
-//! request that arrives after `tokenctl revoke` has returned is denied. Token rows are
-//! reused between batches only while `PRAGMA data_version`, read in that same
-//! transaction, shows that no other connection has committed since (see
+//! far and decides them in one read snapshot that begins after all of them arrived; the
+//! store's contract (`store/backend.rs`) makes that snapshot see every transaction
+//! committed before it began, so a request that arrives after `tokenctl revoke` has
+//! returned is denied. Token rows are reused between batches only while the store's
+//! revision, read in that same snapshot, shows that no credential has changed since (see
 //! [`Verifier::verify_all_at`](crate::verify::Verifier::verify_all_at)).
 //!
 //! Fail closed: the database is opened before listening (a missing or unreadable one
@@ -21,7 +21,7 @@
 //!
 //! Decided on what the upstream will see: a request that common servers can read
 //! differently (its path, a method override, disagreeing copies of a header) is denied
-//! (see [`uri`], [`rules`], [`forwarded`]). Bounded for any local process: each
+//! (see [`uri`], [`mapping`], [`forwarded`]). Bounded for any local process: each
 //! connection's head and idle time, and the number held, fairly (see [`connections`]).
 
 pub mod connections;
@@ -29,12 +29,13 @@ pub mod endpoints;
 pub mod flusher;
 pub mod forwarded;
 pub mod glob;
+pub mod mapping;
 pub mod metrics;
 pub mod rules;
 pub mod uri;
 pub mod verifiers;
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::store::{OpenMode, Store};
 use crate::usage::UsageBuffer;
-use connections::{Connections, Limits, Watched};
+use connections::{Connections, Limits, Ticket, Watched};
 use endpoints::App;
 use flusher::Flusher;
 use metrics::Metrics;
@@ -233,8 +234,60 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let listener = TcpListener::from_std(listener)?;
-    let local = listener.local_addr()?;
-    log(&format!("listening on {local}"));
+    log(&format!("listening on {}", listener.local_addr()?));
+    announce(&app, config, notice);
+    let http = http_builder();
+    let answers = Arc::clone(&app);
+    tokio::spawn(async move { answers.verifiers.deliver_answers().await });
+    let graceful = GracefulShutdown::new();
+    let connections = Connections::new(config.limits);
+    let why = loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            accepted = async {
+                let (stream, peer) = listener.accept().await?;
+                let ticket = connections.admit(peer.ip().to_canonical()).await;
+                std::io::Result::Ok((ticket, stream, peer))
+            } => accepted,
+        };
+        match accepted {
+            Ok((ticket, stream, peer)) => {
+                let serving = Serving {
+                    http: &http,
+                    graceful: &graceful,
+                    app: &app,
+                    limits: config.limits,
+                };
+                serving.spawn(ticket, stream, peer.ip());
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                log(&format!("cannot accept a connection: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    drop(listener);
+    notice(&format!(
+        "{why}: stopped listening; finishing {} open connections",
+        graceful.count()
+    ));
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        log(&format!(
+            "gave up waiting for connections after {}s",
+            SHUTDOWN_GRACE.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+/// The informational lines at start-up: what is accepted, and the connection limits.
+fn announce(app: &App, config: &Config, notice: &dyn Fn(&str)) {
     let rules = match &config.rules_file {
         None => "the /api/<module>/ convention".to_string(),
         Some(file) => format!("{} rules in {}", app.rules.len(), file.display()),
@@ -255,7 +308,9 @@ async fn serve(
         config.limits.header_timeout.as_secs_f64(),
         config.limits.idle_timeout.as_secs_f64()
     ));
+}
 
+fn http_builder() -> http1::Builder {
     let mut http = http1::Builder::new();
     // The timeouts are the watchdog's (see `connections`): hyper's header timer, armed
     // per request, would cost more and cannot tell idle from slow.
@@ -267,36 +322,26 @@ async fn serve(
         // Responses are a small head and no body: one plain write() each is cheaper than
         // writev() (measured with bench/serve.sh).
         .writev(false);
-    let answers = Arc::clone(&app);
-    tokio::spawn(async move { answers.verifiers.deliver_answers().await });
-    let graceful = GracefulShutdown::new();
-    let connections = Connections::new(config.limits);
-    let why = loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = terminate.recv() => break "SIGTERM",
-            _ = interrupt.recv() => break "SIGINT",
-            accepted = async {
-                let (stream, peer) = listener.accept().await?;
-                let ticket = connections.admit(peer.ip().to_canonical()).await;
-                std::io::Result::Ok((ticket, stream, peer))
-            } => accepted,
-        };
-        let (ticket, stream, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                log(&format!("cannot accept a connection: {e}"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    http
+}
+
+/// What serving an accepted connection needs.
+struct Serving<'a> {
+    http: &'a http1::Builder,
+    graceful: &'a GracefulShutdown,
+    app: &'a Arc<App>,
+    limits: Limits,
+}
+
+impl Serving<'_> {
+    /// Serves the connection in a task of its own, watched by another that closes it
+    /// when it stays silent too long (see `connections`).
+    fn spawn(self, ticket: Ticket, stream: tokio::net::TcpStream, peer_ip: IpAddr) {
         let _ = stream.set_nodelay(true);
-        let metrics = Arc::clone(&app.metrics);
-        let app = Arc::clone(&app);
-        let peer_ip = peer.ip();
+        let metrics = Arc::clone(&self.app.metrics);
+        let app = Arc::clone(self.app);
         let phase = Arc::clone(&ticket.phase);
-        let conn = http.serve_connection(
+        let conn = self.http.serve_connection(
             TokioIo::new(Watched::new(stream, Arc::clone(&phase))),
             service_fn(move |req| {
                 phase.busy();
@@ -308,8 +353,8 @@ async fn serve(
                 }
             }),
         );
-        let conn = graceful.watch(conn);
-        let limits = config.limits;
+        let conn = self.graceful.watch(conn);
+        let limits = self.limits;
         metrics.connection_opened();
         // The watchdog is a task of its own: in one select! with the connection, it would
         // be polled on every wake-up of the connection, that is several times a request.
@@ -326,22 +371,7 @@ async fn serve(
             metrics.connection_ended(closed);
             drop(ticket);
         });
-    };
-    drop(listener);
-    notice(&format!(
-        "{why}: stopped listening; finishing {} open connections",
-        graceful.count()
-    ));
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        log(&format!(
-            "gave up waiting for connections after {}s",
-            SHUTDOWN_GRACE.as_secs()
-        ));
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,8 @@
-//! Which scope a request needs: the default convention (`/api/<module>/…`, method →
-//! access) or a rules file, applied to the path [`uri`](super::uri) has read. A request
-//! that nothing maps needs a scope no token has, so it is denied.
-//!
-//! Rules match case-sensitively, but Express, ASP.NET and Spring route case-insensitively,
-//! so a path that maps to another scope once its letters are lower-cased is ambiguous and
-//! denied (rule patterns must therefore be lower case). A method override
-//! (`X-HTTP-Method-Override` and its kin) that needs more than the method is denied too.
-//!
-//! The rules file is TOML; every error in it is reported with its line and reason before
-//! the server listens:
+//! The rules file (`serve --rules`): its TOML read into [`Rules`], or the convention
+//! when there is none. Every mistake in it is reported with its line and reason before
+//! the server listens; applying the rules to a request is [`mapping`](super::mapping)'s.
+//! Patterns are written as the paths they match are read (decoded, lower case, no dot or
+//! empty segments, see [`uri`](super::uri)); globs are [`glob`](super::glob)'s.
 //!
 //! ```toml
 //! # The first rule that matches decides; a request no rule matches is denied,
@@ -33,17 +27,17 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::glob::Glob;
-use super::uri::{Ambiguity, NormalPath};
-use crate::scope::{Access, Module, Scope, is_valid_module};
+use crate::scope::Scope;
 
 /// The largest rules file read; a real one is a few kilobytes.
 const MAX_FILE_LEN: usize = 1024 * 1024;
 
-/// How a request's required scope is found.
+/// How a request's required scope is found: the rules in the file's order, then the
+/// fallback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
-    rules: Vec<Rule>,
-    fallback: Fallback,
+    pub(super) rules: Vec<Rule>,
+    pub(super) fallback: Fallback,
 }
 
 /// What applies when no rule matches.
@@ -56,28 +50,19 @@ pub enum Fallback {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Rule {
+pub(super) struct Rule {
     /// Upper-case method names; `None` matches every method.
-    methods: Option<Vec<String>>,
-    path: PathPattern,
-    scope: Scope,
+    pub(super) methods: Option<Vec<String>>,
+    pub(super) path: PathPattern,
+    pub(super) scope: Scope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum PathPattern {
+pub(super) enum PathPattern {
     /// A normalised path without trailing slash (`""` for the root): matches itself and
     /// everything below it, at segment boundaries.
     Prefix(String),
     Glob(Glob),
-}
-
-/// Why a request needs a scope that no token has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unmapped {
-    /// No rule (and not the convention) maps it.
-    NoRule,
-    /// Readers of the request disagree about what it asks for.
-    Ambiguous(Ambiguity),
 }
 
 /// A mistake in a rules file, where it is and what is wrong.
@@ -139,109 +124,19 @@ impl Rules {
                 e.message().trim_end().replace('\n', " "),
             )
         })?;
-        let fallback = match &file.fallback {
-            None => Fallback::Deny,
-            Some(f) => match f.get_ref().as_str() {
-                "deny" => Fallback::Deny,
-                "convention" => Fallback::Convention,
-                other => {
-                    return Err(at(
-                        f.span(),
-                        format!(
-                            "fallback '{}' is not \"deny\" or \"convention\"",
-                            crate::render::escape(other)
-                        ),
-                    ));
-                }
-            },
-        };
+        let fallback = parse_fallback(file.fallback.as_ref(), &at)?;
         if file.rules.is_empty() && fallback == Fallback::Deny {
             return Err(at(
                 0..0,
                 "no [[rule]]: every request would be denied (add rules, or set fallback = \"convention\")".into(),
             ));
         }
-        let mut rules = Vec::with_capacity(file.rules.len());
-        for spanned in file.rules {
-            let rule_span = spanned.span();
-            let raw = spanned.into_inner();
-            let path = match (raw.prefix, raw.path) {
-                (Some(p), None) => {
-                    PathPattern::Prefix(parse_prefix(p.get_ref()).map_err(|r| at(p.span(), r))?)
-                }
-                (None, Some(g)) => {
-                    PathPattern::Glob(parse_glob(g.get_ref()).map_err(|r| at(g.span(), r))?)
-                }
-                (Some(_), Some(g)) => {
-                    return Err(at(
-                        g.span(),
-                        "a rule has either 'prefix' or 'path', not both".into(),
-                    ));
-                }
-                (None, None) => {
-                    return Err(at(
-                        rule_span,
-                        "a rule needs 'prefix' (\"/api/cases\") or 'path' (a glob such as \"/api/cases/*/notes/**\")".into(),
-                    ));
-                }
-            };
-            let scope = raw
-                .scope
-                .get_ref()
-                .parse::<Scope>()
-                .map_err(|e| at(raw.scope.span(), e.to_string()))?;
-            let methods = match raw.methods {
-                None => None,
-                Some(list) => Some(parse_methods(list, &at)?),
-            };
-            rules.push(Rule {
-                methods,
-                path,
-                scope,
-            });
-        }
+        let rules = file
+            .rules
+            .into_iter()
+            .map(|rule| parse_rule(rule, &at))
+            .collect::<Result<_, _>>()?;
         Ok(Rules { rules, fallback })
-    }
-
-    /// The scope a request with this method, method overrides (already upper-cased) and
-    /// path needs. Unmapped when no rule maps it; ambiguous when a router that ignores
-    /// case would map it otherwise, or when an override needs more than the method.
-    pub fn required(
-        &self,
-        method: &str,
-        overrides: &[&str],
-        path: &NormalPath<'_>,
-    ) -> Result<Scope, Unmapped> {
-        let scope = self.read_both_cases(method, path)?;
-        for &other in overrides {
-            // An override the method's scope already covers asks for nothing more.
-            let asked = self.read_both_cases(other, path);
-            if !asked.is_ok_and(|o| scope.covers(&o)) {
-                return Err(Unmapped::Ambiguous(Ambiguity::MethodOverride));
-            }
-        }
-        Ok(scope)
-    }
-
-    fn read_both_cases(&self, method: &str, path: &NormalPath<'_>) -> Result<Scope, Unmapped> {
-        let scope = self.first_match(method, path);
-        if let Some(lower) = path.lowercase()
-            && self.first_match(method, &lower) != scope
-        {
-            return Err(Unmapped::Ambiguous(Ambiguity::Case));
-        }
-        scope.ok_or(Unmapped::NoRule)
-    }
-
-    fn first_match(&self, method: &str, path: &NormalPath<'_>) -> Option<Scope> {
-        self.rules
-            .iter()
-            .find(|r| r.matches(method, path))
-            .map(|r| r.scope.clone())
-            .or_else(|| match self.fallback {
-                Fallback::Convention => convention(method, path),
-                Fallback::Deny => None,
-            })
     }
 
     pub fn len(&self) -> usize {
@@ -253,35 +148,63 @@ impl Rules {
     }
 }
 
-impl Rule {
-    fn matches(&self, method: &str, path: &NormalPath<'_>) -> bool {
-        self.methods
-            .as_ref()
-            .is_none_or(|m| m.iter().any(|x| x == method))
-            && match &self.path {
-                PathPattern::Prefix(p) => path.has_prefix(p),
-                PathPattern::Glob(g) => g.matches(path),
-            }
+fn parse_fallback(
+    fallback: Option<&Spanned<String>>,
+    at: &impl Fn(Range<usize>, String) -> RulesError,
+) -> Result<Fallback, RulesError> {
+    let Some(f) = fallback else {
+        return Ok(Fallback::Deny);
+    };
+    match f.get_ref().as_str() {
+        "deny" => Ok(Fallback::Deny),
+        "convention" => Ok(Fallback::Convention),
+        other => Err(at(
+            f.span(),
+            format!(
+                "fallback '{}' is not \"deny\" or \"convention\"",
+                crate::render::escape(other)
+            ),
+        )),
     }
 }
 
-/// The default convention: `/api/<module>/…`; GET, HEAD, OPTIONS read; POST, PUT, PATCH
-/// write; DELETE delete. Anything else is unmapped.
-pub fn convention(method: &str, path: &NormalPath<'_>) -> Option<Scope> {
-    let access = match method {
-        "GET" | "HEAD" | "OPTIONS" => Access::Read,
-        "POST" | "PUT" | "PATCH" => Access::Write,
-        "DELETE" => Access::Delete,
-        _ => return None,
+fn parse_rule(
+    spanned: Spanned<RuleToml>,
+    at: &impl Fn(Range<usize>, String) -> RulesError,
+) -> Result<Rule, RulesError> {
+    let rule_span = spanned.span();
+    let raw = spanned.into_inner();
+    let path = match (raw.prefix, raw.path) {
+        (Some(p), None) => {
+            PathPattern::Prefix(parse_prefix(p.get_ref()).map_err(|r| at(p.span(), r))?)
+        }
+        (None, Some(g)) => PathPattern::Glob(parse_glob(g.get_ref()).map_err(|r| at(g.span(), r))?),
+        (Some(_), Some(g)) => {
+            return Err(at(
+                g.span(),
+                "a rule has either 'prefix' or 'path', not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(at(
+                rule_span,
+                "a rule needs 'prefix' (\"/api/cases\") or 'path' (a glob such as \"/api/cases/*/notes/**\")".into(),
+            ));
+        }
     };
-    let mut segments = path.segments();
-    if segments.next() != Some("api") {
-        return None;
-    }
-    let module = segments.next().filter(|m| is_valid_module(m))?;
-    Some(Scope {
-        module: Module::Named(module.to_string()),
-        access,
+    let scope = raw
+        .scope
+        .get_ref()
+        .parse::<Scope>()
+        .map_err(|e| at(raw.scope.span(), e.to_string()))?;
+    let methods = match raw.methods {
+        None => None,
+        Some(list) => Some(parse_methods(list, at)?),
+    };
+    Ok(Rule {
+        methods,
+        path,
+        scope,
     })
 }
 
@@ -393,153 +316,6 @@ fn parse_prefix(prefix: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::uri::UriPolicy;
-    use proptest::prelude::*;
-
-    fn path(s: &str) -> NormalPath<'_> {
-        NormalPath::from_uri(s, UriPolicy::Strict).unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    fn required(rules: &Rules, method: &str, uri: &str) -> Option<String> {
-        rules
-            .required(method, &[], &path(uri))
-            .ok()
-            .map(|s| s.to_string())
-    }
-
-    #[test]
-    fn convention_maps_module_and_method() {
-        let r = Rules::convention();
-        let cases = [
-            ("GET", "/api/cases/12", Some("cases:read")),
-            ("HEAD", "/api/cases", Some("cases:read")),
-            ("OPTIONS", "/api/cases/", Some("cases:read")),
-            ("POST", "/api/cases", Some("cases:write")),
-            ("PUT", "/api/cases/1?x=1", Some("cases:write")),
-            ("PATCH", "/api/cases/1", Some("cases:write")),
-            ("DELETE", "/api/cases/1", Some("cases:delete")),
-            ("TRACE", "/api/cases/1", None),
-            ("get", "/api/cases/1", None),
-            ("GET", "/api", None),
-            ("GET", "/api/", None),
-            ("GET", "/other/cases", None),
-            ("GET", "/api/Cases/1", None),
-            ("GET", "/api/*/1", None),
-            ("GET", "/", None),
-        ];
-        for (method, uri, want) in cases {
-            assert_eq!(required(&r, method, uri).as_deref(), want, "{method} {uri}");
-        }
-    }
-
-    #[test]
-    fn a_path_that_maps_otherwise_in_lower_case_is_ambiguous() {
-        let r = Rules::convention();
-        let ask = |uri: &str| r.required("GET", &[], &path(uri)).map(|s| s.to_string());
-        assert_eq!(ask("/api/cases/AbC9"), Ok("cases:read".into()));
-        assert_eq!(
-            ask("/api/CASES/1"),
-            Err(Unmapped::Ambiguous(Ambiguity::Case))
-        );
-        assert_eq!(
-            ask("/API/cases/1"),
-            Err(Unmapped::Ambiguous(Ambiguity::Case))
-        );
-        assert_eq!(
-            ask("/api/Invoices/1"),
-            Err(Unmapped::Ambiguous(Ambiguity::Case))
-        );
-        assert_eq!(ask("/other/X"), Err(Unmapped::NoRule));
-        let accented =
-            Rules::parse("[[rule]]\nprefix = \"/api/résumés\"\nscope = \"cv:read\"\n").unwrap();
-        assert_eq!(
-            accented.required("GET", &[], &path("/api/R%C3%89SUM%C3%89S/1")),
-            Err(Unmapped::Ambiguous(Ambiguity::Case))
-        );
-        let rules = Rules::parse(
-            "[[rule]]\nprefix = \"/api/admin\"\nscope = \"admin:delete\"\n[[rule]]\nprefix = \"/api\"\nscope = \"misc:read\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            rules.required("GET", &[], &path("/api/ADMIN/users")),
-            Err(Unmapped::Ambiguous(Ambiguity::Case))
-        );
-        assert_eq!(
-            rules
-                .required("GET", &[], &path("/api/misc/X"))
-                .map(|s| s.to_string()),
-            Ok("misc:read".into())
-        );
-    }
-
-    #[test]
-    fn a_method_override_may_ask_for_less_never_more() {
-        let r = Rules::convention();
-        let ask = |method: &str, overrides: &[&str]| {
-            r.required(method, overrides, &path("/api/cases/1"))
-                .map(|s| s.to_string())
-        };
-        assert_eq!(ask("POST", &["GET"]), Ok("cases:write".into()));
-        assert_eq!(ask("POST", &["PATCH", "PUT"]), Ok("cases:write".into()));
-        assert_eq!(ask("DELETE", &["GET"]), Ok("cases:delete".into()));
-        let more = Err(Unmapped::Ambiguous(Ambiguity::MethodOverride));
-        assert_eq!(ask("GET", &["DELETE"]), more);
-        assert_eq!(ask("POST", &["DELETE"]), more);
-        assert_eq!(ask("GET", &["GET", "PUT"]), more);
-        assert_eq!(ask("GET", &["BREW"]), more);
-    }
-
-    const EXAMPLE: &str = r#"
-# documents of a case are their own module
-[[rule]]
-methods = ["GET", "HEAD"]
-path = "/api/cases/*/documents/**"
-scope = "documents:read"
-
-[[rule]]
-methods = ["POST"]
-prefix = "/api/import/"
-scope = "cases:write"
-
-[[rule]]
-path = "/api/reports/*.csv"
-scope = "reports:read"
-"#;
-
-    #[test]
-    fn rules_first_match_wins() {
-        let r = Rules::parse(EXAMPLE).unwrap();
-        assert_eq!(r.len(), 3);
-        let cases = [
-            ("GET", "/api/cases/7/documents", Some("documents:read")),
-            (
-                "HEAD",
-                "/api/cases/7/documents/3/raw",
-                Some("documents:read"),
-            ),
-            ("POST", "/api/cases/7/documents", None),
-            ("GET", "/api/cases/7", None),
-            ("POST", "/api/import", Some("cases:write")),
-            ("POST", "/api/import/", Some("cases:write")),
-            ("POST", "/api/import/batch/2", Some("cases:write")),
-            ("POST", "/api/imports", None),
-            ("GET", "/api/import", None),
-            ("DELETE", "/api/reports/2026.csv", Some("reports:read")),
-            ("GET", "/api/reports/a/b.csv", None),
-        ];
-        for (method, uri, want) in cases {
-            assert_eq!(required(&r, method, uri).as_deref(), want, "{method} {uri}");
-        }
-        let with_fallback = Rules::parse(&format!("fallback = \"convention\"\n{EXAMPLE}")).unwrap();
-        assert_eq!(
-            required(&with_fallback, "GET", "/api/cases/7").as_deref(),
-            Some("cases:read")
-        );
-        assert_eq!(
-            required(&with_fallback, "GET", "/api/cases/7/documents/1").as_deref(),
-            Some("documents:read")
-        );
-    }
 
     #[test]
     fn errors_name_the_line_and_reason() {
@@ -627,26 +403,6 @@ scope = "reports:read"
             assert_eq!(err.line, line, "{text:?}: {err}");
             assert!(err.reason.contains(reason), "{text:?}: {err}");
             assert!(!err.reason.contains('\n'), "{text:?}: {err}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn the_first_matching_rule_decides(
-            prefixes in prop::collection::vec(prop::sample::select(vec!["/", "/api", "/api/a", "/api/b", "/api/a/x"]), 1..6),
-            uri in prop::sample::select(vec!["/", "/api", "/api/a", "/api/a/x/1", "/api/b/2", "/other"]),
-        ) {
-            let text: String = prefixes
-                .iter()
-                .enumerate()
-                .map(|(i, p)| format!("[[rule]]\nprefix = \"{p}\"\nscope = \"m{i}:read\"\n"))
-                .collect();
-            let rules = Rules::parse(&text).unwrap();
-            let want = prefixes
-                .iter()
-                .position(|p| *p == "/" || uri == *p || uri.starts_with(&format!("{p}/")))
-                .map(|i| format!("m{i}:read"));
-            prop_assert_eq!(required(&rules, "GET", uri), want);
         }
     }
 }

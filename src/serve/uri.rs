@@ -15,13 +15,15 @@
 //! the path itself before the upstream sees it (nginx's `proxy_pass` with a URI part):
 //! the path is then decided as nginx normalises it.
 //!
-//! This module decides nothing about scopes and imports nothing of ours.
+//! This module decides nothing about scopes; of ours it imports only the [`Ambiguity`]
+//! it reports, which a denial carries.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use percent_encoding::percent_decode_str;
 use unicode_normalization::UnicodeNormalization as _;
+
+use crate::verify::Ambiguity;
 
 /// How the original URI is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,84 +34,6 @@ pub enum UriPolicy {
     /// The proxy normalises the path before the upstream: decode it, merge `//`, resolve
     /// `.` and `..` as nginx does, and refuse only what cannot be normalised.
     Normalize,
-}
-
-/// Why a request cannot be decided: its parts read differently to different readers.
-/// Each kind is counted in `/metrics` under its [`Ambiguity::as_str`] label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ambiguity {
-    /// A `.` or `..` segment in any spelling (`%2e`, `.%2E`, a segment ending in a dot).
-    DotSegment,
-    /// An encoded `/`, `\`, `;`, `?`, `#` or `%` (double encoding).
-    EncodedSeparator,
-    /// A raw `\`, `;` (path parameters), `#` (fragment) or `//` (an empty segment).
-    Separator,
-    /// A NUL, another control byte or a space, raw or encoded.
-    Control,
-    /// A malformed escape, bytes that are not UTF-8 (overlong forms), a character that
-    /// NFKC normalisation changes, an unreserved character encoded, or a `+`.
-    Encoding,
-    /// Not a path: an absolute URI (another host), `*`, or no leading `/`.
-    Form,
-    /// The rules decide differently when the path is read in lower case, as
-    /// case-insensitive routers read it.
-    Case,
-    /// A method-override header or `_method` parameter asking for more than the method.
-    MethodOverride,
-    /// Copies of a header the decision depends on disagree (original method or URI,
-    /// client address).
-    ConflictingHeaders,
-}
-
-impl Ambiguity {
-    pub const ALL: [Ambiguity; 9] = [
-        Ambiguity::DotSegment,
-        Ambiguity::EncodedSeparator,
-        Ambiguity::Separator,
-        Ambiguity::Control,
-        Ambiguity::Encoding,
-        Ambiguity::Form,
-        Ambiguity::Case,
-        Ambiguity::MethodOverride,
-        Ambiguity::ConflictingHeaders,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ambiguity::DotSegment => "dot_segment",
-            Ambiguity::EncodedSeparator => "encoded_separator",
-            Ambiguity::Separator => "separator",
-            Ambiguity::Control => "control",
-            Ambiguity::Encoding => "encoding",
-            Ambiguity::Form => "form",
-            Ambiguity::Case => "case",
-            Ambiguity::MethodOverride => "method_override",
-            Ambiguity::ConflictingHeaders => "conflicting_headers",
-        }
-    }
-
-    /// What a client is told (`error_description`): plain words, no request data.
-    pub fn description(self) -> &'static str {
-        match self {
-            Ambiguity::DotSegment => "the path has a dot segment",
-            Ambiguity::EncodedSeparator => "the path has an encoded separator",
-            Ambiguity::Separator => {
-                "the path has a backslash, semicolon, fragment or empty segment"
-            }
-            Ambiguity::Control => "the path has a control character or space",
-            Ambiguity::Encoding => "the path is encoded ambiguously",
-            Ambiguity::Form => "the request target is not a plain path",
-            Ambiguity::Case => "the path maps differently in lower case",
-            Ambiguity::MethodOverride => "a method override asks for more than the method",
-            Ambiguity::ConflictingHeaders => "copies of a request header disagree",
-        }
-    }
-}
-
-impl fmt::Display for Ambiguity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A request path as rules see it: starting with `/`, percent-decoded, without empty,
@@ -227,11 +151,13 @@ fn check_escapes(path: &str) -> Result<(), Ambiguity> {
     let mut i = 0;
     while let Some(at) = bytes[i..].iter().position(|&b| b == b'%') {
         let start = i + at;
-        let byte = bytes
-            .get(start + 1..start + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        let escape = path
+            .get(start..start + 3)
+            .filter(|e| e.bytes().skip(1).all(|b| b.is_ascii_hexdigit()))
+            .ok_or(Ambiguity::Encoding)?;
+        // `%` and two hex digits: exactly one byte.
+        let byte = percent_decode_str(escape)
+            .next()
             .ok_or(Ambiguity::Encoding)?;
         match byte {
             b'.' => return Err(Ambiguity::DotSegment),

@@ -1,14 +1,16 @@
-//! A few threads, each with its own [`Verifier`] (one SQLite connection), that answer
-//! the async side's checks so that no database call ever runs on the runtime. All
-//! verifiers record into the one shared [`UsageBuffer`] that the flusher commits.
+//! A few threads, each with its own [`Verifier`] (one SQLite connection), that decide
+//! the async side's questions about bearer tokens so that no database call ever runs on
+//! the runtime. A question without a bearer token needs no database: it is decided on
+//! the runtime, by the same rules and recorded through the same [`Recorder`]. Everything
+//! is recorded into the one shared [`UsageBuffer`] that the flusher commits.
 //!
-//! The hand-off is built to move checks in batches, because on a busy server the cost of
-//! waking threads, not of SQLite, decides the throughput:
+//! The hand-off is built to move questions in batches, because on a busy server the
+//! cost of waking threads, not of SQLite, decides the throughput:
 //!
-//! - checks wait in one queue that every thread takes from (a thread held up by the disk
-//!   delays only what it holds); a thread takes everything queued at once;
+//! - questions wait in one queue that every thread takes from (a thread held up by the
+//!   disk delays only what it holds); a thread takes everything queued at once;
 //! - the threads run as `SCHED_BATCH` on Linux: waking one never preempts the runtime,
-//!   which queues the checks of every request that is ready before it yields the CPU;
+//!   which queues the questions of every request that is ready before it yields the CPU;
 //! - answers go back as one batch to one task on the runtime, which hands them out: one
 //!   cross-thread wake-up per batch instead of one per request.
 //!
@@ -16,7 +18,6 @@
 //! connection, and connections are limited.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -24,27 +25,17 @@ use anyhow::{Context as _, Result, anyhow};
 use tokio::sync::{Notify, oneshot};
 
 use super::forwarded::Bearer;
-use crate::scope::Scope;
 use crate::store::{OpenMode, Store};
 use crate::usage::UsageBuffer;
-use crate::verify::{Decision, Request, Verifier};
+use crate::verify::{Decision, Question, Recorder, Verifier};
 
-/// The most checks a thread takes at once; the rest stay for the other threads.
+/// The most questions a thread takes at once; the rest stay for the other threads.
 const BATCH: usize = 64;
-
-/// One request to decide.
-#[derive(Debug)]
-pub struct Check {
-    pub token: Bearer,
-    /// `None`: the request maps to no scope.
-    pub scope: Option<Scope>,
-    pub ip: Option<IpAddr>,
-}
 
 type Answer = (oneshot::Sender<Result<Decision>>, Result<Decision>);
 
 struct Job {
-    check: Check,
+    question: Question<Bearer>,
     reply: oneshot::Sender<Result<Decision>>,
 }
 
@@ -69,6 +60,8 @@ struct Shared {
 pub struct Verifiers {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Records what is decided on the runtime, into the threads' buffer.
+    recorder: Recorder,
 }
 
 /// A poisoned lock only means another thread panicked; the data is still consistent
@@ -79,7 +72,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Verifiers {
     /// Opens `count` connections (all before returning: a database that cannot be opened
-    /// stops the server before it listens) and starts a thread for each.
+    /// stops the server before it listens), each for tokens of `env`, and starts a
+    /// thread for each.
     pub fn start(
         db: &crate::store::Location,
         count: usize,
@@ -89,27 +83,27 @@ impl Verifiers {
         let mut verifiers = Vec::with_capacity(count);
         for _ in 0..count {
             let store = Store::open(db, OpenMode::Existing)?;
-            verifiers.push(Verifier::with_buffer(store, Arc::clone(usage)));
+            verifiers.push(Verifier::with_buffer(store, Arc::clone(usage)).for_env(env));
         }
         let shared = Arc::new(Shared::default());
         let mut threads = Vec::with_capacity(count);
         for (i, verifier) in verifiers.into_iter().enumerate() {
             let shared = Arc::clone(&shared);
-            let env = env.to_string();
             let thread = std::thread::Builder::new()
                 .name(format!("tokenctl-verify-{i}"))
-                .spawn(move || work(verifier, &shared, &env))
+                .spawn(move || work(verifier, &shared))
                 .context("cannot start a verifier thread")?;
             threads.push(thread);
         }
         Ok(Verifiers {
             shared,
             threads: Mutex::new(threads),
+            recorder: Recorder::new(Arc::clone(usage)),
         })
     }
 
-    /// Hands out the threads' answers; must run on the runtime for as long as checks are
-    /// made.
+    /// Hands out the threads' answers; must run on the runtime for as long as questions
+    /// are asked.
     pub async fn deliver_answers(&self) {
         loop {
             self.shared.answered.notified().await;
@@ -121,16 +115,22 @@ impl Verifiers {
         }
     }
 
-    /// Decides `check` on a verifier thread. An error (the database failing, or the
-    /// verifiers gone) means: deny.
-    pub async fn verify(&self, check: Check) -> Result<Decision> {
+    /// Decides `question`: on a verifier thread when it presents a bearer token, here
+    /// otherwise. An error (the database failing, or the verifiers gone) means: deny.
+    pub async fn verify(&self, question: Question<Bearer>) -> Result<Decision> {
+        if let Some(decided) = self
+            .recorder
+            .decide_without_token(&question, crate::clock::now())
+        {
+            return Ok(decided);
+        }
         let (reply, answer) = oneshot::channel();
         let wake = {
             let mut queue = lock(&self.shared.queue);
             if queue.closed {
                 return Err(anyhow!("the verifier threads have stopped"));
             }
-            queue.jobs.push_back(Job { check, reply });
+            queue.jobs.push_back(Job { question, reply });
             queue.idle > 0
         };
         if wake {
@@ -138,7 +138,7 @@ impl Verifiers {
         }
         answer
             .await
-            .map_err(|_| anyhow!("a verifier thread stopped while checking"))?
+            .map_err(|_| anyhow!("a verifier thread stopped while deciding"))?
     }
 
     /// Whether the threads are working (none has panicked).
@@ -146,7 +146,7 @@ impl Verifiers {
         !lock(&self.shared.queue).failed
     }
 
-    /// Lets the threads finish the checks already queued, and waits for them.
+    /// Lets the threads finish the questions already queued, and waits for them.
     pub fn stop(&self) {
         lock(&self.shared.queue).closed = true;
         self.shared.work.notify_all();
@@ -165,7 +165,7 @@ impl Drop for Verifiers {
     }
 }
 
-/// If a verifier thread panics, every waiting and later check is refused (503) rather
+/// If a verifier thread panics, every waiting and later question is refused (503) rather
 /// than left hanging, and `/healthz` says so.
 struct PanicGuard<'a>(&'a Shared);
 
@@ -184,7 +184,7 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn work(mut verifier: Verifier, shared: &Shared, env: &str) {
+fn work(mut verifier: Verifier, shared: &Shared) {
     let _guard = PanicGuard(shared);
     batch_scheduling();
     loop {
@@ -201,20 +201,10 @@ fn work(mut verifier: Verifier, shared: &Shared, env: &str) {
             let n = queue.jobs.len().min(BATCH);
             queue.jobs.drain(..n).collect()
         };
-        // One snapshot for the batch: every check in it arrived before it is taken.
-        let (checks, replies): (Vec<Check>, Vec<_>) =
-            batch.into_iter().map(|j| (j.check, j.reply)).unzip();
-        let requests: Vec<Request<'_>> = checks
-            .iter()
-            .map(|check| {
-                let mut request = Request::new(check.token.as_bytes()).env(env);
-                request.scope = check.scope.as_ref();
-                request.unmapped = check.scope.is_none();
-                request.ip = check.ip;
-                request
-            })
-            .collect();
-        let decisions = verifier.verify_all_at(&requests, crate::clock::now());
+        // One snapshot for the batch: every question in it arrived before it is taken.
+        let (questions, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|j| (j.question, j.reply)).unzip();
+        let decisions = verifier.verify_all_at(&questions, crate::clock::now());
         let answers: Vec<Answer> = replies.into_iter().zip(decisions).collect();
         lock(&shared.answers).extend(answers);
         shared.answered.notify_one();
@@ -222,7 +212,7 @@ fn work(mut verifier: Verifier, shared: &Shared, env: &str) {
 }
 
 /// `SCHED_BATCH`: same share of the CPU, but a wake-up does not preempt the thread that
-/// is running (the runtime, on a single CPU), so checks arrive in batches. Best effort:
+/// is running (the runtime, on a single CPU), so questions arrive in batches. Best effort:
 /// without it the server is merely slower.
 fn batch_scheduling() {
     #[cfg(target_os = "linux")]

@@ -39,8 +39,8 @@ use chrono::{DateTime, Utc};
 
 use super::location::Location;
 use super::{
-    AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, Result, Revocation,
-    TokenFilter, TokenRecord, WarningSink,
+    AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
+    Revocation, TokenFilter, TokenRecord, WarningSink,
 };
 use crate::settings::Settings;
 use crate::token::TokenHash;
@@ -165,6 +165,20 @@ pub trait Tokens {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Revocation>>;
+
+    /// Deletes every token revoked before `before`, or expired (and never revoked) before
+    /// it, with all of its usage counters, in one transaction (with `dry_run`, only says
+    /// what it would delete). The admin events naming a deleted token are kept, and each
+    /// gets a `prune` event with its counts. A token whose predecessor or successor is
+    /// deleted keeps no link to it. Changes the [`Revision`]: a deleted token is unknown
+    /// from then on, no longer revoked or expired.
+    fn prune_tokens(
+        &mut self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PrunedTokens>;
 
     /// Every token of `id`'s rotation chain, oldest first, `id` itself included.
     fn rotation_chain(&self, id: &str) -> Result<Vec<TokenRecord>>;

@@ -13,8 +13,8 @@ use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, EventLog, NewToken, OldTokenEnd,
-    OpenMode, Pruned, Result, Revision, Revocation, Store, TokenFilter, TokenRecord, Tokens,
-    UsageCounters, WarningSink,
+    OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter, TokenRecord,
+    Tokens, UsageCounters, WarningSink,
 };
 use crate::settings::Settings;
 use crate::token::TokenHash;
@@ -127,6 +127,7 @@ dispatch! {
         fn create_tokens(new: &[NewToken], actor: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn revoke_token(id: &str, reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<Revocation>;
         fn revoke_tokens(ids: &[&str], reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<Vec<Revocation>>;
+        fn prune_tokens(before: DateTime<Utc>, dry_run: bool, actor: &str, now: DateTime<Utc>) -> Result<PrunedTokens>;
         fn rotate_token(
             old_id: &str, new: &NewToken, end: OldTokenEnd, actor: &str, now: DateTime<Utc>
         ) -> Result<(TokenRecord, TokenRecord)>;

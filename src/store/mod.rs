@@ -77,11 +77,22 @@ pub struct Pruned {
     pub uses: u64,
 }
 
+/// What `prune --tokens` deleted (or would delete): the tokens, by id, and the usage
+/// counters that went with them. Their admin events are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PrunedTokens {
+    pub ids: Vec<String>,
+    pub usage_rows: u64,
+    pub uses: u64,
+}
+
 /// A token's lifecycle state, computed at read time from its timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Active,
+    /// Rotated to a successor, and still working until its grace period ends.
+    Rotating,
     Expired,
     Revoked,
 }
@@ -90,9 +101,15 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
+            Status::Rotating => "rotating",
             Status::Expired => "expired",
             Status::Revoked => "revoked",
         }
+    }
+
+    /// Whether a token of this status is accepted: active, or in its rotation grace.
+    pub fn works(self) -> bool {
+        matches!(self, Status::Active | Status::Rotating)
     }
 }
 
@@ -132,7 +149,10 @@ impl TokenRecord {
     }
 
     pub fn status(&self, now: DateTime<Utc>) -> Status {
-        status_at(self.revoked_at, self.expires_at, now)
+        match status_at(self.revoked_at, self.expires_at, now) {
+            Status::Active if self.rotated_to.is_some() => Status::Rotating,
+            status => status,
+        }
     }
 
     /// Whether `ip` may use this token (an empty allow list allows every address).
@@ -175,6 +195,8 @@ pub struct Credential {
 }
 
 impl Credential {
+    /// Never [`Status::Rotating`]: verification treats a token in its grace period as
+    /// any working one, and does not read its rotation.
     pub fn status(&self, now: DateTime<Utc>) -> Status {
         status_at(self.revoked_at, self.expires_at, now)
     }

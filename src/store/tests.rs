@@ -30,6 +30,10 @@ const RULES: &[(&str, Rule)] = &[
         revocation_is_seen_at_once,
     ),
     ("a token is rotated once", rotated_once),
+    (
+        "pruning tokens deletes the long-ended ones only",
+        tokens_pruned,
+    ),
     ("the database answers as the one opened", same_database),
 ];
 
@@ -211,6 +215,53 @@ fn rotated_once(open: &mut dyn FnMut() -> Store) {
     let chain = second.rotation_chain(&next.id).unwrap();
     let ids: Vec<&str> = chain.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, [made.id.as_str(), next.id.as_str()]);
+}
+
+/// `prune_tokens` deletes the tokens that ended before the cutoff with their usage,
+/// keeps their events, unlinks their rotation partners, and moves the revision.
+fn tokens_pruned(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let verifier = open();
+    let t0 = now() - TimeDelta::days(10);
+    let old = admin.create_token(&new_token("ci"), "t", t0).unwrap();
+    let end = OldTokenEnd::RevokedNow;
+    let (kept, _) = admin
+        .rotate_token(&old.id, &new_token("ci"), end, "t", t0)
+        .unwrap();
+    let recent = admin.create_token(&new_token("r"), "t", t0).unwrap();
+    admin
+        .revoke_tokens(&[&recent.id], None, "t", now())
+        .unwrap();
+    let buf = UsageBuffer::new();
+    buf.record(Presented::Token(old.key()), None, Outcome::Ended, t0);
+    admin.record_usage(&buf.take()).unwrap();
+    let cutoff = now() - TimeDelta::days(1);
+    let counted = admin.prune_tokens(cutoff, true, "t", now()).unwrap();
+    assert_eq!(counted.ids, std::slice::from_ref(&old.id));
+    assert_eq!((counted.usage_rows, counted.uses), (1, 1));
+    assert!(
+        admin.token(&old.id).unwrap().is_some(),
+        "a dry run deletes nothing"
+    );
+    let before = verifier.revision().unwrap();
+    assert_eq!(
+        admin.prune_tokens(cutoff, false, "t", now()).unwrap(),
+        counted
+    );
+    assert_ne!(verifier.revision().unwrap(), before, "the revision moves");
+    assert_eq!(admin.token(&old.id).unwrap(), None);
+    assert!(
+        admin.token(&recent.id).unwrap().is_some(),
+        "ended after the cutoff"
+    );
+    assert_eq!(admin.token(&kept.id).unwrap().unwrap().rotated_from, None);
+    assert!(
+        admin.all_requests(t0).unwrap().is_empty(),
+        "its usage is gone"
+    );
+    let events = admin.events(Some(&old.id), None).unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "rotate", "prune"]);
 }
 
 fn same_database(open: &mut dyn FnMut() -> Store) {

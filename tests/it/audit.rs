@@ -1,5 +1,5 @@
 use chrono::{DateTime, TimeDelta, Utc};
-use tokenctl::{Request, Verifier};
+use tokenctl::{Question, Verifier};
 
 use crate::common::TestEnv;
 
@@ -14,9 +14,9 @@ fn present(env: &TestEnv, secret: &str, ip: &str, at: DateTime<Utc>, n: usize) {
     let mut v = Verifier::open(env.store_location()).unwrap();
     let ip = ip.parse().unwrap();
     for _ in 0..n {
-        v.verify_at(&Request::new(secret).ip(ip), at).unwrap();
+        v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
 }
 
 fn flags(env: &TestEnv) -> Vec<(String, String)> {
@@ -358,9 +358,9 @@ fn flood_of_garbage_tokens() {
     let mut v = Verifier::open(env.store_location()).unwrap();
     for i in 0..200u32 {
         let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
-        v.verify_at(&Request::new("garbage").ip(ip), at).unwrap();
+        v.verify_at(&Question::new("garbage").ip(ip), at).unwrap();
     }
-    v.flush().unwrap();
+    v.commit_usage().unwrap();
     let run = env.run(&["audit", "--check", "--json"]).code(5);
     let json = run.json();
     let flags = json["flags"].as_array().unwrap();
@@ -382,4 +382,71 @@ fn flood_of_garbage_tokens() {
     env.run(&["config", "set", "flood_threshold", "200"])
         .success();
     env.run(&["audit", "--check"]).success();
+}
+
+/// `DENIED_USE` counts the uses after the revocation only: a use denied for its scope in
+/// the revocation's hour, but before it, is not one.
+#[test]
+fn denied_use_counts_only_uses_after_the_revocation() {
+    let mut env = env_at_now();
+    let tok = old_token(&mut env, "leaked", &[]);
+    let mut v = Verifier::open(env.store_location()).unwrap();
+    let ip = "10.0.0.1".parse().unwrap();
+    let write: tokenctl::Scope = "cases:write".parse().unwrap();
+    let wrong_scope = Question::new(&tok.secret).ip(ip).scope(write);
+    let denied = v
+        .verify_at(&wrong_scope, t("2026-06-10T10:05:00Z"))
+        .unwrap();
+    assert!(!denied.is_allowed());
+    v.commit_usage().unwrap();
+    env.set_now("2026-06-10T10:30:00Z");
+    env.run(&["revoke", &tok.id, "--yes"]).success();
+    let after = Question::new(&tok.secret).ip(ip);
+    assert!(
+        !v.verify_at(&after, t("2026-06-10T10:45:00Z"))
+            .unwrap()
+            .is_allowed()
+    );
+    v.commit_usage().unwrap();
+    env.set_now(NOW);
+    let audit = env.run(&["audit", "--json"]).success().json();
+    let row = &audit["tokens"][0];
+    assert_eq!(row["denied"], 2, "{row}");
+    let flag = &row["flags"][0];
+    assert_eq!(flag["flag"], "DENIED_USE");
+    assert_eq!(
+        flag["detail"],
+        "presented once in the last 24h after it was revoked or expired"
+    );
+}
+
+/// `audit NAME` after a rotation: the new token's window, and its predecessor's use
+/// beside it, labelled.
+#[test]
+fn audit_of_a_name_follows_the_rotation_chain() {
+    let mut env = env_at_now();
+    let old = old_token(&mut env, "importer", &[]);
+    present(&env, &old.secret, "10.0.0.1", t("2026-06-09T09:00:00Z"), 4);
+    env.set_now("2026-06-10T10:00:00Z");
+    env.run(&["rotate", "importer", "--grace", "1d", "--json"])
+        .success();
+    env.set_now(NOW);
+    let audit = env.run(&["audit", "importer", "--json"]).success().json();
+    assert_ne!(audit["token"]["id"], old.id.as_str());
+    assert_eq!(audit["requests"], 0);
+    let before = &audit["predecessors"][0];
+    assert_eq!(before["token"]["id"], old.id.as_str());
+    assert_eq!(before["token"]["status"], "rotating");
+    assert_eq!(
+        (&before["requests"], &before["distinct_ips"]),
+        (&4.into(), &1.into())
+    );
+    let human = env.run(&["audit", "importer"]).success().stdout;
+    assert!(
+        human.contains("Tokens this one replaced by rotation (newest first)"),
+        "{human}"
+    );
+    assert!(human.contains(&old.id), "{human}");
+    let unrotated = env.run(&["audit", &old.id, "--json"]).success().json();
+    assert!(unrotated.get("predecessors").is_none());
 }

@@ -19,6 +19,7 @@ fn list_get_set() {
             "max_lifetime",
             "modules",
             "usage_retention",
+            "token_retention",
             "spike_factor",
             "spike_min_requests",
             "flood_threshold"

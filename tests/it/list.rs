@@ -111,3 +111,90 @@ fn color_always_and_never() {
     // auto without a terminal: plain.
     assert!(!env.run(&["list"]).success().stdout.contains('\x1b'));
 }
+
+/// A token in its rotation grace period has a status of its own until the grace ends, and
+/// is no renewal candidate for --expiring-within.
+#[test]
+fn a_token_in_its_rotation_grace_is_rotating() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let old = env.create("sync", &["cases:read"], &["--expires", "30d"]);
+    env.create("soon", &["cases:read"], &["--expires", "5d"]);
+    env.run(&["rotate", "sync", "--grace", "1d"]).success();
+    let list = |env: &TestEnv, args: &[&str]| {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        env.run(&all).success().json()
+    };
+    let all = list(&env, &[]);
+    let statuses: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("sync", "rotating"), ("soon", "active"), ("sync", "active")]
+    );
+    let rotating = list(&env, &["--status", "rotating"]);
+    assert_eq!(rotating.as_array().unwrap().len(), 1);
+    assert_eq!(rotating[0]["id"], old.id.as_str());
+    assert_eq!(names(&list(&env, &["--expiring-within", "7d"])), ["soon"]);
+    let human = env.run(&["list"]).success().stdout;
+    assert!(human.contains("rotating"), "{human}");
+    // The grace over, it is expired like any other.
+    env.set_now("2026-03-02T10:00:00Z");
+    assert!(
+        list(&env, &["--status", "rotating"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(env.show(&old.id)["status"], "expired");
+}
+
+/// A database from before the running totals (schema 3) gets them from its usage rows on
+/// first open: `list` and `audit` count as they did.
+#[test]
+fn counts_survive_the_upgrade_that_adds_running_totals() {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use tokenctl::{Question, Verifier};
+
+    let mut env = TestEnv::sqlite();
+    env.set_now("2026-03-01T10:00:00Z");
+    let a = env.create("a", &["cases:read"], &["--expires", "90d"]);
+    let b = env.create("b", &["cases:read"], &["--expires", "90d"]);
+    let now: DateTime<Utc> = "2026-03-20T10:30:00Z".parse().unwrap();
+    let mut v = Verifier::open(env.db()).unwrap();
+    for (i, hours_back) in [0, 5, 23, 24, 100, 167, 168, 300, 719, 720]
+        .iter()
+        .enumerate()
+    {
+        let at = now - TimeDelta::hours(*hours_back);
+        let ip = format!("10.0.0.{}", i % 3).parse().unwrap();
+        for secret in [&a.secret, &b.secret].into_iter().take(1 + i % 2) {
+            v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
+        }
+    }
+    v.commit_usage().unwrap();
+    drop(v);
+    env.set_now("2026-03-20T10:30:00Z");
+    let figures = |env: &TestEnv| {
+        (
+            env.run(&["list", "--json"]).success().json(),
+            env.run(&["audit", "--json"]).success().json(),
+            env.run(&["audit", "--since", "7d", "--json"])
+                .success()
+                .json(),
+        )
+    };
+    let current = figures(&env);
+    assert_eq!(current.0[0]["requests_30d"], 9, "{}", current.0);
+
+    crate::common::Sqlite3::open(env.db()).run(
+        "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; \
+         ALTER TABLE usage DROP COLUMN ended; PRAGMA user_version = 3;",
+    );
+    assert_eq!(figures(&env), current);
+}

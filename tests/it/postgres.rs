@@ -1,6 +1,6 @@
 //! What only the PostgreSQL backend has: URLs and their passwords (never shown; from
 //! PGPASSWORD or ~/.pgpass), its schema (refused when foreign or newer, created once by
-//! concurrent first runs), an unreachable server, and `serve` across a connection cut
+//! concurrent first runs, upgraded), an unreachable server, and `serve` across a connection cut
 //! (fail closed, recover without a restart, honour a revocation made meanwhile). Each
 //! test runs on a database of its own on `TOKENCTL_TEST_POSTGRES`, whatever
 //! `TOKENCTL_TEST_BACKEND` says; without that server they are skipped (and fail under CI).
@@ -142,6 +142,68 @@ fn foreign_and_newer_schemas_are_refused_and_left_untouched() {
         .unwrap()
         .get(0);
     assert_eq!(version, 999);
+}
+
+/// A database of schema 1 (before uses denied after a token's end were counted apart)
+/// is upgraded on first open: its denials seen after the revocation count for
+/// `DENIED_USE` as they did, one before it does not, and events no longer need their token.
+#[test]
+fn the_upgrade_to_schema_2_keeps_denied_use_and_frees_the_event_log() {
+    use chrono::{DateTime, Utc};
+    use tokenctl::{Question, Verifier};
+
+    let Some(mut env) = TestEnv::postgres() else {
+        return;
+    };
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    env.set_now("2026-04-01T00:00:00Z");
+    let tok = env.create("leaked", &["cases:read"], &["--expires", "90d"]);
+    let mut v = Verifier::open(env.store_location()).unwrap();
+    let ip = "10.0.0.1".parse().unwrap();
+    let write: tokenctl::Scope = "cases:write".parse().unwrap();
+    let wrong_scope = Question::new(&tok.secret).ip(ip).scope(write);
+    let before = v.verify_at(&wrong_scope, at("2026-06-10T09:05:00Z"));
+    assert!(!before.unwrap().is_allowed());
+    v.commit_usage().unwrap();
+    env.set_now("2026-06-10T10:30:00Z");
+    env.run(&["revoke", &tok.id, "--yes"]).success();
+    let after = v.verify_at(
+        &Question::new(&tok.secret).ip(ip),
+        at("2026-06-10T10:45:00Z"),
+    );
+    assert!(!after.unwrap().is_allowed());
+    v.commit_usage().unwrap();
+    drop(v);
+
+    let mut client = env.postgres_db().unwrap().client();
+    client
+        .batch_execute(
+            "ALTER TABLE tokenctl.usage DROP COLUMN ended; \
+             ALTER TABLE tokenctl.events ADD CONSTRAINT events_token_id_fkey \
+               FOREIGN KEY (token_id) REFERENCES tokenctl.tokens(id); \
+             UPDATE tokenctl.meta SET version = 1",
+        )
+        .unwrap();
+    env.set_now("2026-06-10T12:30:00Z");
+    let audit = env.run(&["audit", "--json"]).success().json();
+    let row = &audit["tokens"][0];
+    assert_eq!(row["denied"], 2, "{row}");
+    assert_eq!(row["flags"][0]["flag"], "DENIED_USE", "{row}");
+    assert_eq!(
+        row["flags"][0]["detail"],
+        "presented once in the last 24h after it was revoked or expired"
+    );
+    let (version, constraints): (i64, i64) = {
+        let r = client
+            .query_one(
+                "SELECT (SELECT version FROM tokenctl.meta), \
+                   (SELECT count(*) FROM pg_constraint WHERE conname = 'events_token_id_fkey')",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((version, constraints), (2, 0));
 }
 
 #[test]

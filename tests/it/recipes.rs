@@ -650,7 +650,7 @@ fn assert_recovers_from_a_half_done_rotation(bench: &Bench, failed: &Outcome) {
     assert_eq!(old["rotated_to"].as_str(), Some(new_id), "{shell}");
 
     let inspect = bench.run("inspect-rotation", &[], &[]);
-    // scan's status: it found an active token, the one Vault holds.
+    // scan's status: it found a working token, the one Vault holds, in its grace period.
     assert_eq!(inspect.code, Some(5), "{shell}: {inspect}");
     for line in [
         format!(
@@ -666,7 +666,7 @@ fn assert_recovers_from_a_half_done_rotation(bench: &Bench, failed: &Outcome) {
     }
     let vault_holds = inspect.stdout.lines().find(|l| l.starts_with("stdin:"));
     assert!(
-        vault_holds.is_some_and(|l| l.contains(" active ") && l.contains(old_id)),
+        vault_holds.is_some_and(|l| l.contains(" rotating ") && l.contains(old_id)),
         "{shell}: Vault holds the old token\n{inspect}"
     );
     assert!(

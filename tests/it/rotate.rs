@@ -36,7 +36,7 @@ fn new_token_old_expires_after_grace_linked_in_history() {
     let o = env.show(&old.id);
     assert_eq!(o["expires_at"], "2026-03-05T12:00:00Z");
     assert_eq!(o["rotated_to"], v["id"]);
-    assert_eq!(o["status"], "active");
+    assert_eq!(o["status"], "rotating");
     // Both work during the grace period; the old one stops at its end.
     assert_eq!(env.verify(secret, &["--ip", "10.1.1.1"]).0, 0);
     assert_eq!(env.verify(&old.secret, &["--ip", "10.1.1.1"]).0, 0);

@@ -556,6 +556,63 @@ fn hostile_input_is_answered_and_survived() {
     assert!(text.contains("malformed"), "{text}");
 }
 
+/// Every credential is counted once, however it is decided: nothing presented is not a
+/// use; another scheme, several headers and a malformed bearer token are malformed uses
+/// (the first two decided without a verifier thread, the last by one), a well-formed
+/// stranger an unknown one, and a genuine token's use is the token's.
+#[test]
+fn every_presented_credential_is_counted_once() {
+    let env = TestEnv::new();
+    let made = env.create("counted", &["cases:read"], &[]);
+    let unknown = tokenctl::token::generate("tok", "live").unwrap();
+    let server = Server::start(&env, &[]);
+    let a = server.addr;
+    let bearer = format!("Bearer {}", made.secret);
+    let stranger = format!("Bearer {}", unknown.secret.expose());
+    let ask = |ip: &str, authorization: &[&str]| {
+        let mut headers = vec![("X-Original-URI", "/api/cases/1"), ("X-Real-IP", ip)];
+        headers.extend(authorization.iter().map(|v| ("Authorization", *v)));
+        get(a, "/auth", &headers)
+    };
+    for _ in 0..2 {
+        ask("203.0.113.1", &[]).no_token();
+        ask("203.0.113.2", &["Basic dXNlcjpwYXNz"]).no_token();
+    }
+    ask("203.0.113.3", &[&bearer, &bearer]).unauthorized();
+    for _ in 0..3 {
+        ask("203.0.113.4", &["Bearer garbage"]).unauthorized();
+    }
+    ask("203.0.113.5", &[&stranger]).unauthorized();
+    ask("203.0.113.6", &[&bearer]).expect(200);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    let audit = env.run(&["audit", "--json"]).success().json();
+    let mut strangers: Vec<(String, String, u64)> = audit["strangers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["ip"].as_str().unwrap().to_string(),
+                s["kind"].as_str().unwrap().to_string(),
+                s["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    strangers.sort();
+    let want = [
+        ("203.0.113.2", "malformed", 2),
+        ("203.0.113.3", "malformed", 1),
+        ("203.0.113.4", "malformed", 3),
+        ("203.0.113.5", "unknown", 1),
+    ]
+    .map(|(ip, kind, n)| (ip.to_string(), kind.to_string(), n));
+    assert_eq!(strangers, want);
+    let page = env.show(&made.id);
+    assert_eq!(page["requests_24h"], 1, "{page}");
+}
+
 #[test]
 fn forwarded_addresses_only_from_trusted_proxies() {
     let env = TestEnv::new();

@@ -152,3 +152,31 @@ fn times_say_their_zone() {
         "{utc}"
     );
 }
+
+/// `show NAME` after a rotation finds the new token, and shows the use of the one it
+/// replaced apart, labelled.
+#[test]
+fn show_of_a_name_follows_the_rotation_chain() {
+    let mut env = TestEnv::new();
+    env.set_now("2026-03-01T10:00:00Z");
+    let old = env.create("sync", &["cases:read"], &["--expires", "30d"]);
+    for _ in 0..3 {
+        assert_eq!(env.verify(&old.secret, &["--ip", "10.0.0.1"]).0, 0);
+    }
+    env.set_now("2026-03-01T11:00:00Z");
+    env.run(&["rotate", "sync", "--grace", "1d"]).success();
+    let page = env.run(&["show", "sync", "--json"]).success().json();
+    assert_ne!(page["id"], old.id.as_str());
+    assert_eq!(page["requests_24h"], 0);
+    let before = &page["predecessors"][0];
+    assert_eq!(before["id"], old.id.as_str());
+    assert_eq!(before["status"], "rotating");
+    assert_eq!(before["requests_24h"], 3);
+    let human = env.run(&["show", "sync"]).success().stdout;
+    assert!(
+        human.contains("Tokens this one replaced by rotation (newest first); their use is not in the counts above:"),
+        "{human}"
+    );
+    assert!(human.contains(&old.id), "{human}");
+    assert!(env.show(&old.id).get("predecessors").is_none());
+}

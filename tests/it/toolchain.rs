@@ -16,7 +16,9 @@ fn version(text: &str) -> [u64; 3] {
 fn rust_version_is_what_the_locked_dependencies_need() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        // Not `--offline`: metadata needs every platform's packages, and a fresh machine's
+        // cache holds only those its own build fetched.
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

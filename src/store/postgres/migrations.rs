@@ -89,6 +89,20 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, ip, kind)
     );
     ",
+    // 2: denied uses of a token that had been revoked or had expired (`DENIED_USE`), apart
+    // from the hour's other denials; rows written before only know that they were denied:
+    // those seen after the token's end count as such, as before. The event log outlives
+    // the tokens it names (`prune --tokens` deletes old tokens and keeps their events).
+    // The windows of `list` and `audit` are sums over `usage`, read by its primary key
+    // and hour index: no running totals are kept here.
+    "
+    ALTER TABLE usage ADD COLUMN ended BIGINT NOT NULL DEFAULT 0;
+    UPDATE usage SET ended = denied
+     WHERE denied > 0
+       AND last_seen >= (SELECT coalesce(t.revoked_at, t.expires_at) FROM tokens t
+                          WHERE t.pk = usage.token_pk);
+    ALTER TABLE events DROP CONSTRAINT events_token_id_fkey;
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -1,4 +1,5 @@
-//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate.
+//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate, and
+//! delete those long ended (`prune --tokens`).
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use super::{Postgres, from_ts, ts};
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Credential, Error, NewToken, OldTokenEnd, Result, Revocation, Status, TokenFilter, TokenRecord,
-    Tokens,
+    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
+    TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
 
@@ -209,8 +210,8 @@ impl Tokens for Postgres {
         }
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE name = $1 ORDER BY pk");
         let mut found = self.with(|c| records(c.client.query(&sql, &[&reference])?))?;
-        if found.len() > 1 && found.iter().any(|t| t.status(now) == Status::Active) {
-            found.retain(|t| t.status(now) == Status::Active);
+        if found.len() > 1 && found.iter().any(|t| t.status(now).works()) {
+            found.retain(|t| t.status(now).works());
         }
         if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
             found.retain(|t| t.rotated_to.is_none());
@@ -255,6 +256,11 @@ impl Tokens for Postgres {
                 "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 Some(Box::new(ts(now))),
             ),
+            Some(Status::Rotating) => clause(
+                "revoked_at IS NULL AND rotated_to IS NOT NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+                Some(Box::new(ts(now))),
+            ),
             Some(Status::Expired) => clause(
                 "revoked_at IS NULL AND expires_at <= ?",
                 Some(Box::new(ts(now))),
@@ -265,7 +271,12 @@ impl Tokens for Postgres {
             clause("env = ?", Some(Box::new(env.clone())));
         }
         if let Some(before) = filter.expiring_before {
-            clause("expires_at < ?", Some(Box::new(ts(before))));
+            // A rotated token's expiry is the end of its grace period, which needs no
+            // attention: its successor is the one to watch.
+            clause(
+                "expires_at < ? AND rotated_to IS NULL",
+                Some(Box::new(ts(before))),
+            );
         }
         if let Some(since) = filter.unused_since {
             clause(
@@ -367,6 +378,77 @@ impl Tokens for Postgres {
     ) -> Result<(TokenRecord, TokenRecord)> {
         self.write(true, |tx| rotate_in(tx, old_id, new, end, actor, now))
     }
+
+    /// One transaction, queued behind every other credential change (a dry run changes
+    /// nothing, and leaves the revision alone).
+    fn prune_tokens(
+        &mut self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PrunedTokens> {
+        self.write(!dry_run, |tx| {
+            prune_in(tx, ts(before), dry_run, actor, now, before)
+        })
+    }
+}
+
+/// Tokens revoked before `$1`, or expired (not revoked) before it.
+const ENDED_BEFORE: &str = "(revoked_at < $1 OR (revoked_at IS NULL AND expires_at < $1))";
+
+/// [`Tokens::prune_tokens`] inside the caller's transaction: the tokens ended before
+/// `cutoff`, their links, usage and sources deleted, a `prune` event for each.
+fn prune_in(
+    tx: &mut postgres::Transaction<'_>,
+    cutoff: i64,
+    dry_run: bool,
+    actor: &str,
+    now: DateTime<Utc>,
+    before: DateTime<Utc>,
+) -> anyhow::Result<PrunedTokens> {
+    let each = ended_before(tx, cutoff)?;
+    let pruned = PrunedTokens {
+        ids: each.iter().map(|(id, ..)| id.clone()).collect(),
+        usage_rows: each.iter().map(|&(_, rows, _)| rows).sum(),
+        uses: each.iter().map(|&(.., uses)| uses).sum(),
+    };
+    if dry_run || each.is_empty() {
+        return Ok(pruned);
+    }
+    for sql in [
+        "UPDATE tokens SET rotated_from = NULL WHERE rotated_from IN (SELECT id FROM tokens WHERE {ended})",
+        "UPDATE tokens SET rotated_to = NULL WHERE rotated_to IN (SELECT id FROM tokens WHERE {ended})",
+        "DELETE FROM usage WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+        "DELETE FROM token_ips WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+        "DELETE FROM tokens WHERE {ended}",
+    ] {
+        tx.execute(&sql.replace("{ended}", ENDED_BEFORE), &[&cutoff])?;
+    }
+    for (id, rows, uses) in &each {
+        let details = json!({ "before": rfc3339_text(before), "usage_rows": rows, "uses": uses });
+        insert_event(tx, now, actor, "prune", Some(id), &details)?;
+    }
+    Ok(pruned)
+}
+
+/// The tokens [`ENDED_BEFORE`] `cutoff`, oldest first: id, usage rows and uses of each.
+fn ended_before(
+    tx: &mut postgres::Transaction<'_>,
+    cutoff: i64,
+) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let sql = format!(
+        "SELECT t.id, count(u.token_pk), coalesce(sum(u.allowed + u.denied), 0)::bigint \
+         FROM tokens t LEFT JOIN usage u ON u.token_pk = t.pk \
+         WHERE {ENDED_BEFORE} GROUP BY t.pk ORDER BY t.pk"
+    );
+    tx.query(&sql, &[&cutoff])?
+        .iter()
+        .map(|r| {
+            let (rows, uses): (i64, i64) = (r.try_get(1)?, r.try_get(2)?);
+            Ok((r.try_get(0)?, rows.max(0) as u64, uses.max(0) as u64))
+        })
+        .collect()
 }
 
 /// The rotation's changes, inside the caller's transaction: the new token, the old one's

@@ -1,7 +1,8 @@
 //! The usage tables: committing batches of counters as aggregated upserts, the windows
 //! `list`, `show` and `audit` show, the facts the anomaly rules need, and pruning. The
-//! same queries as the SQLite backend's, in PostgreSQL's dialect: sums cast back to
-//! `bigint`, `least`/`greatest` for `min`/`max` of two values.
+//! windows are sums over `usage` read by its primary key and hour index, where SQLite
+//! reads its running totals per token and day: the same figures. Sums are cast back to
+//! `bigint`, `least`/`greatest` are `min`/`max` of two values.
 
 use std::collections::HashMap;
 
@@ -38,12 +39,12 @@ const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips 
 /// `SPIKE`: uses per day of the 31 days from `$1` up to the hour `$2`.
 const SPIKE_SQL: &str = "SELECT token_pk, (hour - $1) / 24, sum(allowed + denied)::bigint FROM usage \
      WHERE hour >= $1 AND hour <= $2 {token} GROUP BY token_pk, (hour - $1) / 24";
-/// `DENIED_USE`: denied uses after a token's revocation or expiry.
-const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.denied)::bigint FROM usage u \
+/// `DENIED_USE`: uses denied because the token had been revoked or had expired (only
+/// such tokens have them).
+const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.ended)::bigint FROM usage u \
      JOIN tokens t ON t.pk = u.token_pk \
-     WHERE u.hour >= $1 AND u.denied > 0 {token} \
+     WHERE u.hour >= $1 AND u.ended > 0 {token} \
        AND (t.revoked_at IS NOT NULL OR t.expires_at <= $2) \
-       AND u.last_seen >= coalesce(t.revoked_at, t.expires_at) \
      GROUP BY u.token_pk";
 /// `IP_BLOCKED`: uses per IP of tokens with an allow list.
 const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied)::bigint \
@@ -145,11 +146,11 @@ fn add_token_row(
 ) -> anyhow::Result<bool> {
     let c = &row.counts;
     let added = tx.execute(
-        "INSERT INTO usage (token_pk, hour, ip, allowed, denied, first_seen, last_seen) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = $1) \
+        "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = $1) \
          ON CONFLICT (token_pk, hour, ip) DO UPDATE SET \
            allowed = usage.allowed + excluded.allowed, \
-           denied = usage.denied + excluded.denied, \
+           denied = usage.denied + excluded.denied, ended = usage.ended + excluded.ended, \
            first_seen = least(usage.first_seen, excluded.first_seen), \
            last_seen = greatest(usage.last_seen, excluded.last_seen)",
         &[
@@ -158,6 +159,7 @@ fn add_token_row(
             &ip,
             &(c.allowed as i64),
             &(c.denied as i64),
+            &(c.ended as i64),
             &c.first_seen,
             &c.last_seen,
         ],
@@ -311,7 +313,8 @@ impl UsageCounters for Postgres {
         self.with(|c| {
             let rows = c.client.query(
                 "SELECT token_pk, sum(allowed)::bigint, sum(denied)::bigint, count(DISTINCT ip), \
-                   max(last_seen) FROM usage WHERE hour >= $1 GROUP BY token_pk",
+                   max(last_seen) FROM usage WHERE hour >= $1 GROUP BY token_pk \
+                 HAVING sum(allowed + denied) > 0",
                 &[&hour_of(since)],
             )?;
             rows.iter()
@@ -483,7 +486,8 @@ impl Postgres {
                sum(CASE WHEN hour >= $2 THEN allowed ELSE 0 END)::bigint, \
                sum(CASE WHEN hour >= $2 THEN denied ELSE 0 END)::bigint, \
                sum(allowed)::bigint, sum(denied)::bigint \
-             FROM usage WHERE hour >= $3 {token} GROUP BY token_pk";
+             FROM usage WHERE hour >= $3 {token} GROUP BY token_pk \
+             HAVING sum(allowed + denied) > 0";
         let (sql, p) = for_token(sql, "token_pk", &key, &[&d1, &d7, &d30]);
         self.with(|c| {
             c.client

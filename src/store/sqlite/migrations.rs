@@ -83,6 +83,178 @@ pub const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX tokens_created ON tokens(created_at);
     ",
+    // 4: denied uses of a token that had been revoked or had expired (`DENIED_USE`), apart
+    // from the hour's other denials. Rows written before only know that they were denied:
+    // those seen after the token's end are counted as such, as the flag did until now.
+    "
+    ALTER TABLE usage ADD COLUMN ended INTEGER NOT NULL DEFAULT 0;
+    UPDATE usage SET ended = denied
+     WHERE denied > 0
+       AND last_seen >= (SELECT coalesce(t.revoked_at, t.expires_at) FROM tokens t
+                          WHERE t.pk = usage.token_pk);
+    ",
+    // 5: per token and UTC day, the running totals of the days before it (pruned ones
+    // too), and its uses up to and including each of its 24 hours, summed over source IPs:
+    // a window from any hour on is the latest running total less the one at its first
+    // hour, two columns of one row, so `list` and `audit` read a few rows per token, all of
+    // its last month in a page or two, whatever the history. Per token and IP, the last
+    // sighting among the rows `usage` still holds (NULL once pruned): the IPs with use in
+    // a window are those last kept in it. Written by the transaction that writes the
+    // `usage` rows they sum.
+    "
+    CREATE TABLE token_days (
+        token_pk       INTEGER NOT NULL REFERENCES tokens(pk),
+        day            INTEGER NOT NULL,
+        allowed_before INTEGER NOT NULL,
+        denied_before  INTEGER NOT NULL,
+        allowed_to_0  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_1  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_2  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_3  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_4  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_5  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_6  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_7  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_8  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_9  INTEGER NOT NULL DEFAULT 0,
+        allowed_to_10 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_11 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_12 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_13 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_14 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_15 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_16 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_17 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_18 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_19 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_20 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_21 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_22 INTEGER NOT NULL DEFAULT 0,
+        allowed_to_23 INTEGER NOT NULL DEFAULT 0,
+        denied_to_0   INTEGER NOT NULL DEFAULT 0,
+        denied_to_1   INTEGER NOT NULL DEFAULT 0,
+        denied_to_2   INTEGER NOT NULL DEFAULT 0,
+        denied_to_3   INTEGER NOT NULL DEFAULT 0,
+        denied_to_4   INTEGER NOT NULL DEFAULT 0,
+        denied_to_5   INTEGER NOT NULL DEFAULT 0,
+        denied_to_6   INTEGER NOT NULL DEFAULT 0,
+        denied_to_7   INTEGER NOT NULL DEFAULT 0,
+        denied_to_8   INTEGER NOT NULL DEFAULT 0,
+        denied_to_9   INTEGER NOT NULL DEFAULT 0,
+        denied_to_10  INTEGER NOT NULL DEFAULT 0,
+        denied_to_11  INTEGER NOT NULL DEFAULT 0,
+        denied_to_12  INTEGER NOT NULL DEFAULT 0,
+        denied_to_13  INTEGER NOT NULL DEFAULT 0,
+        denied_to_14  INTEGER NOT NULL DEFAULT 0,
+        denied_to_15  INTEGER NOT NULL DEFAULT 0,
+        denied_to_16  INTEGER NOT NULL DEFAULT 0,
+        denied_to_17  INTEGER NOT NULL DEFAULT 0,
+        denied_to_18  INTEGER NOT NULL DEFAULT 0,
+        denied_to_19  INTEGER NOT NULL DEFAULT 0,
+        denied_to_20  INTEGER NOT NULL DEFAULT 0,
+        denied_to_21  INTEGER NOT NULL DEFAULT 0,
+        denied_to_22  INTEGER NOT NULL DEFAULT 0,
+        denied_to_23  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (token_pk, day)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO token_days (token_pk, day, allowed_before, denied_before,
+        allowed_to_0, allowed_to_1, allowed_to_2, allowed_to_3, allowed_to_4,
+        allowed_to_5, allowed_to_6, allowed_to_7, allowed_to_8, allowed_to_9,
+        allowed_to_10, allowed_to_11, allowed_to_12, allowed_to_13, allowed_to_14,
+        allowed_to_15, allowed_to_16, allowed_to_17, allowed_to_18, allowed_to_19,
+        allowed_to_20, allowed_to_21, allowed_to_22, allowed_to_23,
+        denied_to_0, denied_to_1, denied_to_2, denied_to_3, denied_to_4, denied_to_5,
+        denied_to_6, denied_to_7, denied_to_8, denied_to_9, denied_to_10, denied_to_11,
+        denied_to_12, denied_to_13, denied_to_14, denied_to_15, denied_to_16,
+        denied_to_17, denied_to_18, denied_to_19, denied_to_20, denied_to_21,
+        denied_to_22, denied_to_23)
+    SELECT token_pk, day,
+           coalesce(sum(allowed_to_23) OVER earlier, 0), coalesce(sum(denied_to_23) OVER earlier, 0),
+           allowed_to_0, allowed_to_1, allowed_to_2, allowed_to_3, allowed_to_4,
+           allowed_to_5, allowed_to_6, allowed_to_7, allowed_to_8, allowed_to_9,
+           allowed_to_10, allowed_to_11, allowed_to_12, allowed_to_13, allowed_to_14,
+           allowed_to_15, allowed_to_16, allowed_to_17, allowed_to_18, allowed_to_19,
+           allowed_to_20, allowed_to_21, allowed_to_22, allowed_to_23,
+           denied_to_0, denied_to_1, denied_to_2, denied_to_3, denied_to_4, denied_to_5,
+           denied_to_6, denied_to_7, denied_to_8, denied_to_9, denied_to_10,
+           denied_to_11, denied_to_12, denied_to_13, denied_to_14, denied_to_15,
+           denied_to_16, denied_to_17, denied_to_18, denied_to_19, denied_to_20,
+           denied_to_21, denied_to_22, denied_to_23
+      FROM (SELECT token_pk, hour / 24 AS day,
+             sum(CASE WHEN hour % 24 <= 0 THEN allowed ELSE 0 END) AS allowed_to_0,
+             sum(CASE WHEN hour % 24 <= 1 THEN allowed ELSE 0 END) AS allowed_to_1,
+             sum(CASE WHEN hour % 24 <= 2 THEN allowed ELSE 0 END) AS allowed_to_2,
+             sum(CASE WHEN hour % 24 <= 3 THEN allowed ELSE 0 END) AS allowed_to_3,
+             sum(CASE WHEN hour % 24 <= 4 THEN allowed ELSE 0 END) AS allowed_to_4,
+             sum(CASE WHEN hour % 24 <= 5 THEN allowed ELSE 0 END) AS allowed_to_5,
+             sum(CASE WHEN hour % 24 <= 6 THEN allowed ELSE 0 END) AS allowed_to_6,
+             sum(CASE WHEN hour % 24 <= 7 THEN allowed ELSE 0 END) AS allowed_to_7,
+             sum(CASE WHEN hour % 24 <= 8 THEN allowed ELSE 0 END) AS allowed_to_8,
+             sum(CASE WHEN hour % 24 <= 9 THEN allowed ELSE 0 END) AS allowed_to_9,
+             sum(CASE WHEN hour % 24 <= 10 THEN allowed ELSE 0 END) AS allowed_to_10,
+             sum(CASE WHEN hour % 24 <= 11 THEN allowed ELSE 0 END) AS allowed_to_11,
+             sum(CASE WHEN hour % 24 <= 12 THEN allowed ELSE 0 END) AS allowed_to_12,
+             sum(CASE WHEN hour % 24 <= 13 THEN allowed ELSE 0 END) AS allowed_to_13,
+             sum(CASE WHEN hour % 24 <= 14 THEN allowed ELSE 0 END) AS allowed_to_14,
+             sum(CASE WHEN hour % 24 <= 15 THEN allowed ELSE 0 END) AS allowed_to_15,
+             sum(CASE WHEN hour % 24 <= 16 THEN allowed ELSE 0 END) AS allowed_to_16,
+             sum(CASE WHEN hour % 24 <= 17 THEN allowed ELSE 0 END) AS allowed_to_17,
+             sum(CASE WHEN hour % 24 <= 18 THEN allowed ELSE 0 END) AS allowed_to_18,
+             sum(CASE WHEN hour % 24 <= 19 THEN allowed ELSE 0 END) AS allowed_to_19,
+             sum(CASE WHEN hour % 24 <= 20 THEN allowed ELSE 0 END) AS allowed_to_20,
+             sum(CASE WHEN hour % 24 <= 21 THEN allowed ELSE 0 END) AS allowed_to_21,
+             sum(CASE WHEN hour % 24 <= 22 THEN allowed ELSE 0 END) AS allowed_to_22,
+             sum(CASE WHEN hour % 24 <= 23 THEN allowed ELSE 0 END) AS allowed_to_23,
+             sum(CASE WHEN hour % 24 <= 0 THEN denied ELSE 0 END) AS denied_to_0,
+             sum(CASE WHEN hour % 24 <= 1 THEN denied ELSE 0 END) AS denied_to_1,
+             sum(CASE WHEN hour % 24 <= 2 THEN denied ELSE 0 END) AS denied_to_2,
+             sum(CASE WHEN hour % 24 <= 3 THEN denied ELSE 0 END) AS denied_to_3,
+             sum(CASE WHEN hour % 24 <= 4 THEN denied ELSE 0 END) AS denied_to_4,
+             sum(CASE WHEN hour % 24 <= 5 THEN denied ELSE 0 END) AS denied_to_5,
+             sum(CASE WHEN hour % 24 <= 6 THEN denied ELSE 0 END) AS denied_to_6,
+             sum(CASE WHEN hour % 24 <= 7 THEN denied ELSE 0 END) AS denied_to_7,
+             sum(CASE WHEN hour % 24 <= 8 THEN denied ELSE 0 END) AS denied_to_8,
+             sum(CASE WHEN hour % 24 <= 9 THEN denied ELSE 0 END) AS denied_to_9,
+             sum(CASE WHEN hour % 24 <= 10 THEN denied ELSE 0 END) AS denied_to_10,
+             sum(CASE WHEN hour % 24 <= 11 THEN denied ELSE 0 END) AS denied_to_11,
+             sum(CASE WHEN hour % 24 <= 12 THEN denied ELSE 0 END) AS denied_to_12,
+             sum(CASE WHEN hour % 24 <= 13 THEN denied ELSE 0 END) AS denied_to_13,
+             sum(CASE WHEN hour % 24 <= 14 THEN denied ELSE 0 END) AS denied_to_14,
+             sum(CASE WHEN hour % 24 <= 15 THEN denied ELSE 0 END) AS denied_to_15,
+             sum(CASE WHEN hour % 24 <= 16 THEN denied ELSE 0 END) AS denied_to_16,
+             sum(CASE WHEN hour % 24 <= 17 THEN denied ELSE 0 END) AS denied_to_17,
+             sum(CASE WHEN hour % 24 <= 18 THEN denied ELSE 0 END) AS denied_to_18,
+             sum(CASE WHEN hour % 24 <= 19 THEN denied ELSE 0 END) AS denied_to_19,
+             sum(CASE WHEN hour % 24 <= 20 THEN denied ELSE 0 END) AS denied_to_20,
+             sum(CASE WHEN hour % 24 <= 21 THEN denied ELSE 0 END) AS denied_to_21,
+             sum(CASE WHEN hour % 24 <= 22 THEN denied ELSE 0 END) AS denied_to_22,
+             sum(CASE WHEN hour % 24 <= 23 THEN denied ELSE 0 END) AS denied_to_23
+              FROM usage GROUP BY token_pk, hour / 24)
+    WINDOW earlier AS (PARTITION BY token_pk ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
+
+    ALTER TABLE token_ips ADD COLUMN last_kept INTEGER;
+    UPDATE token_ips SET last_kept = kept.last_seen
+      FROM (SELECT token_pk, ip, max(last_seen) AS last_seen FROM usage GROUP BY token_pk, ip) AS kept
+     WHERE token_ips.token_pk = kept.token_pk AND token_ips.ip = kept.ip;
+    ",
+    // 6: the event log outlives the tokens it names (`prune --tokens` deletes old tokens
+    // and keeps their events): `token_id` no longer references `tokens`. `events` is
+    // nobody's parent, so it can be rebuilt with foreign keys on.
+    "
+    CREATE TABLE events_kept (
+        seq      INTEGER PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        actor    TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        token_id TEXT,
+        details  TEXT NOT NULL DEFAULT '{}'
+    ) STRICT;
+    INSERT INTO events_kept (seq, at, actor, action, token_id, details)
+    SELECT seq, at, actor, action, token_id, details FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_kept RENAME TO events;
+    CREATE INDEX events_token ON events(token_id, seq);
+    ",
 ];
 
 /// The schema version this build writes and understands.

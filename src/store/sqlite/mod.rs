@@ -1,6 +1,7 @@
 //! The SQLite backend: opening a file safely, the pragmas, migrations, and one file per
-//! table family (`tokens`, `settings`, `events`, `usage`). The only code that knows SQL
-//! or names rusqlite.
+//! table family (`tokens`, `settings`, `events`, `usage`, and `token_days`, the running
+//! totals `usage` writes with its counters). The only code that knows SQL or names
+//! rusqlite.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
 //! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY
@@ -27,6 +28,7 @@ mod reserve;
 mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+mod token_days;
 mod tokens;
 mod usage;
 
@@ -299,5 +301,7 @@ fn from_ts(s: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+#[cfg(test)]
+mod summary_tests;
 #[cfg(test)]
 mod tests;

@@ -63,7 +63,14 @@ fn every_migration_applies_and_is_pinned() {
     assert_eq!(digests, PINNED_DIGESTS, "a shipped migration was edited");
 }
 
-const PINNED_DIGESTS: [&str; 3] = ["dac8aa65dd3836a4", "4edb9ae9926f6684", "a2e73bd90d70a3cf"];
+const PINNED_DIGESTS: [&str; 6] = [
+    "dac8aa65dd3836a4",
+    "4edb9ae9926f6684",
+    "a2e73bd90d70a3cf",
+    "c181dd598ab6b705",
+    "372c6447a379c19a",
+    "38dfe63c861ab92c",
+];
 
 #[test]
 fn create_find_and_resolve() {
@@ -489,7 +496,7 @@ fn anomaly_facts() {
     buf.record(
         key,
         ip("10.0.0.1"),
-        Outcome::Denied,
+        Outcome::Ended,
         now - TimeDelta::minutes(10),
     );
     store.record_usage(&buf.take()).unwrap();
@@ -706,15 +713,17 @@ fn application_id_marks_our_files() {
 /// the usage of other tokens (bench/usage-scaling.sh measures it).
 #[test]
 fn one_token_queries_use_the_token_key() {
+    use super::token_days::{requests_sql, spike_sql};
     use super::usage::{
-        DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, SPIKE_SQL, for_token,
+        DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token,
     };
     let store = Store::open_in_memory().unwrap();
     for (sql, column) in [
         (DAILY_SQL, "token_pk"),
-        (SPIKE_SQL, "token_pk"),
-        (DENIED_AFTER_END_SQL, "u.token_pk"),
-        (RESTRICTED_IPS_SQL, "u.token_pk"),
+        (spike_sql(5).as_str(), "t.pk"),
+        (requests_sql(5).as_str(), "t.pk"),
+        (DENIED_AFTER_END_SQL, "t.pk"),
+        (RESTRICTED_IPS_SQL, "t.pk"),
         (NEW_IPS_SQL, "n.token_pk"),
     ] {
         let one = for_token(sql, column, Some(1));
@@ -733,8 +742,57 @@ fn one_token_queries_use_the_token_key() {
         let plan = plan.join("\n");
         let searches_token = plan.contains("PRIMARY KEY (token_pk=?");
         assert!(searches_token, "{one}\n{plan}");
-        assert!(!plan.contains("SCAN"), "{one}\n{plan}");
+        // Only the 32 day boundaries of `SPIKE` are scanned.
+        let scans_usage = plan.lines().any(|l| {
+            l.contains("SCAN")
+                && !l.contains("boundary")
+                && !l.contains("CONSTANT ROW")
+                && l != "SCAN b"
+        });
+        assert!(!scans_usage, "{one}\n{plan}");
         assert!(!for_token(sql, column, None).contains(":token"));
+    }
+}
+
+/// The all-token queries of `list` and `audit` read `usage` and `token_days` a token at
+/// a time, by key: never the whole table, which grows with history (bench/history.sh
+/// measures it). Only the tokens, their IPs and `SPIKE`'s day boundaries are scanned.
+#[test]
+fn all_token_queries_never_read_the_whole_history() {
+    use super::token_days::{requests_sql, spike_sql, window_totals_sql};
+    use super::usage::{DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token};
+    let store = Store::open_in_memory().unwrap();
+    for sql in [
+        spike_sql(5),
+        requests_sql(5),
+        window_totals_sql(5),
+        DENIED_AFTER_END_SQL.to_string(),
+        RESTRICTED_IPS_SQL.to_string(),
+        NEW_IPS_SQL.to_string(),
+    ] {
+        let all = for_token(&sql, "", None);
+        let mut stmt = store
+            .conn_for_tests()
+            .prepare(&format!("EXPLAIN QUERY PLAN {all}"))
+            .unwrap();
+        let n = stmt.parameter_count();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(std::iter::repeat_n(1, n)), |r| {
+                r.get(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let scanned: Vec<&String> = plan
+            .iter()
+            .filter(|l| {
+                l.split(' ').nth(1).is_some_and(|table| {
+                    l.starts_with("SCAN ")
+                        && !["t", "n", "b", "boundary", "CONSTANT"].contains(&table)
+                })
+            })
+            .collect();
+        assert!(scanned.is_empty(), "{all}\n{}", plan.join("\n"));
     }
 }
 

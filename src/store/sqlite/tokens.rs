@@ -1,4 +1,5 @@
-//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate.
+//! The `tokens` table: insert, look up (by hash, id or name), list, revoke, rotate, and
+//! delete those long ended (`prune --tokens`).
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use super::{Sqlite, from_ts, ts};
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Credential, Error, NewToken, OldTokenEnd, Result, Revocation, Status, TokenFilter, TokenRecord,
-    Tokens,
+    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
+    TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
 
@@ -219,8 +220,8 @@ impl Tokens for Sqlite {
         let mut found: Vec<TokenRecord> = stmt
             .query_map([reference], from_row)?
             .collect::<rusqlite::Result<_>>()?;
-        if found.len() > 1 && found.iter().any(|t| t.status(now) == Status::Active) {
-            found.retain(|t| t.status(now) == Status::Active);
+        if found.len() > 1 && found.iter().any(|t| t.status(now).works()) {
+            found.retain(|t| t.status(now).works());
         }
         if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
             found.retain(|t| t.rotated_to.is_none());
@@ -270,6 +271,11 @@ impl Tokens for Sqlite {
                 "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 Some(ts(now).into()),
             ),
+            Some(Status::Rotating) => clause(
+                "revoked_at IS NULL AND rotated_to IS NOT NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+                Some(ts(now).into()),
+            ),
             Some(Status::Expired) => clause(
                 "revoked_at IS NULL AND expires_at <= ?",
                 Some(ts(now).into()),
@@ -280,7 +286,12 @@ impl Tokens for Sqlite {
             clause("env = ?", Some(env.clone().into()));
         }
         if let Some(before) = filter.expiring_before {
-            clause("expires_at < ?", Some(ts(before).into()));
+            // A rotated token's expiry is the end of its grace period, which needs no
+            // attention: its successor is the one to watch.
+            clause(
+                "expires_at < ? AND rotated_to IS NULL",
+                Some(ts(before).into()),
+            );
         }
         if let Some(since) = filter.unused_since {
             clause(
@@ -399,6 +410,68 @@ impl Tokens for Sqlite {
         self.changed_credentials();
         Ok(both)
     }
+
+    fn prune_tokens(
+        &mut self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PrunedTokens> {
+        let cutoff = ts(before);
+        let tx = self.write()?;
+        let each = ended_before(&tx, cutoff)?;
+        let pruned = PrunedTokens {
+            ids: each.iter().map(|(id, ..)| id.clone()).collect(),
+            usage_rows: each.iter().map(|&(_, rows, _)| rows).sum(),
+            uses: each.iter().map(|&(.., uses)| uses).sum(),
+        };
+        if dry_run || each.is_empty() {
+            return Ok(pruned);
+        }
+        for sql in [
+            "UPDATE tokens SET rotated_from = NULL WHERE rotated_from IN (SELECT id FROM tokens WHERE {ended})",
+            "UPDATE tokens SET rotated_to = NULL WHERE rotated_to IN (SELECT id FROM tokens WHERE {ended})",
+            "DELETE FROM usage WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_ips WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_days WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM tokens WHERE {ended}",
+        ] {
+            tx.execute(
+                &sql.replace("{ended}", ENDED_BEFORE),
+                &[(":cutoff", &cutoff)],
+            )?;
+        }
+        for (id, rows, uses) in &each {
+            let details =
+                json!({ "before": rfc3339_text(before), "usage_rows": rows, "uses": uses });
+            insert_event(&tx, now, actor, "prune", Some(id), &details)?;
+        }
+        tx.commit()?;
+        self.changed_credentials();
+        Ok(pruned)
+    }
+}
+
+/// Tokens revoked before `:cutoff`, or expired (not revoked) before it.
+const ENDED_BEFORE: &str =
+    "(revoked_at < :cutoff OR (revoked_at IS NULL AND expires_at < :cutoff))";
+
+/// The tokens [`ENDED_BEFORE`] `cutoff`, oldest first: id, usage rows and uses of each.
+fn ended_before(
+    tx: &rusqlite::Transaction<'_>,
+    cutoff: i64,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let sql = format!(
+        "SELECT t.id, count(u.token_pk), coalesce(sum(u.allowed + u.denied), 0) \
+         FROM tokens t LEFT JOIN usage u ON u.token_pk = t.pk \
+         WHERE {ENDED_BEFORE} GROUP BY t.pk ORDER BY t.pk"
+    );
+    tx.prepare(&sql)?
+        .query_map(&[(":cutoff", &cutoff)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect()
 }
 
 /// The rotation's changes, inside the caller's transaction: the new token, the old one's

@@ -1,13 +1,15 @@
-//! The usage tables: committing batches of counters, the windows `list`, `show` and
-//! `audit` show, the facts the anomaly rules need, and pruning.
+//! The usage tables: committing batches of counters (and, through `token_days`, their
+//! running totals in the same transaction), one token's usage by IP and by day, the facts
+//! the anomaly rules need, and pruning. The all-token windows are `token_days`'.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
+use super::token_days;
 use super::{Sqlite, from_ts, ts};
 use crate::store::{Pruned, Result, UsageCounters};
 use crate::usage::{
@@ -17,7 +19,6 @@ use crate::usage::{
 };
 
 const HOURS_24H: i64 = 24;
-const HOURS_7D: i64 = 7 * 24;
 const HOURS_30D: i64 = 30 * 24;
 
 pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
@@ -28,20 +29,17 @@ pub(super) const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM
                AND EXISTS (SELECT 1 FROM token_ips o WHERE o.token_pk = n.token_pk \
                            AND o.first_seen < :day_start AND o.ip NOT IN (:no_ip, :overflow)) \
              ORDER BY n.token_pk, n.first_seen";
-/// `SPIKE`: uses per day of the 31 days up to `:now`.
-pub(super) const SPIKE_SQL: &str = "SELECT token_pk, (hour - :base) / 24, sum(allowed + denied) FROM usage \
-             WHERE hour >= :base AND hour <= :now {token} \
-             GROUP BY token_pk, (hour - :base) / 24";
-/// `DENIED_USE`: denied uses after a token's revocation or expiry.
-pub(super) const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.denied) FROM usage u JOIN tokens t ON t.pk = u.token_pk \
-             WHERE u.hour >= :recent AND u.denied > 0 {token} \
-               AND (t.revoked_at IS NOT NULL OR t.expires_at <= :now) \
-               AND u.last_seen >= coalesce(t.revoked_at, t.expires_at) \
+/// `DENIED_USE`: uses denied because the token had been revoked or had expired (only such
+/// tokens have them). `CROSS JOIN` reads the tokens first and then each one's recent
+/// hours by key: without statistics, SQLite would read all of `usage` instead.
+pub(super) const DENIED_AFTER_END_SQL: &str = "SELECT u.token_pk, sum(u.ended) FROM tokens t \
+             CROSS JOIN usage u ON u.token_pk = t.pk AND u.hour >= :recent \
+             WHERE (t.revoked_at IS NOT NULL OR t.expires_at <= :now) AND u.ended > 0 {token} \
              GROUP BY u.token_pk";
-/// `IP_BLOCKED`: uses per IP of tokens with an allow list.
-pub(super) const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM usage u \
-             JOIN tokens t ON t.pk = u.token_pk \
-             WHERE u.hour >= :recent AND t.allowed_ips != '' {token} \
+/// `IP_BLOCKED`: uses per IP of tokens with an allow list (read as `DENIED_USE` is).
+pub(super) const RESTRICTED_IPS_SQL: &str = "SELECT u.token_pk, u.ip, sum(u.allowed + u.denied) FROM tokens t \
+             CROSS JOIN usage u ON u.token_pk = t.pk AND u.hour >= :recent \
+             WHERE t.allowed_ips != '' {token} \
              GROUP BY u.token_pk, u.ip";
 
 /// `sql` for one token or for all: `{token}` becomes `AND <column> = :token` when `key`
@@ -57,7 +55,7 @@ pub(super) fn for_token(sql: &str, column: &str, key: Option<i64>) -> String {
 }
 
 /// The named parameters of a [`for_token`] statement.
-fn bind<'a>(
+pub(super) fn bind<'a>(
     params: &[(&'a str, &'a dyn ToSql)],
     key: &'a Option<i64>,
 ) -> Vec<(&'a str, &'a dyn ToSql)> {
@@ -70,18 +68,6 @@ fn bind<'a>(
 
 fn day_of_hour(hour: i64) -> NaiveDate {
     from_ts(hour.div_euclid(24) * 86_400).date_naive()
-}
-
-fn requests_sql(filter: &str) -> String {
-    format!(
-        "SELECT token_pk, \
-           sum(CASE WHEN hour >= ?1 THEN allowed ELSE 0 END), \
-           sum(CASE WHEN hour >= ?1 THEN denied ELSE 0 END), \
-           sum(CASE WHEN hour >= ?2 THEN allowed ELSE 0 END), \
-           sum(CASE WHEN hour >= ?2 THEN denied ELSE 0 END), \
-           sum(allowed), sum(denied) \
-         FROM usage WHERE hour >= ?3 {filter} GROUP BY token_pk"
-    )
 }
 
 /// The sources with rows of their own, per hour of unknown and malformed tokens (`None`)
@@ -169,17 +155,19 @@ impl UsageCounters for Sqlite {
         let tx = self.write()?;
         {
             let mut usage = tx.prepare_cached(
-                "INSERT INTO usage (token_pk, hour, ip, allowed, denied, first_seen, last_seen) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = ?1) \
+                "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = ?1) \
                  ON CONFLICT DO UPDATE SET allowed = allowed + excluded.allowed, \
-                   denied = denied + excluded.denied, \
+                   denied = denied + excluded.denied, ended = ended + excluded.ended, \
                    first_seen = min(first_seen, excluded.first_seen), \
                    last_seen = max(last_seen, excluded.last_seen)",
             )?;
             let mut ips = tx.prepare_cached(
-                "INSERT INTO token_ips (token_pk, ip, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO token_ips (token_pk, ip, first_seen, last_seen, last_kept) \
+                 VALUES (?1, ?2, ?3, ?4, ?4) \
                  ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), \
-                   last_seen = max(last_seen, excluded.last_seen)",
+                   last_seen = max(last_seen, excluded.last_seen), \
+                   last_kept = max(coalesce(last_kept, excluded.last_kept), excluded.last_kept)",
             )?;
             let mut strangers = tx.prepare_cached(
                 "INSERT INTO stranger_usage (hour, ip, kind, count, first_seen, last_seen) \
@@ -190,6 +178,7 @@ impl UsageCounters for Sqlite {
             )?;
             let mut sources = Sources::default();
             let mut last_use: HashMap<i64, (i64, String)> = HashMap::new();
+            let mut sums: BTreeMap<(i64, i64), (u64, u64)> = BTreeMap::new();
             for row in &batch.rows {
                 let c = &row.counts;
                 let ip = sources.admit(&tx, row)?;
@@ -201,12 +190,16 @@ impl UsageCounters for Sqlite {
                             ip,
                             c.allowed,
                             c.denied,
+                            c.ended,
                             c.first_seen,
                             c.last_seen
                         ])?;
                         if added == 0 {
                             continue;
                         }
+                        let sum = sums.entry((key, row.hour)).or_default();
+                        sum.0 += c.allowed;
+                        sum.1 += c.denied;
                         ips.execute(params![key, ip, c.first_seen, c.last_seen])?;
                         let e = last_use
                             .entry(key)
@@ -234,6 +227,7 @@ impl UsageCounters for Sqlite {
             for (key, (at, ip)) in last_use {
                 touch.execute(params![key, at, ip])?;
             }
+            token_days::add(&tx, &sums)?;
         }
         tx.commit()?;
         Ok(())
@@ -241,13 +235,13 @@ impl UsageCounters for Sqlite {
 
     /// Request windows of every token used in the last 30 days, by token key.
     fn all_requests(&self, now: DateTime<Utc>) -> Result<HashMap<i64, Requests>> {
-        self.requests_where("", None, now)
+        self.requests_of(None, now)
     }
 
     /// Request windows of one token.
     fn token_requests(&self, key: i64, now: DateTime<Utc>) -> Result<Requests> {
         Ok(self
-            .requests_where("AND token_pk = ?4", Some(key), now)?
+            .requests_of(Some(key), now)?
             .remove(&key)
             .unwrap_or_default())
     }
@@ -309,22 +303,7 @@ impl UsageCounters for Sqlite {
 
     /// Per token used since `since`: totals, distinct IPs and last use in the window.
     fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT token_pk, sum(allowed), sum(denied), count(DISTINCT ip), max(last_seen) \
-             FROM usage WHERE hour >= ?1 GROUP BY token_pk",
-        )?;
-        let rows = stmt.query_map([hour_of(since)], |r| {
-            Ok((
-                r.get(0)?,
-                WindowTotals {
-                    allowed: r.get(1)?,
-                    denied: r.get(2)?,
-                    distinct_ips: r.get(3)?,
-                    last_seen: r.get::<_, Option<i64>>(4)?.map(from_ts),
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.totals_since(since)
     }
 
     /// Uses of tokens this database does not know, per IP and kind, since `since`.
@@ -385,26 +364,9 @@ impl UsageCounters for Sqlite {
             })?
             .collect::<rusqlite::Result<_>>()?;
 
-        let sql = for_token(SPIKE_SQL, "token_pk", key);
-        let params = [(":base", &base as &dyn ToSql), (":now", &h)];
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(&*bind(&params, &key), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, u64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (token, day, n) = row?;
-            if let Ok(day) = usize::try_from(day)
-                && day < 31
-            {
-                facts.daily.entry(token).or_insert([0; 31])[day] += n;
-            }
-        }
+        facts.daily = self.daily_uses(key, base)?;
 
-        let sql = for_token(DENIED_AFTER_END_SQL, "u.token_pk", key);
+        let sql = for_token(DENIED_AFTER_END_SQL, "t.pk", key);
         let now_ts = ts(now);
         let params = [(":recent", &recent as &dyn ToSql), (":now", &now_ts)];
         facts.denied_after_end = self
@@ -413,7 +375,7 @@ impl UsageCounters for Sqlite {
             .query_map(&*bind(&params, &key), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
 
-        let sql = for_token(RESTRICTED_IPS_SQL, "u.token_pk", key);
+        let sql = for_token(RESTRICTED_IPS_SQL, "t.pk", key);
         let params = [(":recent", &recent as &dyn ToSql)];
         facts.restricted_ips = self
             .conn
@@ -455,6 +417,12 @@ impl UsageCounters for Sqlite {
             return Ok(pruned);
         }
         tx.execute("DELETE FROM usage WHERE hour < ?1", [cutoff])?;
+        token_days::prune(&tx, cutoff)?;
+        // An IP whose latest kept row was older has no row left.
+        tx.execute(
+            "UPDATE token_ips SET last_kept = NULL WHERE last_kept < ?1",
+            [cutoff * 3600],
+        )?;
         tx.execute("DELETE FROM stranger_usage WHERE hour < ?1", [cutoff])?;
         insert_event(
             &tx,
@@ -471,34 +439,5 @@ impl UsageCounters for Sqlite {
         )?;
         tx.commit()?;
         Ok(pruned)
-    }
-}
-
-impl Sqlite {
-    /// Request windows of the tokens `filter` selects, by token key.
-    fn requests_where(
-        &self,
-        filter: &str,
-        key: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<HashMap<i64, Requests>> {
-        let h = hour_of(now);
-        let mut stmt = self.conn.prepare_cached(&requests_sql(filter))?;
-        let mut values = vec![h - HOURS_24H + 1, h - HOURS_7D + 1, h - HOURS_30D + 1];
-        values.extend(key);
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Requests {
-                    allowed_24h: r.get(1)?,
-                    denied_24h: r.get(2)?,
-                    allowed_7d: r.get(3)?,
-                    denied_7d: r.get(4)?,
-                    allowed_30d: r.get(5)?,
-                    denied_30d: r.get(6)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
