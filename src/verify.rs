@@ -459,20 +459,26 @@ fn judge<T>(
 
 /// Takes what `buffer` holds and commits it into `store` (the flusher of a server uses
 /// its own connection), or puts it back on failure; never into a database that is no
-/// longer the one at the store's location (see [`Store::check_same_database`]).
+/// longer the one at the store's location (see [`Store::check_same_database`]). A batch
+/// put back is committed again as it was, then the uses recorded since.
 pub fn commit_buffered(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
-    let batch = buffer.take();
-    if batch.uses == 0 {
-        return Ok(0);
-    }
-    match store
-        .check_same_database()
-        .and_then(|()| store.record_usage(&batch))
-    {
-        Ok(()) => Ok(batch.uses),
-        Err(e) => {
+    let mut committed = 0;
+    loop {
+        let retry = buffer.has_unconfirmed();
+        let batch = buffer.take();
+        if batch.uses == 0 {
+            return Ok(committed);
+        }
+        if let Err(e) = store
+            .check_same_database()
+            .and_then(|()| store.record_usage(&batch))
+        {
             buffer.restore(batch);
-            Err(e.into())
+            return Err(e.into());
+        }
+        committed += batch.uses;
+        if !retry {
+            return Ok(committed);
         }
     }
 }

@@ -200,7 +200,10 @@ pub trait Tokens {
 /// through the same handle alone.
 pub trait UsageCounters {
     /// Adds a batch of counters in one transaction (no increment lost or counted twice)
-    /// and moves each token's last use forward; counts of tokens not held are dropped.
+    /// and moves each token's last use forward; counts of tokens not held are dropped. A
+    /// backend whose commit can succeed without the caller learning it (a connection lost
+    /// before the reply) records the batch's `id` with its counters: the same batch
+    /// committed again adds nothing.
     fn record_usage(&mut self, batch: &Batch) -> Result<()>;
 
     /// Request windows of every token used in the last 30 days, by token key.

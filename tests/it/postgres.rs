@@ -148,7 +148,7 @@ fn foreign_and_newer_schemas_are_refused_and_left_untouched() {
 /// is upgraded on first open: its denials seen after the revocation count for
 /// `DENIED_USE` as they did, one before it does not, and events no longer need their token.
 #[test]
-fn the_upgrade_to_schema_2_keeps_denied_use_and_frees_the_event_log() {
+fn the_upgrade_from_schema_1_keeps_denied_use_and_frees_the_event_log() {
     use chrono::{DateTime, Utc};
     use tokenctl::{Question, Verifier};
 
@@ -178,7 +178,7 @@ fn the_upgrade_to_schema_2_keeps_denied_use_and_frees_the_event_log() {
     let mut client = env.postgres_db().unwrap().client();
     client
         .batch_execute(
-            "ALTER TABLE tokenctl.usage DROP COLUMN ended; \
+            "ALTER TABLE tokenctl.usage DROP COLUMN ended; DROP TABLE tokenctl.usage_batches; \
              ALTER TABLE tokenctl.events ADD CONSTRAINT events_token_id_fkey \
                FOREIGN KEY (token_id) REFERENCES tokenctl.tokens(id); \
              UPDATE tokenctl.meta SET version = 1",
@@ -203,7 +203,7 @@ fn the_upgrade_to_schema_2_keeps_denied_use_and_frees_the_event_log() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!((version, constraints), (2, 0));
+    assert_eq!((version, constraints), (3, 0));
 }
 
 #[test]
@@ -265,53 +265,95 @@ fn an_unreachable_server_is_a_clear_failure() {
 /// new ones refused) and restore, as a server restart or a network failure would.
 struct Relay {
     addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
+    state: Arc<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    down: AtomicBool,
+    open: Mutex<Vec<TcpStream>>,
+    /// Set by [`Relay::lose_next_commit_reply`], cleared by the `COMMIT` it catches.
+    lose_reply: AtomicBool,
+    /// Nothing more goes back to the clients (until restored).
+    muted: AtomicBool,
+}
+
+impl RelayState {
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Whether `chunk`, on its way to the server, is the `COMMIT` whose reply is to be
+    /// lost (a simple query's text ends with a NUL byte).
+    fn catches(&self, chunk: &[u8]) -> bool {
+        self.lose_reply.load(Ordering::SeqCst)
+            && chunk.windows(7).any(|w| w == b"COMMIT\0")
+            && self.lose_reply.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl Relay {
     fn start(target: SocketAddr) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let open = Arc::new(Mutex::new(Vec::new()));
-        let (up2, open2) = (Arc::clone(&up), Arc::clone(&open));
+        let state = Arc::new(RelayState::default());
+        let shared = Arc::clone(&state);
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                if !up2.load(Ordering::SeqCst) {
+                if shared.down.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is closed at once
                 }
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
-                let mut open = open2.lock().unwrap();
+                let mut open = shared.open.lock().unwrap();
                 open.push(client.try_clone().unwrap());
                 open.push(server.try_clone().unwrap());
-                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pipe(server, client);
+                let to_server = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(to_server.0, to_server.1, Arc::clone(&shared), true);
+                pipe(server, client, Arc::clone(&shared), false);
             }
         });
-        Relay { addr, up, open }
+        Relay { addr, state }
     }
 
     fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        self.state.cut();
     }
 
     fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+        self.state.muted.store(false, Ordering::SeqCst);
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Passes the next `COMMIT` to the server, then cuts before its reply comes back: the
+    /// transaction is committed, and the client cannot know it.
+    fn lose_next_commit_reply(&self) {
+        self.state.lose_reply.store(true, Ordering::SeqCst);
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` to `to` (`to_server`: the client's side). The chunk holding the `COMMIT`
+/// to catch mutes the way back before it is passed on; then the relay is cut.
+fn pipe(mut from: TcpStream, mut to: TcpStream, state: Arc<RelayState>, to_server: bool) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || to.write_all(&buf[..n]).is_err() {
+            let chunk = &buf[..n];
+            let caught = to_server && state.catches(chunk);
+            if caught {
+                state.muted.store(true, Ordering::SeqCst);
+            }
+            let muted = !to_server && state.muted.load(Ordering::SeqCst);
+            if n == 0 || muted || to.write_all(chunk).is_err() {
+                break;
+            }
+            if caught {
+                state.cut();
                 break;
             }
         }
@@ -376,6 +418,34 @@ fn serve_fails_closed_while_the_server_is_away_and_recovers_by_itself() {
     // Uses answered before the cut waited in the buffer while commits failed: none lost.
     assert_eq!(env.show(&kept.id)["requests_24h"], kept_allowed);
     assert_eq!(env.show(&revoked.id)["requests_24h"], 2);
+}
+
+/// A usage commit whose reply is lost with the connection did happen: committed again
+/// once the server is back, its uses count once.
+#[test]
+fn a_usage_commit_whose_reply_was_lost_is_counted_once() {
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let direct = url(&env);
+    let relay = Relay::start(server_addr(&direct));
+    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let made = env.create("api", &["cases:read"], &[]);
+    let location = tokenctl::store::Location::parse(std::ffi::OsStr::new(&relayed)).unwrap();
+    let mut v = tokenctl::Verifier::open(location).unwrap();
+    let ip = "10.0.0.1".parse().unwrap();
+    for _ in 0..3 {
+        let asked = tokenctl::Question::new(&made.secret).ip(ip);
+        assert!(v.verify(&asked).unwrap().is_allowed());
+    }
+    relay.lose_next_commit_reply();
+    assert!(v.commit_usage().is_err(), "the commit's reply came back");
+    assert_eq!(env.show(&made.id)["requests_24h"], 3, "committed unseen");
+
+    relay.restore();
+    eventually("the uses are committed again", || v.commit_usage().is_ok());
+    assert!(v.usage().is_empty());
+    assert_eq!(env.show(&made.id)["requests_24h"], 3);
 }
 
 #[test]

@@ -103,6 +103,16 @@ pub const MIGRATIONS: &[&str] = &[
                           WHERE t.pk = usage.token_pk);
     ALTER TABLE events DROP CONSTRAINT events_token_id_fkey;
     ",
+    // 3: the identities of the usage batches committed in the last day, written in the
+    // transaction that adds their counts: a batch committed again, because the reply to
+    // its commit was lost with the connection, adds nothing.
+    "
+    CREATE TABLE usage_batches (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX usage_batches_at ON usage_batches(at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

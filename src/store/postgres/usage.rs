@@ -198,9 +198,32 @@ fn add_stranger_row(tx: &mut Transaction<'_>, row: &UsageRow, ip: &str) -> anyho
     Ok(())
 }
 
-/// The batch's rows, in the caller's transaction, then each token's last use.
+/// How long a committed batch's identity is kept: a batch whose commit's reply was lost
+/// is committed again once its server reaches the database again, within a day.
+const BATCH_IDS_KEPT_SECONDS: i64 = 86_400;
+
+/// Records the batch's identity (by the database's clock), dropping those past
+/// [`BATCH_IDS_KEPT_SECONDS`]; whether it is new.
+fn first_commit(tx: &mut Transaction<'_>, batch: &Batch) -> anyhow::Result<bool> {
+    let added = tx.execute(
+        "INSERT INTO usage_batches (id, at) VALUES ($1, extract(epoch FROM now())::bigint) \
+         ON CONFLICT (id) DO NOTHING",
+        &[&format!("{:032x}", batch.id)],
+    )?;
+    tx.execute(
+        "DELETE FROM usage_batches WHERE at < extract(epoch FROM now())::bigint - $1",
+        &[&BATCH_IDS_KEPT_SECONDS],
+    )?;
+    Ok(added == 1)
+}
+
+/// The batch's rows, in the caller's transaction, then each token's last use; nothing
+/// if the batch was committed before.
 fn commit_batch(tx: &mut Transaction<'_>, batch: &Batch) -> anyhow::Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&USAGE_LOCK])?;
+    if !first_commit(tx, batch)? {
+        return Ok(());
+    }
     let mut sources = Sources::default();
     let mut last_use: HashMap<i64, (i64, String)> = HashMap::new();
     for row in &batch.rows {
