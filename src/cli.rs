@@ -51,7 +51,7 @@ const GLOBAL: &str = "Global options";
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Database file [default: ~/.local/share/tokenctl/tokens.db]
+    /// Database file, or a postgres:// URL [default: ~/.local/share/tokenctl/tokens.db]
     #[arg(
         long,
         global = true,

@@ -120,10 +120,11 @@ fn database() -> Option<Store> {
     let path = named
         .or_else(|| std::env::var_os("TOKENCTL_DB").map(PathBuf::from))
         .or_else(|| crate::commands::default_db().ok())?;
-    if !path.is_file() {
+    let location = crate::store::Location::parse(path.as_os_str()).ok()?;
+    if location.as_file().is_some_and(|p| !p.is_file()) {
         return None;
     }
-    Store::open(&path, OpenMode::Existing).ok()
+    Store::open(&location, OpenMode::Existing).ok()
 }
 
 /// Tokens' ids (with the name as help), and the names a shell can take as one word.

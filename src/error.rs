@@ -11,7 +11,6 @@
 
 use std::error::Error as StdError;
 use std::io;
-use std::path::PathBuf;
 
 use crate::expiry::{ExpiryError, LifetimeError, SpanError};
 use crate::name::NameError;
@@ -59,9 +58,9 @@ pub struct HintedUsageError {
 
 /// The database file a command needs is not there.
 #[derive(Debug, thiserror::Error)]
-#[error("there is no database at {}", .path.display())]
+#[error("there is no database at {location}")]
 pub struct MissingDatabase {
-    pub path: PathBuf,
+    pub location: crate::store::Location,
 }
 
 impl MissingDatabase {
@@ -69,7 +68,7 @@ impl MissingDatabase {
     pub fn hint(&self) -> String {
         format!(
             "create it with 'tokenctl --db {} init', or point --db or TOKENCTL_DB at the database your tokens are in",
-            crate::text::shell_quote(&self.path.to_string_lossy())
+            crate::text::shell_quote(&self.location.to_string())
         )
     }
 }

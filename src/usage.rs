@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::Ipv6Net;
@@ -150,11 +150,26 @@ pub struct UsageRow {
     pub counts: Counter,
 }
 
-/// What a flush commits: the rows, and how many uses they add up to.
+/// What a flush commits: the rows, how many uses they add up to, and the batch's
+/// identity. A backend whose commit can succeed unseen (a connection lost before the
+/// reply) records the identity with the rows, so that committing the batch again adds
+/// nothing.
 #[derive(Debug, Default)]
 pub struct Batch {
+    pub id: u128,
     pub rows: Vec<UsageRow>,
     pub uses: u64,
+}
+
+impl Batch {
+    /// A batch of `rows` adding up to `uses`, with an identity of its own.
+    pub fn new(rows: Vec<UsageRow>, uses: u64) -> Batch {
+        Batch {
+            id: rand::random(),
+            rows,
+            uses,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -167,6 +182,10 @@ struct Pending {
 #[derive(Default)]
 pub struct UsageBuffer {
     pending: Mutex<Pending>,
+    /// A batch whose commit failed, kept whole (its identity too) for the next
+    /// [`take`](Self::take): retried as it was, it is counted once even if the failed
+    /// commit did happen. At most as large as `pending`.
+    unconfirmed: Mutex<Option<Batch>>,
 }
 
 impl std::fmt::Debug for UsageBuffer {
@@ -214,36 +233,57 @@ impl UsageBuffer {
         p.uses += 1;
     }
 
-    /// Uses recorded since the last [`take`](Self::take).
+    /// Uses recorded and not yet committed: since the last [`take`](Self::take), and
+    /// those of a batch put back.
     pub fn len(&self) -> u64 {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).uses
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).uses;
+        pending + self.unconfirmed().as_ref().map_or(0, |b| b.uses)
+    }
+
+    fn unconfirmed(&self) -> MutexGuard<'_, Option<Batch>> {
+        self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the next [`take`](Self::take) hands out a batch put back.
+    pub fn has_unconfirmed(&self) -> bool {
+        self.unconfirmed().is_some()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Empties the buffer into a batch for the store.
+    /// The batch put back by [`restore`](Self::restore), as it was, if there is one;
+    /// else empties the buffer into a new batch for the store.
     pub fn take(&self) -> Batch {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        Batch {
-            uses: pending.uses,
-            rows: pending
-                .counters
-                .into_iter()
-                .map(|((presented, hour, ip), counts)| UsageRow {
-                    presented,
-                    hour,
-                    ip: ip.label(),
-                    counts,
-                })
-                .collect(),
+        if let Some(batch) = self.unconfirmed().take() {
+            return batch;
         }
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let rows = pending
+            .counters
+            .into_iter()
+            .map(|((presented, hour, ip), counts)| UsageRow {
+                presented,
+                hour,
+                ip: ip.label(),
+                counts,
+            })
+            .collect();
+        Batch::new(rows, pending.uses)
     }
 
     /// Puts a batch back after a failed flush, so that nothing is lost while the database
-    /// is briefly unavailable.
+    /// is briefly unavailable: kept whole for the next [`take`](Self::take). Only when
+    /// another failed batch is already waiting (two commits from one buffer at once) are
+    /// its counts merged into the pending ones, under a new identity.
     pub fn restore(&self, batch: Batch) {
+        let mut waiting = self.unconfirmed();
+        if waiting.is_none() {
+            *waiting = Some(batch);
+            return;
+        }
+        drop(waiting);
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.uses += batch.uses;
         for row in batch.rows {
@@ -439,16 +479,38 @@ mod tests {
     }
 
     #[test]
-    fn restore_merges_back() {
+    fn a_batch_put_back_is_taken_again_as_it_was() {
         let b = UsageBuffer::new();
         let at = t("2026-01-01T10:00:00Z");
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
         let batch = b.take();
+        let id = batch.id;
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
         b.restore(batch);
+        assert_eq!(b.len(), 2);
         let again = b.take();
-        assert_eq!(again.uses, 2);
-        assert_eq!(again.rows.len(), 1);
-        assert_eq!(again.rows[0].counts.allowed, 2);
+        assert_eq!((again.id, again.uses), (id, 1));
+        let next = b.take();
+        assert_ne!(next.id, id, "the later uses are a batch of their own");
+        assert_eq!(next.uses, 1);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_second_batch_put_back_merges_into_the_pending_uses() {
+        let b = UsageBuffer::new();
+        let at = t("2026-01-01T10:00:00Z");
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        let first = b.take();
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        let second = b.take();
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        b.restore(first);
+        b.restore(second);
+        assert_eq!(b.take().uses, 1);
+        let merged = b.take();
+        assert_eq!(merged.uses, 2);
+        assert_eq!(merged.rows.len(), 1);
+        assert_eq!(merged.rows[0].counts.allowed, 2);
     }
 }

@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,9 +240,10 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Opens an existing database (never creates one: a missing database denies).
-    pub fn open(path: &Path) -> Result<Verifier> {
-        Ok(Verifier::new(Store::open(path, OpenMode::Existing)?))
+    /// Opens an existing database, a file or a PostgreSQL URL's (never creates one: a
+    /// missing database denies).
+    pub fn open(location: impl Into<crate::store::Location>) -> Result<Verifier> {
+        Ok(Verifier::new(Store::open(location, OpenMode::Existing)?))
     }
 
     pub fn new(store: Store) -> Verifier {
@@ -459,20 +459,26 @@ fn judge<T>(
 
 /// Takes what `buffer` holds and commits it into `store` (the flusher of a server uses
 /// its own connection), or puts it back on failure; never into a database that is no
-/// longer the one at the store's location (see [`Store::check_same_database`]).
+/// longer the one at the store's location (see [`Store::check_same_database`]). A batch
+/// put back is committed again as it was, then the uses recorded since.
 pub fn commit_buffered(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
-    let batch = buffer.take();
-    if batch.uses == 0 {
-        return Ok(0);
-    }
-    match store
-        .check_same_database()
-        .and_then(|()| store.record_usage(&batch))
-    {
-        Ok(()) => Ok(batch.uses),
-        Err(e) => {
+    let mut committed = 0;
+    loop {
+        let retry = buffer.has_unconfirmed();
+        let batch = buffer.take();
+        if batch.uses == 0 {
+            return Ok(committed);
+        }
+        if let Err(e) = store
+            .check_same_database()
+            .and_then(|()| store.record_usage(&batch))
+        {
             buffer.restore(batch);
-            Err(e.into())
+            return Err(e.into());
+        }
+        committed += batch.uses;
+        if !retry {
+            return Ok(committed);
         }
     }
 }

@@ -5,11 +5,12 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::Exit;
+use crate::store::Store;
 
 pub fn run(ctx: &Ctx) -> Result<Exit> {
-    let existed = ctx.db.exists();
+    let existed = Store::exists(&ctx.db)?;
     ctx.store_creating()?;
-    let path = ctx.db.display();
+    let path = &ctx.db;
     ctx.ui.status(&if existed {
         format!("The database {path} exists already; nothing changed.")
     } else {

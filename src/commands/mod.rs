@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::{Cli, Command};
 use crate::error::{AmbiguousName, Exit, MissingDatabase, usage};
 use crate::render::Zone;
-use crate::store::{Error as StoreError, OpenMode, Store, TokenRecord};
+use crate::store::{Error as StoreError, Location, OpenMode, Store, TokenRecord};
 use crate::ui::Ui;
 
 /// Longest description or reason, in characters.
@@ -34,7 +34,7 @@ pub(crate) const TEXT_MAX_CHARS: usize = 1_000;
 /// What every command gets: the terminal, the database path and the time of the run.
 pub struct Ctx {
     pub ui: Ui,
-    pub db: PathBuf,
+    pub db: Location,
     pub now: DateTime<Utc>,
 }
 
@@ -42,9 +42,9 @@ impl Ctx {
     /// Opens the database, which must exist: a mistyped `--db` must not turn into an
     /// empty database that reports "no tokens" and "unknown" where there are some.
     pub fn store(&self) -> Result<Store> {
-        if !self.db.exists() {
+        if !Store::exists(&self.db)? {
             return Err(MissingDatabase {
-                path: self.db.clone(),
+                location: self.db.clone(),
             }
             .into());
         }
@@ -67,11 +67,15 @@ impl Ctx {
     }
 }
 
-/// A database path as given: a `~` the shell did not expand (it was quoted, or came from
-/// a variable) would name a folder called `~` in the current directory.
-fn check_db_path(path: PathBuf) -> Result<PathBuf> {
-    check_path_is_expanded(&path)?;
-    Ok(path)
+/// A database location as given: a PostgreSQL URL, or a path, where a `~` the shell did
+/// not expand (it was quoted, or came from a variable) would name a folder called `~` in
+/// the current directory.
+fn check_db_path(path: PathBuf) -> Result<Location> {
+    let location = Location::parse(path.as_os_str()).map_err(|e| usage(e.to_string()))?;
+    if let Location::File(path) = &location {
+        check_path_is_expanded(path)?;
+    }
+    Ok(location)
 }
 
 /// Refuses a path that starts with a literal `~`.
@@ -163,7 +167,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         ),
         db: match cli.db {
             Some(p) => check_db_path(p)?,
-            None => default_db()?,
+            None => Location::File(default_db()?),
         },
         now,
     };

@@ -70,7 +70,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How `serve` runs, with every value already checked.
 #[derive(Debug)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub listen: SocketAddr,
     pub env: String,
     pub rules: Rules,

@@ -18,7 +18,6 @@
 //! connection, and connections are limited.
 
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -75,7 +74,12 @@ impl Verifiers {
     /// Opens `count` connections (all before returning: a database that cannot be opened
     /// stops the server before it listens), each for tokens of `env`, and starts a
     /// thread for each.
-    pub fn start(db: &Path, count: usize, env: &str, usage: &Arc<UsageBuffer>) -> Result<Self> {
+    pub fn start(
+        db: &crate::store::Location,
+        count: usize,
+        env: &str,
+        usage: &Arc<UsageBuffer>,
+    ) -> Result<Self> {
         let mut verifiers = Vec::with_capacity(count);
         for _ in 0..count {
             let store = Store::open(db, OpenMode::Existing)?;

@@ -37,6 +37,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::location::Location;
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
     Revocation, TokenFilter, TokenRecord, WarningSink,
@@ -62,7 +63,7 @@ impl Revision {
 /// A database tokenctl can keep its tokens in: the whole contract.
 pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
     /// Where the database is, as given when it was opened.
-    fn path(&self) -> &Path;
+    fn location(&self) -> &Location;
 
     /// Has anything changed since: a value that differs from every earlier one read
     /// through this handle once a credential has changed (guarantee 1 above). Read it in
@@ -199,7 +200,10 @@ pub trait Tokens {
 /// through the same handle alone.
 pub trait UsageCounters {
     /// Adds a batch of counters in one transaction (no increment lost or counted twice)
-    /// and moves each token's last use forward; counts of tokens not held are dropped.
+    /// and moves each token's last use forward; counts of tokens not held are dropped. A
+    /// backend whose commit can succeed without the caller learning it (a connection lost
+    /// before the reply) records the batch's `id` with its counters: the same batch
+    /// committed again adds nothing.
     fn record_usage(&mut self, batch: &Batch) -> Result<()>;
 
     /// Request windows of every token used in the last 30 days, by token key.

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::location::Location;
+use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, EventLog, NewToken, OldTokenEnd,
@@ -19,9 +21,22 @@ use crate::token::TokenHash;
 use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
 
 impl Store {
-    /// Opens (and with [`OpenMode::Create`], creates) the database at `path`.
-    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
-        Ok(Store::Sqlite(Sqlite::open(path, mode)?))
+    /// Opens (and with [`OpenMode::Create`], creates) the database at `location`: an
+    /// SQLite file, or tokenctl's schema in a PostgreSQL database.
+    pub fn open(location: impl Into<Location>, mode: OpenMode) -> Result<Store> {
+        Ok(match location.into() {
+            Location::File(path) => Store::Sqlite(Sqlite::open(&path, mode)?),
+            Location::Postgres(url) => Store::Postgres(Postgres::open(&url, mode)?),
+        })
+    }
+
+    /// Whether there is a tokenctl database at `location` (a PostgreSQL server is asked
+    /// whether tokenctl's schema is there).
+    pub fn exists(location: &Location) -> Result<bool> {
+        match location {
+            Location::File(path) => Ok(path.exists()),
+            Location::Postgres(url) => Postgres::exists(url),
+        }
     }
 
     /// An in-memory database with the current schema, for tests.
@@ -34,6 +49,7 @@ impl Store {
     pub fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
         match self {
             Store::Sqlite(s) => s.in_one_snapshot(reads),
+            Store::Postgres(p) => p.in_one_snapshot(reads),
         }
     }
 
@@ -41,6 +57,7 @@ impl Store {
     pub fn report_warnings_to(&mut self, sink: WarningSink) {
         match self {
             Store::Sqlite(s) => s.report_warnings_to(sink),
+            Store::Postgres(p) => p.report_warnings_to(sink),
         }
     }
 }
@@ -60,6 +77,7 @@ macro_rules! dispatch {
                 pub fn $r(&self, $($ra: $rt),*) -> $rr {
                     match self {
                         Store::Sqlite(s) => s.$r($($ra),*),
+                        Store::Postgres(p) => p.$r($($ra),*),
                     }
                 }
             )*
@@ -69,6 +87,7 @@ macro_rules! dispatch {
                 pub fn $w(&mut self, $($wa: $wt),*) -> $wr {
                     match self {
                         Store::Sqlite(s) => s.$w($($wa),*),
+                        Store::Postgres(p) => p.$w($($wa),*),
                     }
                 }
             )*
@@ -79,7 +98,7 @@ macro_rules! dispatch {
 dispatch! {
     Backend
     reading {
-        fn path() -> &Path;
+        fn location() -> &Location;
         fn revision() -> Result<Revision>;
         fn check_same_database() -> Result<()>;
         fn health() -> Result<()>;

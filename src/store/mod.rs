@@ -2,13 +2,15 @@
 //! usage counters. The types here are backend-neutral; the contract every backend keeps
 //! is in `backend`, its errors in `error`. [`Store`] is the closed set of backends, and
 //! the only way in: commands, the verifier and the server call its methods, which
-//! dispatch to the backend (`dispatch`). `sqlite/` is the only module that knows SQL or
-//! names its driver; a second backend (PostgreSQL) goes beside it, as a variant of
-//! [`Store`] and an implementation of [`Backend`].
+//! dispatch to the backend (`dispatch`). The location of the database (`location`)
+//! chooses the backend: `sqlite/` for a file, `postgres/` for a PostgreSQL URL; they are
+//! the only modules that know SQL or name a driver.
 
 mod backend;
 mod dispatch;
 mod error;
+pub mod location;
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -25,18 +27,21 @@ use crate::token::TokenHash;
 
 pub use backend::{Backend, Configuration, EventLog, Revision, Tokens, UsageCounters};
 pub use error::{Error, Failure, Refusal, Result};
+pub use location::Location;
 #[cfg(test)]
 pub(crate) use sqlite::testing;
 
 /// An open tokenctl database, of one of the backends.
 pub enum Store {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Store::Sqlite(s) => s.fmt(f),
+            Store::Postgres(p) => p.fmt(f),
         }
     }
 }
@@ -61,7 +66,7 @@ pub type WarningSink = Box<dyn Fn(&str) + Send>;
 
 /// The kind of a failure and the advice on it, from the backend whose driver raised it.
 fn classify(err: &anyhow::Error) -> Option<(error::Kind, Option<&'static str>)> {
-    sqlite::classify(err)
+    sqlite::classify(err).or_else(|| postgres::classify(err))
 }
 
 /// What `prune` removed (or would remove).

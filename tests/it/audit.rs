@@ -11,7 +11,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 /// Presents `secret` `n` times at `at` through the library, as a server would.
 fn present(env: &TestEnv, secret: &str, ip: &str, at: DateTime<Utc>, n: usize) {
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     let ip = ip.parse().unwrap();
     for _ in 0..n {
         v.verify_at(&Question::new(secret).ip(ip), at).unwrap();
@@ -355,7 +355,7 @@ fn flood_of_garbage_tokens() {
     env.run(&["config", "set", "flood_threshold", "150"])
         .success();
     let at = t(NOW);
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     for i in 0..200u32 {
         let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + i));
         v.verify_at(&Question::new("garbage").ip(ip), at).unwrap();
@@ -390,7 +390,7 @@ fn flood_of_garbage_tokens() {
 fn denied_use_counts_only_uses_after_the_revocation() {
     let mut env = env_at_now();
     let tok = old_token(&mut env, "leaked", &[]);
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     let ip = "10.0.0.1".parse().unwrap();
     let write: tokenctl::Scope = "cases:write".parse().unwrap();
     let wrong_scope = Question::new(&tok.secret).ip(ip).scope(write);

@@ -1,5 +1,8 @@
 //! `tokenctl backup`: a private, consistent copy that still verifies the secrets of its
 //! time, written without following links or replacing files unasked.
+//!
+//! SQLite-only (`TestEnv::sqlite`): `backup` writes SQLite files; on PostgreSQL it is
+//! refused (pg_dump is the tool there).
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -30,7 +33,7 @@ fn backup_022(env: &TestEnv, args: &str) -> std::process::Output {
 
 #[test]
 fn the_copy_is_private_and_verifies_the_secrets_of_its_time() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let kept = env.create("kept", &["cases:read"], &[]);
     let gone = env.create("gone", &["cases:read"], &[]);
     env.run(&["revoke", &gone.id, "--yes"]).success();
@@ -84,7 +87,7 @@ fn the_copy_is_private_and_verifies_the_secrets_of_its_time() {
 
 #[test]
 fn an_existing_path_is_kept_unless_forced_and_a_link_is_never_followed() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("t", &["cases:read"], &[]);
     let existing = env.dir().join("existing.db");
     std::fs::write(&existing, b"older backup").unwrap();
@@ -130,7 +133,7 @@ fn an_existing_path_is_kept_unless_forced_and_a_link_is_never_followed() {
 /// that passes SQLite's integrity check and opens as a tokenctl database.
 #[test]
 fn backups_while_another_process_writes() {
-    let env = Arc::new(TestEnv::new());
+    let env = Arc::new(TestEnv::sqlite());
     env.create("first", &["cases:read"], &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {

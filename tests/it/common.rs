@@ -1,5 +1,11 @@
 //! The one test environment: a temporary directory with HOME and XDG pointed into it, a
-//! cleared environment, a database path, and the real binary run through assert_cmd.
+//! cleared environment, a database, and the real binary run through assert_cmd.
+//!
+//! The database is of the backend `TOKENCTL_TEST_BACKEND` names: `sqlite` (the default:
+//! a file in the directory) or `postgres` (a database of its own, with a random name,
+//! created on the server `TOKENCTL_TEST_POSTGRES` names and dropped afterwards). So the
+//! same tests run on both backends; `.ci/run` runs them once per backend. A test about
+//! SQLite's files (permissions, WAL, links, a damaged file) uses [`TestEnv::sqlite`].
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +16,87 @@ use tempfile::TempDir;
 pub struct TestEnv {
     dir: TempDir,
     db: PathBuf,
+    /// The PostgreSQL database the binary is pointed at instead of `db`.
+    postgres: Option<TestDatabase>,
     now: Option<String>,
+}
+
+/// The server that PostgreSQL tests use, from `TOKENCTL_TEST_POSTGRES`. Without it they
+/// cannot run: under CI (`CI=true`) that is a failure; elsewhere `None`, and the caller
+/// says it skipped.
+pub fn test_postgres() -> Option<String> {
+    match std::env::var("TOKENCTL_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true, but TOKENCTL_TEST_POSTGRES names no PostgreSQL server for the PostgreSQL tests"
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Whether the tests run against PostgreSQL (`TOKENCTL_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("TOKENCTL_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("TOKENCTL_TEST_BACKEND={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A database of a test's own on the test server, dropped when the test ends.
+pub struct TestDatabase {
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a random name on `server` (a URL whose database
+    /// the role may connect to, the role allowed to create databases).
+    pub fn create(server: &str) -> TestDatabase {
+        let name = format!("tokenctl_test_{:016x}", rand::random::<u64>());
+        let mut admin = postgres::Client::connect(server, postgres::NoTls)
+            .expect("connect to TOKENCTL_TEST_POSTGRES");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        TestDatabase {
+            server: server.to_string(),
+            name,
+        }
+    }
+
+    /// The URL of this database: the server's, with the database's name.
+    pub fn url(&self) -> String {
+        let (base, query) = match self.server.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (self.server.as_str(), String::new()),
+        };
+        let authority_end = base
+            .find("://")
+            .map(|i| i + 3)
+            .and_then(|start| base[start..].find('/').map(|j| start + j))
+            .unwrap_or(base.len());
+        format!("{}/{}{query}", &base[..authority_end], self.name)
+    }
+
+    /// A connection to this database, for tests that look into it.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls)
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
 
 /// The result of a run, for assertions.
@@ -58,21 +144,86 @@ pub struct Made {
 }
 
 impl TestEnv {
+    /// A database of the backend under test (see the module's documentation).
     pub fn new() -> TestEnv {
+        let mut env = TestEnv::sqlite();
+        if on_postgres() {
+            let server = test_postgres().expect(
+                "TOKENCTL_TEST_BACKEND=postgres needs TOKENCTL_TEST_POSTGRES (a server URL)",
+            );
+            env.postgres = Some(TestDatabase::create(&server));
+        }
+        env
+    }
+
+    /// A PostgreSQL database whatever the backend under test, for tests of PostgreSQL's
+    /// own behaviour; `None` without a server outside CI (the test is skipped, and says
+    /// how to run it).
+    pub fn postgres() -> Option<TestEnv> {
+        let Some(server) = test_postgres() else {
+            // Once, and past the harness's capture (which only takes `eprintln!`), so that
+            // `cargo test` shows it.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the PostgreSQL tests need TOKENCTL_TEST_POSTGRES=postgres://USER:PASSWORD@HOST:PORT/DB (a role with CREATEDB; see README, Development)"
+                );
+            });
+            return None;
+        };
+        let mut env = TestEnv::sqlite();
+        env.postgres = Some(TestDatabase::create(&server));
+        Some(env)
+    }
+
+    /// An SQLite file whatever the backend under test: for tests about SQLite's files.
+    pub fn sqlite() -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("tokenctl-test")
             .tempdir()
             .expect("temp dir");
         let db = dir.path().join("data").join("tokens.db");
-        TestEnv { dir, db, now: None }
+        TestEnv {
+            dir,
+            db,
+            postgres: None,
+            now: None,
+        }
     }
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
+    /// The SQLite file; a test that needs it is about SQLite, and must say so by using
+    /// [`TestEnv::sqlite`].
+    #[track_caller]
     pub fn db(&self) -> &Path {
+        assert!(
+            self.postgres.is_none(),
+            "this test reads the SQLite file: make it TestEnv::sqlite()"
+        );
         &self.db
+    }
+
+    /// What `--db` and `TOKENCTL_DB` name: the file, or the PostgreSQL database's URL.
+    pub fn location(&self) -> std::ffi::OsString {
+        match &self.postgres {
+            Some(pg) => pg.url().into(),
+            None => self.db.clone().into(),
+        }
+    }
+
+    /// The same, as the library takes it (`Store::open`, `Verifier::open`).
+    pub fn store_location(&self) -> tokenctl::store::Location {
+        tokenctl::store::Location::parse(&self.location()).expect("a valid location")
+    }
+
+    /// The PostgreSQL database, when the test runs against one.
+    pub fn postgres_db(&self) -> Option<&TestDatabase> {
+        self.postgres.as_ref()
     }
 
     /// Pins the clock of every later run (debug builds honour TOKENCTL_TEST_NOW).
@@ -95,7 +246,7 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
             .env("TZ", "UTC")
             .env("LC_ALL", "C")
-            .env("TOKENCTL_DB", &self.db)
+            .env("TOKENCTL_DB", self.location())
             .current_dir(self.dir.path());
         if let Some(now) = &self.now {
             cmd.env("TOKENCTL_TEST_NOW", now);
@@ -151,8 +302,22 @@ impl TestEnv {
         self.run(&["show", id, "--json"]).success().json()
     }
 
-    /// The database file's bytes and its -wal's, for checks that no secret is stored.
+    /// What the database stores, for checks that no secret is stored: the SQLite file's
+    /// bytes and its -wal's, or a plain-text `pg_dump` of the PostgreSQL database.
     pub fn stored_bytes(&self) -> Vec<u8> {
+        if let Some(pg) = &self.postgres {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--dbname")
+                .arg(pg.url())
+                .output()
+                .expect("run pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return out.stdout;
+        }
         let mut bytes = std::fs::read(&self.db).unwrap_or_default();
         let mut wal = self.db.as_os_str().to_owned();
         wal.push("-wal");

@@ -23,7 +23,7 @@ fn committed_script(shell: Shell) -> PathBuf {
 
 #[test]
 fn prints_the_committed_scripts() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     for shell in Shell::value_variants() {
         let run = env.run(&["completions", &shell.to_string()]).success();
         let path = committed_script(*shell);
@@ -314,7 +314,7 @@ fn zsh_completes_subcommands_and_flags() {
         }
     }
     // And values only the database knows.
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("importer", &["cases:read"], &[]);
     for (typed, full) in [
         ("tokenctl show impo", "tokenctl show importer"),
@@ -398,7 +398,7 @@ fn bash_and_fish_complete_from_the_database() {
         ) {
             continue;
         }
-        let env = TestEnv::new();
+        let env = TestEnv::sqlite();
         env.run(&["config", "set", "modules", "cases,invoices"])
             .success();
         let importer = env.create("importer", &["cases:read"], &[]);
@@ -447,7 +447,7 @@ fn completing_creates_no_database() {
     if !tools::available("bash", "completions::completing_creates_no_database") {
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let missing = env.dir().join("nowhere").join("tokens.db");
     let db_flag = missing.to_str().unwrap();
     for words in [

@@ -101,7 +101,7 @@ fn the_secret_is_not_stored() {
         secrets.push(env.create(&format!("t{i}"), &["cases:read"], &[]).secret);
     }
     // Also while a second connection keeps the WAL from being checkpointed away.
-    let store = tokenctl::Store::open(env.db(), tokenctl::OpenMode::Existing).unwrap();
+    let store = tokenctl::Store::open(env.store_location(), tokenctl::OpenMode::Existing).unwrap();
     secrets.push(env.create("t5", &["cases:read"], &[]).secret);
     let bytes = env.stored_bytes();
     drop(store);
@@ -281,7 +281,7 @@ fn control_characters_never_reach_the_terminal_raw() {
 
 #[test]
 fn a_name_written_by_another_tool_is_escaped_too() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let made = env.create("plain", &["cases:read"], &[]);
     crate::common::sqlite3(
         env.db(),

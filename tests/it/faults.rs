@@ -1,6 +1,8 @@
 //! Storage faults and crashes: a full disk, stray or missing -wal/-shm files, and SIGKILL
 //! in the middle of writes. Each must end in a clear message, no corruption, and nothing
 //! lost that was reported done.
+//!
+//! SQLite-only (`TestEnv::sqlite`): full disks, side files and crashes of the SQLite file.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,7 +59,7 @@ pub(crate) fn with_small_disk(
 /// process must report it, not die of SIGXFSZ, and leave the database intact.
 #[test]
 fn file_size_limit() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("before", &["cases:read"], &[]);
     let bin = assert_cmd::cargo::cargo_bin("tokenctl");
     let out = Command::new("sh")
@@ -92,7 +94,7 @@ fn file_size_limit() {
 
 #[test]
 fn disk_full() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     // Fill the disk, then try to write; free it, and everything works again.
     let script = r#"
 "$T" -q create --name before --scope cases:read > /dev/null || exit 10
@@ -145,7 +147,7 @@ sqlite3 "$TOKENCTL_DB" 'PRAGMA integrity_check' 2>/dev/null || echo "(no sqlite3
 
 #[test]
 fn stray_side_files_are_harmless() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("kept", &["cases:read"], &[]);
     // Garbage where SQLite keeps its write-ahead log and shared index.
     std::fs::write(side(&env, "-wal"), vec![0x5a; 10_000]).unwrap();
@@ -159,7 +161,7 @@ fn stray_side_files_are_harmless() {
 
 #[test]
 fn missing_side_files_after_a_clean_exit() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("kept", &["cases:read"], &[]);
     env.run(&["revoke", &t.id, "--yes"]).success();
     for suffix in ["-wal", "-shm"] {
@@ -212,7 +214,7 @@ fn run_or_kill(env: &TestEnv, args: &[&str], delay: Duration) -> Option<std::pro
 fn sigkill_during_cli_writes() {
     let seed = 0x7ac0_c7a1_u64;
     let mut dice = Dice(seed);
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let base = env.create("base", &["cases:read"], &[]);
     let mut created: Vec<String> = vec![base.id.clone()];
     let mut revoked: Vec<String> = Vec::new();
@@ -304,7 +306,7 @@ fn sigkill_during_cli_writes() {
 /// beside the database, said loudly, and the reserve made again once there is room.
 #[test]
 fn revocation_on_a_full_disk() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let script = r#"
 "$T" create --name victim --scope cases:read --json > "$MNT/../victim.json" 2>/dev/null || exit 10
 "$T" -q create --name bystander --scope cases:read > /dev/null || exit 11

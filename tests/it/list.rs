@@ -161,7 +161,7 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
     use chrono::{DateTime, TimeDelta, Utc};
     use tokenctl::{Question, Verifier};
 
-    let mut env = TestEnv::new();
+    let mut env = TestEnv::sqlite();
     env.set_now("2026-03-01T10:00:00Z");
     let a = env.create("a", &["cases:read"], &["--expires", "90d"]);
     let b = env.create("b", &["cases:read"], &["--expires", "90d"]);

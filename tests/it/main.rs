@@ -17,6 +17,7 @@ mod faults;
 mod init;
 mod list;
 mod operators;
+mod postgres;
 mod prompts;
 mod proxies;
 mod prune;

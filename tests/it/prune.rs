@@ -10,7 +10,7 @@ fn deletes_old_usage_keeps_tokens_and_logs() {
     env.run(&["config", "set", "max_lifetime", "none"])
         .success();
     let t = env.create("old", &["cases:read"], &["--expires", "never"]);
-    let mut v = Verifier::open(env.db()).unwrap();
+    let mut v = Verifier::open(env.store_location()).unwrap();
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     v.verify_at(&Question::new(&t.secret), at("2025-01-02T00:00:00Z"))
         .unwrap();

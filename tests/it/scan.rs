@@ -464,7 +464,7 @@ fn revoke_changes_only_the_active_tokens_found() {
 
 #[test]
 fn skips_binary_and_large_files_and_counts_them() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("x", &["cases:read"], &[]);
     let root = env.dir().join("tree");
     let mut binary = b"\x7fELF\0\0\0".to_vec();

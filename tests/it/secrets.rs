@@ -20,7 +20,7 @@ fn assert_absent(what: &str, text: &[u8], secrets: &[&str]) {
 
 #[test]
 fn a_tokens_life_leaves_no_trace_of_it() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let first = env.create("sync", &["contacts:write"], &["--allow-ip", "10.0.0.0/8"]);
     // Keep a reader open so the WAL is not checkpointed away before we read it.
     let mut reader = crate::common::Sqlite3::open(env.db());

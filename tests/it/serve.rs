@@ -34,7 +34,7 @@ fn tokenctl(env: &TestEnv) -> Command {
         .env("HOME", env.dir())
         .env("TZ", "UTC")
         .env("LC_ALL", "C")
-        .env("TOKENCTL_DB", env.db())
+        .env("TOKENCTL_DB", env.location())
         .current_dir(env.dir());
     cmd
 }
@@ -705,7 +705,7 @@ fn ipv6_peers() {
 
 #[test]
 fn start_up_errors_come_before_listening() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let run = |args: &[&str]| {
         let out = tokenctl(&env)
             .arg("serve")

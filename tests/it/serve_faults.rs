@@ -5,6 +5,9 @@
 //!
 //! Timeouts only turn a hang into a failure; the one time-based bound is the loss window
 //! of a SIGKILL, which is what is being tested.
+//!
+//! SQLite-only (`TestEnv::sqlite`): the faults here are the SQLite file's (deleted,
+//! replaced, restored); PostgreSQL's are in `postgres.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -147,7 +150,7 @@ fn sleep_until(at: Instant) {
 fn sigkill_under_load_keeps_revocations_and_loses_at_most_the_last_flush() {
     let seed = 0x5e12_e0f7_u64;
     let mut dice = Dice(seed);
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let steady = env.create("steady", &["cases:read"], &[]);
     let mut before = recorded(&env);
     let mut previous: Option<Made> = None;
@@ -324,7 +327,7 @@ const FAILED_FLUSHES: &str = "tokenctl_serve_usage_flushes_total{result=\"failed
 /// Restarted, the server uses the file at the path.
 #[test]
 fn a_deleted_or_replaced_database_is_refused_until_restart() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let kept = env.create("kept", &["cases:read"], &[]);
     let gone = env.create("revoked in the backup", &["cases:read"], &[]);
     let copy = env.dir().join("backup.db");
@@ -403,7 +406,7 @@ fn a_backup_restored_in_place_is_followed_at_once() {
     ) {
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let kept = env.create("kept", &["cases:read"], &[]);
     let gone = env.create("revoked in the backup", &["cases:read"], &[]);
     let copy = env.dir().join("backup.db");
@@ -481,7 +484,7 @@ fn run_as(env: &TestEnv, nobody: bool, args: &[&str], stdin: &str) -> Output {
 /// after a server opened it stays readable to that server, as for any Unix program.)
 #[test]
 fn an_unreadable_database_denies() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let made = env.create("x", &["cases:read"], &[]);
     let serve_fails = |nobody: bool, wanted: &str| {
         let out = run_as(&env, nobody, &["serve", "--listen", "127.0.0.1:0"], "");
@@ -539,7 +542,7 @@ fn an_unreadable_database_denies() {
 /// holds any of them.
 #[test]
 fn metrics_and_log_never_show_a_token() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let valid = env.create("valid", &["cases:read"], &[]);
     let revoked = env.create("revoked", &["cases:read"], &[]);
     revoke(&env, &revoked.id);
@@ -616,7 +619,7 @@ fn file_size_limit(pid: u32, bytes: Option<u64>) {
 /// buffered uses are committed and health returns.
 #[test]
 fn healthz_is_degraded_while_usage_cannot_be_committed() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let made = env.create("busy", &["cases:read"], &[]);
     let server = Server::start(&env, &[]);
     let a = server.addr;
@@ -648,7 +651,7 @@ fn healthz_is_degraded_while_usage_cannot_be_committed() {
 /// no reading of its memory by other processes of its user) and sets its core size to 0.
 #[test]
 fn serve_cannot_dump_core() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("someone", &["cases:read"], &[]);
     let server = Server::start(&env, &[]);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();

@@ -1,4 +1,6 @@
 //! The database file: permissions, refusal of files that are not ours, bad places.
+//!
+//! SQLite-only (`TestEnv::sqlite`): every test here is about the file and its side files.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -18,7 +20,7 @@ fn side(env: &TestEnv, suffix: &str) -> std::path::PathBuf {
 
 #[test]
 fn owner_only_under_umask_022() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let bin = assert_cmd::cargo::cargo_bin("tokenctl");
     let run_sh = |name: &str| {
         let status = std::process::Command::new("sh")
@@ -66,7 +68,7 @@ fn assert_refused(env: &TestEnv, bytes: &[u8], expect: &str) {
 
 #[test]
 fn junk_file() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     assert_refused(
         &env,
         &b"PK\x03\x04 definitely a zip file".repeat(100),
@@ -76,7 +78,7 @@ fn junk_file() {
 
 #[test]
 fn foreign_sqlite_file() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let other = env.dir().join("other.db");
     crate::common::sqlite3(
         &other,
@@ -87,7 +89,7 @@ fn foreign_sqlite_file() {
 
 #[test]
 fn newer_schema() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("x", &["cases:read"], &[]);
     crate::common::sqlite3(
         env.db(),
@@ -99,7 +101,7 @@ fn newer_schema() {
 
 #[test]
 fn database_under_a_file_is_a_clear_error() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let file = env.dir().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let db = file.join("tokens.db");
@@ -119,7 +121,7 @@ fn read_only_directory_is_a_clear_error() {
         );
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let dir = env.dir().join("ro");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
@@ -141,7 +143,7 @@ fn is_root() -> bool {
 
 #[test]
 fn world_readable_database_is_repaired_with_a_warning() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("x", &["cases:read"], &[]);
     std::fs::set_permissions(env.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = env.run(&["list"]).success();
@@ -155,7 +157,7 @@ fn world_readable_database_is_repaired_with_a_warning() {
 
 #[test]
 fn default_database_location() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let out = env
         .cmd()
         .env_remove("TOKENCTL_DB")
@@ -175,7 +177,7 @@ fn default_database_location() {
 /// No command waits for input when stdin is not a terminal, even a pipe nobody closes.
 #[test]
 fn no_command_waits_for_input() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("x", &["cases:read"], &[]);
     let commands: Vec<Vec<&str>> = vec![
         vec!["create", "--scope", "cases:read"],
@@ -278,7 +280,7 @@ fn foreign_sqlite(path: &std::path::Path) {
 /// application's database, not to a tokenctl database (whose real path the message gives).
 #[test]
 fn a_symbolic_link_is_refused_and_its_target_untouched() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
     let notes = env.dir().join("notes.txt");
     std::fs::write(&notes, b"not a database\n").unwrap();
@@ -312,7 +314,7 @@ fn a_symbolic_link_is_refused_and_its_target_untouched() {
 /// does not block, /dev/null keeps its mode (the check once set it to 0600 as root).
 #[test]
 fn special_files_are_refused_unopened() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let null = std::path::Path::new("/dev/null");
     assert_untouched(&env, null, null, "character device");
 
@@ -344,7 +346,7 @@ fn special_files_are_refused_unopened() {
 /// merely looking at the file.
 #[test]
 fn another_applications_database_is_untouched_with_its_journal() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
     let work = env.dir().join("work.db");
     let mut conn = crate::common::Sqlite3::open(&work);
@@ -389,7 +391,7 @@ fn another_applications_database_is_untouched_with_its_journal() {
 /// or has another name too, is refused, and what it points at is untouched.
 #[test]
 fn side_files_that_are_not_the_databases_are_refused() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("t", &["cases:read"], &[]);
     let victim = env.dir().join("victim.txt");
     std::fs::write(&victim, b"precious\n").unwrap();
@@ -429,7 +431,7 @@ fn a_side_file_of_another_user_is_refused() {
         eprintln!("notice: skipped a_side_file_of_another_user_is_refused: needs root");
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("t", &["cases:read"], &[]);
     let wal = side(&env, "-wal");
     std::fs::write(&wal, b"").unwrap();
@@ -454,7 +456,7 @@ fn a_side_file_of_another_user_is_refused() {
 /// database: refused, for a new database and an existing one.
 #[test]
 fn a_directory_others_can_write_is_refused() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let shared = env.dir().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -495,7 +497,7 @@ fn an_unreadable_file_is_refused_as_it_is() {
         eprintln!("notice: skipped an_unreadable_file_is_refused_as_it_is: root reads every file");
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     env.create("t", &["cases:read"], &[]);
     std::fs::set_permissions(env.db(), std::fs::Permissions::from_mode(0o244)).unwrap();
     let run = env.run(&["list"]).code(1);
@@ -509,7 +511,7 @@ fn an_unreadable_file_is_refused_as_it_is() {
 /// names are refused, and the message says what to do.
 #[test]
 fn a_hard_linked_database_is_refused() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("t", &["cases:read"], &[]);
     let second = env.dir().join("second.db");
     std::fs::hard_link(env.db(), &second).unwrap();
@@ -543,7 +545,7 @@ fn a_bind_mounted_database_file_is_refused() {
     ) {
         return;
     }
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("t", &["cases:read"], &[]);
     let inside = env.dir().join("container");
     std::fs::create_dir(&inside).unwrap();

@@ -136,7 +136,10 @@ fn eight_processes_mixing_everything() {
         events.as_array().unwrap().len(),
         WORKERS * (TOKENS + 2 * 2 + 2)
     );
-    assert_eq!(integrity(&env), "ok");
+    // The file's own check; a PostgreSQL server checks its pages itself.
+    if env.postgres_db().is_none() {
+        assert_eq!(integrity(&env), "ok");
+    }
 }
 
 pub fn integrity(env: &TestEnv) -> String {

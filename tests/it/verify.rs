@@ -211,7 +211,7 @@ fn records_unless_told_not_to() {
 
 #[test]
 fn missing_database_denies_and_is_not_created() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = tokenctl::token::generate("tok", "live").unwrap();
     let run = env.run_with(&["verify"], Some(t.secret.expose())).code(1);
     assert!(run.stderr.contains("no database at"), "{}", run.stderr);
@@ -221,7 +221,7 @@ fn missing_database_denies_and_is_not_created() {
 
 #[test]
 fn unreadable_database_denies() {
-    let env = TestEnv::new();
+    let env = TestEnv::sqlite();
     let t = env.create("x", &["cases:read"], &[]);
     std::fs::write(env.db(), b"garbage that replaced the database").unwrap();
     let run = env.run_with(&["verify"], Some(&t.secret)).code(1);

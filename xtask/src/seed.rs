@@ -108,16 +108,13 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                 });
                 if rows.len() == CHUNK {
                     written += rows.len();
-                    store.record_usage(&Batch {
-                        rows: std::mem::take(&mut rows),
-                        uses: 0,
-                    })?;
+                    store.record_usage(&Batch::new(std::mem::take(&mut rows), 0))?;
                 }
             }
         }
     }
     written += rows.len();
-    store.record_usage(&Batch { rows, uses: 0 })?;
+    store.record_usage(&Batch::new(rows, 0))?;
     eprintln!(
         "seeded {}: {} tokens, {written} usage rows over {} days",
         path.display(),

@@ -40,6 +40,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::error::Kind;
+use super::location::Location;
 use super::{Backend, BackupReport, Error, Result, Revision, WarningSink};
 
 pub use reserve::RESERVE_BYTES;
@@ -70,6 +71,8 @@ impl From<rusqlite::Error> for Error {
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
+    /// The same path, as the contract names a location.
+    location: Location,
     /// Device and inode of the file opened; `None` in memory.
     file: Option<(u64, u64)>,
     /// Device and inode of its `-wal` and `-shm` files, as found after opening.
@@ -93,8 +96,8 @@ impl std::fmt::Debug for Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn path(&self) -> &Path {
-        &self.path
+    fn location(&self) -> &Location {
+        &self.location
     }
 
     /// `data_version` is read through a cached statement: on the verification path.

@@ -16,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::migrations::{self, APPLICATION_ID, MIGRATIONS};
 use super::{Sqlite, file, reserve};
+use crate::store::location::Location;
 use crate::store::{Error, OpenMode, Refusal};
 
 /// How long a command waits for another process's write lock before giving up.
@@ -120,6 +121,7 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Sqlite> {
         conn,
         file: Some(found.identity()),
         side_files,
+        location: Location::File(path.clone()),
         path,
         reserve: Some(reserve),
         own_changes: Default::default(),
@@ -290,6 +292,7 @@ pub fn open_in_memory() -> Result<Sqlite> {
     Ok(Sqlite {
         conn,
         path: PathBuf::from(":memory:"),
+        location: Location::File(PathBuf::from(":memory:")),
         file: None,
         side_files: [None, None],
         reserve: None,
