@@ -143,6 +143,24 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// Whether this token may be rotated (read under the rotation's write lock): a token
+    /// is rotated once, and a revoked one not at all. Every backend asks this.
+    pub(crate) fn check_rotatable(&self) -> Result<()> {
+        if self.revoked_at.is_some() {
+            return Err(Error::invalid(format!(
+                "token {} is revoked; create a new token instead of rotating it",
+                self.id
+            )));
+        }
+        if let Some(to) = &self.rotated_to {
+            return Err(Error::invalid(format!(
+                "token {} was already rotated to {to}; rotate {to} instead",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+
     /// The internal row key that usage counters refer to ([`crate::usage::Presented`]).
     pub fn key(&self) -> i64 {
         self.key

@@ -462,16 +462,7 @@ fn rotate_in(
     now: DateTime<Utc>,
 ) -> anyhow::Result<(TokenRecord, TokenRecord)> {
     let old = require(tx, old_id, true)?;
-    if old.revoked_at.is_some() {
-        bail!(Error::invalid(format!(
-            "token {old_id} is revoked; create a new token instead of rotating it"
-        )));
-    }
-    if let Some(to) = &old.rotated_to {
-        bail!(Error::invalid(format!(
-            "token {old_id} was already rotated to {to}; rotate {to} instead"
-        )));
-    }
+    old.check_rotatable()?;
     let new_id = insert(tx, new, Some(old_id), actor, now)?;
     let details = match end {
         OldTokenEnd::RevokedNow => {
