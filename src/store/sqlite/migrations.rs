@@ -255,6 +255,25 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE events_kept RENAME TO events;
     CREATE INDEX events_token ON events(token_id, seq);
     ",
+    // 7: per token, its uses in each hour of the 32 UTC days up to the latest day it was
+    // used on, in one row (`offset:uses` pairs, the offset in hours from the start of day
+    // `latest - 31`): `SPIKE` reads a row per token instead of a month of `token_days`.
+    // Written by the transaction that writes the `usage` rows it sums.
+    "
+    CREATE TABLE token_recent (
+        token_pk INTEGER PRIMARY KEY REFERENCES tokens(pk),
+        latest   INTEGER NOT NULL,
+        hours    TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO token_recent (token_pk, latest, hours)
+    SELECT l.token_pk, l.latest,
+           coalesce(group_concat((u.hour - (l.latest - 31) * 24) || ':' || u.uses, ','), '')
+      FROM (SELECT token_pk, max(hour) / 24 AS latest FROM usage GROUP BY token_pk) AS l
+      LEFT JOIN (SELECT token_pk, hour, sum(allowed + denied) AS uses FROM usage
+                  GROUP BY token_pk, hour HAVING uses > 0) AS u
+        ON u.token_pk = l.token_pk AND u.hour >= (l.latest - 31) * 24
+     GROUP BY l.token_pk;
+    ",
 ];
 
 /// The schema version this build writes and understands.
