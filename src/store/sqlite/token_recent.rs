@@ -34,20 +34,11 @@ impl Recent {
 
     /// From the stored text, `offset:uses` pairs joined by commas.
     fn parse(latest: i64, text: &str) -> rusqlite::Result<Recent> {
-        let bad = || {
-            let why = format!("token_recent: not offset:uses pairs: {text:.40}");
-            rusqlite::Error::FromSqlConversionFailure(1, Type::Text, why.into())
-        };
         let first = (latest - DAYS + 1) * 24;
-        let hours = text
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (offset, uses) = pair.split_once(':').ok_or_else(bad)?;
-                let offset: i64 = offset.parse().map_err(|_| bad())?;
-                Ok((first + offset, uses.parse().map_err(|_| bad())?))
-            })
-            .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+        let mut hours = BTreeMap::new();
+        for_each_pair(text, |offset, uses| {
+            hours.insert(first + offset, uses);
+        })?;
         Ok(Recent { latest, hours })
     }
 
@@ -81,19 +72,57 @@ impl Recent {
     pub(super) fn held(&self) -> (i64, &BTreeMap<i64, u64>) {
         (self.first_hour(), &self.hours)
     }
+}
 
-    /// `SPIKE`'s uses in each of the 31 windows of 24 hours from hour `base` on, or `None`
-    /// when they start before the row's days.
-    pub(super) fn daily(&self, base: i64) -> Option<[u64; 31]> {
-        if base.div_euclid(24) < self.latest - DAYS + 1 {
-            return None;
+/// Calls `f` with each `offset:uses` pair of a stored row, parsed as it is read: `SPIKE`
+/// reads a month of hours per token this way, without allocating.
+fn for_each_pair(text: &str, mut f: impl FnMut(i64, u64)) -> rusqlite::Result<()> {
+    let bad = || {
+        let why = format!("token_recent: not offset:uses pairs: {text:.40}");
+        rusqlite::Error::FromSqlConversionFailure(1, Type::Text, why.into())
+    };
+    let (mut offset, mut uses, mut digits, mut in_uses) = (0i64, 0u64, 0, false);
+    for &c in text.as_bytes().iter().chain(b",") {
+        match c {
+            b'0'..=b'9' if in_uses => {
+                let d = u64::from(c - b'0');
+                uses = uses
+                    .checked_mul(10)
+                    .and_then(|u| u.checked_add(d))
+                    .ok_or_else(bad)?;
+                digits += 1;
+            }
+            b'0'..=b'9' if digits < 6 => {
+                offset = offset * 10 + i64::from(c - b'0');
+                digits += 1;
+            }
+            b':' if !in_uses && digits > 0 => (in_uses, digits) = (true, 0),
+            b',' if in_uses && digits > 0 => {
+                f(offset, uses);
+                (offset, uses, digits, in_uses) = (0, 0, 0, false);
+            }
+            b',' if text.is_empty() => {}
+            _ => return Err(bad()),
         }
-        let mut days = [0; 31];
-        for (&h, &n) in self.hours.range(base..base + 31 * 24) {
-            days[((h - base) / 24) as usize] += n;
-        }
-        Some(days)
     }
+    Ok(())
+}
+
+/// `SPIKE`'s uses in each of the 31 windows of 24 hours from hour `base` on, from a stored
+/// row, or `None` when they start before the row's days.
+fn daily(latest: i64, text: &str, base: i64) -> rusqlite::Result<Option<[u64; 31]>> {
+    if base.div_euclid(24) < latest - DAYS + 1 {
+        return Ok(None);
+    }
+    let first = (latest - DAYS + 1) * 24;
+    let mut days = [0; 31];
+    for_each_pair(text, |offset, uses| {
+        let h = first + offset;
+        if (base..base + 31 * 24).contains(&h) {
+            days[((h - base) / 24) as usize] += uses;
+        }
+    })?;
+    Ok(Some(days))
 }
 
 fn read(tx: &rusqlite::Connection, key: i64) -> rusqlite::Result<Option<Recent>> {
@@ -167,20 +196,41 @@ pub(super) fn prune(tx: &rusqlite::Transaction<'_>, cutoff: i64) -> rusqlite::Re
 pub(super) const RECENT_SQL: &str =
     "SELECT token_pk, latest, hours FROM token_recent WHERE latest >= :first {token}";
 
-/// The rows of the tokens (`key`, or all) used on a day from `first_day` on.
-pub(super) fn rows_from(
+/// `SPIKE`'s days from hour `base` on ([`daily`]) of the tokens (`key`, or all) used on
+/// one of them.
+fn daily_rows(
     conn: &rusqlite::Connection,
     key: Option<i64>,
-    first_day: i64,
-) -> rusqlite::Result<HashMap<i64, Recent>> {
+    base: i64,
+) -> rusqlite::Result<Vec<(i64, Option<[u64; 31]>)>> {
     let sql = for_token(RECENT_SQL, "token_pk", key);
+    let first_day = base.div_euclid(24);
     conn.prepare_cached(&sql)?
         .query_map(&*bind(&[(":first", &first_day as &dyn ToSql)], &key), |r| {
+            Ok((r.get(0)?, daily(r.get(1)?, r.get_ref(2)?.as_str()?, base)?))
+        })?
+        .collect()
+}
+
+/// Every stored row as token, `Recent` and `SPIKE`'s days from hour `base` on, for the
+/// tests that compare them with the raw rows.
+#[cfg(test)]
+pub(super) fn rows_for_tests(
+    conn: &rusqlite::Connection,
+    base: i64,
+) -> Vec<(i64, Recent, Option<[u64; 31]>)> {
+    conn.prepare("SELECT token_pk, latest, hours FROM token_recent")
+        .unwrap()
+        .query_map([], |r| {
+            let (latest, text): (i64, String) = (r.get(1)?, r.get(2)?);
             Ok((
                 r.get(0)?,
-                Recent::parse(r.get(1)?, r.get_ref(2)?.as_str()?)?,
+                Recent::parse(latest, &text)?,
+                daily(latest, &text, base)?,
             ))
-        })?
+        })
+        .unwrap()
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -194,8 +244,8 @@ impl Sqlite {
         base: i64,
     ) -> Result<HashMap<i64, [u64; 31]>> {
         let mut out = HashMap::new();
-        for (token, recent) in rows_from(&self.conn, key, base.div_euclid(24))? {
-            match recent.daily(base) {
+        for (token, days) in daily_rows(&self.conn, key, base)? {
+            match days {
                 Some(days) if days.iter().any(|&n| n > 0) => {
                     out.insert(token, days);
                 }
