@@ -20,7 +20,7 @@ use crate::store::Result;
 const DAYS: i64 = 32;
 
 /// One token's row: the latest day with a use, and the uses per hour of the days from
-/// `latest - 31` on, by hour since the start of day `latest - 31`, zeros left out.
+/// `latest - 31` on, zeros left out.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Recent {
     latest: i64,
@@ -32,7 +32,7 @@ impl Recent {
         (self.latest - DAYS + 1) * 24
     }
 
-    /// From the stored text, `offset:uses` pairs joined by commas.
+    /// From the stored text ([`Recent::text`]).
     fn parse(latest: i64, text: &str) -> rusqlite::Result<Recent> {
         let first = (latest - DAYS + 1) * 24;
         let mut hours = BTreeMap::new();
@@ -42,14 +42,18 @@ impl Recent {
         Ok(Recent { latest, hours })
     }
 
+    /// The stored text: the uses of each hour from the first, zeros left empty, joined by
+    /// commas, up to the last hour with uses.
     fn text(&self) -> String {
         let first = self.first_hour();
-        let pairs: Vec<String> = self
-            .hours
-            .iter()
-            .map(|(h, n)| format!("{}:{n}", h - first))
-            .collect();
-        pairs.join(",")
+        let mut text = String::new();
+        let mut at = first;
+        for (&h, n) in &self.hours {
+            text.extend(std::iter::repeat_n(',', (h - at) as usize));
+            text.push_str(&n.to_string());
+            at = h;
+        }
+        text
     }
 
     /// Adds `uses` at hour `hour`: a later day moves the row's days forward; a day before
@@ -74,17 +78,18 @@ impl Recent {
     }
 }
 
-/// Calls `f` with each `offset:uses` pair of a stored row, parsed as it is read: `SPIKE`
-/// reads a month of hours per token this way, without allocating.
+/// Calls `f` with the offset from the first hour and the uses of each hour with uses in a
+/// stored row, parsed as it is read: `SPIKE` reads a month of hours per token this way,
+/// without allocating.
 fn for_each_pair(text: &str, mut f: impl FnMut(i64, u64)) -> rusqlite::Result<()> {
     let bad = || {
-        let why = format!("token_recent: not offset:uses pairs: {text:.40}");
+        let why = format!("token_recent: not uses joined by commas: {text:.40}");
         rusqlite::Error::FromSqlConversionFailure(1, Type::Text, why.into())
     };
-    let (mut offset, mut uses, mut digits, mut in_uses) = (0i64, 0u64, 0, false);
+    let (mut offset, mut uses, mut digits) = (0i64, 0u64, 0);
     for &c in text.as_bytes().iter().chain(b",") {
         match c {
-            b'0'..=b'9' if in_uses => {
+            b'0'..=b'9' => {
                 let d = u64::from(c - b'0');
                 uses = uses
                     .checked_mul(10)
@@ -92,16 +97,12 @@ fn for_each_pair(text: &str, mut f: impl FnMut(i64, u64)) -> rusqlite::Result<()
                     .ok_or_else(bad)?;
                 digits += 1;
             }
-            b'0'..=b'9' if digits < 6 => {
-                offset = offset * 10 + i64::from(c - b'0');
-                digits += 1;
+            b',' => {
+                if digits > 0 {
+                    f(offset, uses);
+                }
+                (offset, uses, digits) = (offset + 1, 0, 0);
             }
-            b':' if !in_uses && digits > 0 => (in_uses, digits) = (true, 0),
-            b',' if in_uses && digits > 0 => {
-                f(offset, uses);
-                (offset, uses, digits, in_uses) = (0, 0, 0, false);
-            }
-            b',' if text.is_empty() => {}
             _ => return Err(bad()),
         }
     }
