@@ -36,7 +36,7 @@ impl Recent {
     fn parse(latest: i64, text: &str) -> rusqlite::Result<Recent> {
         let first = (latest - DAYS + 1) * 24;
         let mut hours = BTreeMap::new();
-        for_each_pair(text, |offset, uses| {
+        for_each_hour(text, |offset, uses| {
             hours.insert(first + offset, uses);
         })?;
         Ok(Recent { latest, hours })
@@ -81,7 +81,7 @@ impl Recent {
 /// Calls `f` with the offset from the first hour and the uses of each hour with uses in a
 /// stored row, parsed as it is read: `SPIKE` reads a month of hours per token this way,
 /// without allocating.
-fn for_each_pair(text: &str, mut f: impl FnMut(i64, u64)) -> rusqlite::Result<()> {
+fn for_each_hour(text: &str, mut f: impl FnMut(i64, u64)) -> rusqlite::Result<()> {
     let bad = || {
         let why = format!("token_recent: not uses joined by commas: {text:.40}");
         rusqlite::Error::FromSqlConversionFailure(1, Type::Text, why.into())
@@ -117,7 +117,7 @@ fn daily(latest: i64, text: &str, base: i64) -> rusqlite::Result<Option<[u64; 31
     }
     let first = (latest - DAYS + 1) * 24;
     let mut days = [0; 31];
-    for_each_pair(text, |offset, uses| {
+    for_each_hour(text, |offset, uses| {
         let h = first + offset;
         if (base..base + 31 * 24).contains(&h) {
             days[((h - base) / 24) as usize] += uses;
