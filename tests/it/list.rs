@@ -193,7 +193,8 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
     assert_eq!(current.0[0]["requests_30d"], 9, "{}", current.0);
 
     crate::common::Sqlite3::open(env.db()).run(
-        "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; \
+        "DROP TABLE token_days; DROP TABLE token_recent; \
+         ALTER TABLE token_ips DROP COLUMN last_kept; \
          ALTER TABLE usage DROP COLUMN ended; PRAGMA user_version = 3;",
     );
     assert_eq!(figures(&env), current);

@@ -1,6 +1,6 @@
 //! The SQLite backend: opening a file safely, the pragmas, migrations, and one file per
-//! table family (`tokens`, `settings`, `events`, `usage`, and `token_days`, the running
-//! totals `usage` writes with its counters). The only code that knows SQL or names
+//! table family (`tokens`, `settings`, `events`, `usage`, and the summaries `usage` writes
+//! with its counters: `token_days`, running totals, and `token_recent`, a month by hour). The only code that knows SQL or names
 //! rusqlite.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
@@ -29,6 +29,7 @@ mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
 mod token_days;
+mod token_recent;
 mod tokens;
 mod usage;
 

@@ -1,14 +1,16 @@
-//! The day rows of `token_days` against the raw `usage` rows they summarise: after
+//! The day rows of `token_days` and the month rows of `token_recent` against the raw
+//! `usage` rows they summarise: after
 //! random recording (late flushes for old hours included), pruning of usage and of
 //! tokens, and when built by the migration from the raw rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{Connection, params};
 
 use super::migrations::MIGRATIONS;
+use super::token_recent;
 use crate::scope::ScopeSet;
 use crate::store::NewToken;
 use crate::store::Store;
@@ -187,10 +189,34 @@ fn day_rows(conn: &Connection) -> (BTreeMap<(i64, i64), (u64, u64)>, Vec<(i64, [
     (hours, totals)
 }
 
+/// Each token's `token_recent` row holds exactly the raw uses of the hours from its first
+/// on, and answers `SPIKE` at `now` without falling back to `token_days`.
+fn check_recent(conn: &Connection, now: DateTime<Utc>) {
+    let raw = raw_hours(conn);
+    let base = hour_of(now) - 23 - 720;
+    let rows = token_recent::rows_for_tests(conn, base);
+    let with_usage: BTreeSet<i64> = raw.keys().map(|&(t, _)| t).collect();
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<BTreeSet<_>>(),
+        with_usage
+    );
+    for (token, recent, daily) in &rows {
+        let (first, held) = recent.held();
+        let expected: BTreeMap<i64, u64> = raw
+            .range((*token, first)..=(*token, i64::MAX))
+            .filter(|(_, (a, d))| a + d > 0)
+            .map(|(&(_, h), (a, d))| (h, a + d))
+            .collect();
+        assert_eq!(held, &expected, "token_recent of {token}");
+        assert!(daily.is_some(), "SPIKE at {now} reads token_recent");
+    }
+}
+
 /// The summaries agree with the raw rows: hour by hour, in their running totals, and in
 /// every window the store reads from them.
 fn check(store: &Store, now: DateTime<Utc>) {
     let conn = store.conn_for_tests();
+    check_recent(conn, now);
     let (hours, totals) = day_rows(conn);
     assert_eq!(hours, raw_hours(conn), "token_days differs from usage");
     for pair in totals.windows(2) {
@@ -236,13 +262,22 @@ fn summaries_match_the_raw_counts() {
         check(&store, now);
     }
 
+    // Pruned up to an hour with uses: that hour stays, in the summaries as in `usage`.
+    let ten_days_back = hour_of(now) - 240;
+    let raw = raw_hours(store.conn_for_tests());
+    let (&(_, hour), _) = raw.iter().find(|((_, h), _)| *h >= ten_days_back).unwrap();
+    let before = super::from_ts(hour * 3600 + 1800);
+    store.prune_usage(before, false, "a", now).unwrap();
+    check(&store, now);
+
     // Built from the raw rows by the migration: the same windows.
     let before_rebuild = readings(&store, now);
     store
         .conn_for_tests()
         .execute_batch(&format!(
-            "DROP TABLE token_days; ALTER TABLE token_ips DROP COLUMN last_kept; {}",
-            MIGRATIONS[4]
+            "DROP TABLE token_days; DROP TABLE token_recent; \
+             ALTER TABLE token_ips DROP COLUMN last_kept; {} {}",
+            MIGRATIONS[4], MIGRATIONS[6]
         ))
         .unwrap();
     check(&store, now);

@@ -63,13 +63,14 @@ fn every_migration_applies_and_is_pinned() {
     assert_eq!(digests, PINNED_DIGESTS, "a shipped migration was edited");
 }
 
-const PINNED_DIGESTS: [&str; 6] = [
+const PINNED_DIGESTS: [&str; 7] = [
     "dac8aa65dd3836a4",
     "4edb9ae9926f6684",
     "a2e73bd90d70a3cf",
     "c181dd598ab6b705",
     "372c6447a379c19a",
     "38dfe63c861ab92c",
+    "9d8132396b7beb0b",
 ];
 
 #[test]
@@ -714,12 +715,14 @@ fn application_id_marks_our_files() {
 #[test]
 fn one_token_queries_use_the_token_key() {
     use super::token_days::{requests_sql, spike_sql};
+    use super::token_recent::RECENT_SQL;
     use super::usage::{
         DAILY_SQL, DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token,
     };
     let store = Store::open_in_memory().unwrap();
     for (sql, column) in [
         (DAILY_SQL, "token_pk"),
+        (RECENT_SQL, "token_pk"),
         (spike_sql(5).as_str(), "t.pk"),
         (requests_sql(5).as_str(), "t.pk"),
         (DENIED_AFTER_END_SQL, "t.pk"),
@@ -740,7 +743,8 @@ fn one_token_queries_use_the_token_key() {
             .map(Result::unwrap)
             .collect();
         let plan = plan.join("\n");
-        let searches_token = plan.contains("PRIMARY KEY (token_pk=?");
+        let searches_token = plan.contains("PRIMARY KEY (token_pk=?")
+            || plan.contains("token_recent USING INTEGER PRIMARY KEY (rowid=?)");
         assert!(searches_token, "{one}\n{plan}");
         // Only the 32 day boundaries of `SPIKE` are scanned.
         let scans_usage = plan.lines().any(|l| {
@@ -756,14 +760,17 @@ fn one_token_queries_use_the_token_key() {
 
 /// The all-token queries of `list` and `audit` read `usage` and `token_days` a token at
 /// a time, by key: never the whole table, which grows with history (bench/history.sh
-/// measures it). Only the tokens, their IPs and `SPIKE`'s day boundaries are scanned.
+/// measures it). Only the tokens, their IPs, `SPIKE`'s day boundaries and its row per
+/// token in `token_recent` are scanned.
 #[test]
 fn all_token_queries_never_read_the_whole_history() {
     use super::token_days::{requests_sql, spike_sql, window_totals_sql};
+    use super::token_recent::RECENT_SQL;
     use super::usage::{DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token};
     let store = Store::open_in_memory().unwrap();
     for sql in [
         spike_sql(5),
+        RECENT_SQL.to_string(),
         requests_sql(5),
         window_totals_sql(5),
         DENIED_AFTER_END_SQL.to_string(),
@@ -788,7 +795,7 @@ fn all_token_queries_never_read_the_whole_history() {
             .filter(|l| {
                 l.split(' ').nth(1).is_some_and(|table| {
                     l.starts_with("SCAN ")
-                        && !["t", "n", "b", "boundary", "CONSTANT"].contains(&table)
+                        && !["t", "n", "b", "boundary", "CONSTANT", "token_recent"].contains(&table)
                 })
             })
             .collect();

@@ -1,7 +1,7 @@
 //! The `token_days` table: per token and UTC day, the running totals of the days before
 //! it, and its uses up to and including each of its 24 hours. Written with the `usage`
 //! rows it sums, kept consistent by `prune`, and read by the windows of `list` and
-//! `audit`.
+//! `audit` (and by `SPIKE` when `token_recent` does not reach back far enough).
 //!
 //! A window from hour `b` on holds the token's latest running total less its running
 //! total at `b`: that of `b`'s day, plus the day's uses up to the hour before `b`. Every
@@ -265,9 +265,9 @@ impl Sqlite {
         Ok(all)
     }
 
-    /// `SPIKE`'s uses per day of the 31 days from hour `base` to hour `now`, per token
-    /// used then: differences of the running totals at the days' starts.
-    pub(super) fn daily_uses(
+    /// `SPIKE`'s uses per day of the 31 days from hour `base` on, per token used then:
+    /// differences of the running totals at the days' starts.
+    pub(super) fn daily_uses_by_day_rows(
         &self,
         key: Option<i64>,
         base: i64,

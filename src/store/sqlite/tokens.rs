@@ -435,6 +435,7 @@ impl Tokens for Sqlite {
             "DELETE FROM usage WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
             "DELETE FROM token_ips WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
             "DELETE FROM token_days WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
+            "DELETE FROM token_recent WHERE token_pk IN (SELECT pk FROM tokens WHERE {ended})",
             "DELETE FROM tokens WHERE {ended}",
         ] {
             tx.execute(

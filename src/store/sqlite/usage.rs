@@ -1,5 +1,5 @@
-//! The usage tables: committing batches of counters (and, through `token_days`, their
-//! running totals in the same transaction), one token's usage by IP and by day, the facts
+//! The usage tables: committing batches of counters (and, through `token_days` and
+//! `token_recent`, their summaries in the same transaction), one token's usage by IP and by day, the facts
 //! the anomaly rules need, and pruning. The all-token windows are `token_days`'.
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,8 +9,8 @@ use rusqlite::{ToSql, params};
 use serde_json::json;
 
 use super::events::insert_event;
-use super::token_days;
 use super::{Sqlite, from_ts, ts};
+use super::{token_days, token_recent};
 use crate::store::{Pruned, Result, UsageCounters};
 use crate::usage::{
     AnomalyFacts, Batch, DayUsage, IpUsage, NO_IP, OVERFLOW_IP, Presented, Requests,
@@ -228,6 +228,7 @@ impl UsageCounters for Sqlite {
                 touch.execute(params![key, at, ip])?;
             }
             token_days::add(&tx, &sums)?;
+            token_recent::add(&tx, &sums)?;
         }
         tx.commit()?;
         Ok(())
@@ -418,6 +419,7 @@ impl UsageCounters for Sqlite {
         }
         tx.execute("DELETE FROM usage WHERE hour < ?1", [cutoff])?;
         token_days::prune(&tx, cutoff)?;
+        token_recent::prune(&tx, cutoff)?;
         // An IP whose latest kept row was older has no row left.
         tx.execute(
             "UPDATE token_ips SET last_kept = NULL WHERE last_kept < ?1",
