@@ -98,7 +98,7 @@ fn real_client(addr: SocketAddr, token: &str, requests: usize) -> Duration {
 }
 
 /// 600 hostile connections against 256 places: the real client is still answered
-/// within a second, because new connections take the place of the hoarders' waiting
+/// before the header timeout could have freed a place, because new connections take the place of the hoarders' waiting
 /// ones and heads that do not come in time are closed.
 #[test]
 fn idle_and_trickling_connections_do_not_stall_real_clients() {
@@ -150,7 +150,10 @@ fn idle_and_trickling_connections_do_not_stall_real_clients() {
         reopened.load(Ordering::Relaxed)
     );
     assert!(held >= 250.0, "held {held}");
-    assert!(worst < Duration::from_secs(1), "worst {worst:?}");
+    // Under the header timeout: a client that had to wait for a hoarder's slot to be
+    // freed by that timeout would take at least 2 s; being answered sooner means it took
+    // an evicted connection's place. (1 s was once missed by 30 ms on a loaded machine.)
+    assert!(worst < Duration::from_millis(1900), "worst {worst:?}");
     assert!(server.terminate().0.success());
 }
 
@@ -333,5 +336,8 @@ fn idle_sockets_do_not_stall_requests_through_nginx() {
     }
     stop.store(true, Ordering::Relaxed);
     eprintln!("520 idle sockets on serve; worst answer through nginx {worst:?}");
-    assert!(worst < Duration::from_secs(1), "worst {worst:?}");
+    // Under the header timeout: a client that had to wait for a hoarder's slot to be
+    // freed by that timeout would take at least 2 s; being answered sooner means it took
+    // an evicted connection's place. (1 s was once missed by 30 ms on a loaded machine.)
+    assert!(worst < Duration::from_millis(1900), "worst {worst:?}");
 }
