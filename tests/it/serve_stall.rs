@@ -98,8 +98,8 @@ fn real_client(addr: SocketAddr, token: &str, requests: usize) -> Duration {
 }
 
 /// 600 hostile connections against 256 places: the real client is still answered
-/// before the header timeout could have freed a place, because new connections take the place of the hoarders' waiting
-/// ones and heads that do not come in time are closed.
+/// before the header timeout could have freed a place, because new connections take the
+/// place of the hoarders' waiting ones and heads that do not come in time are closed.
 #[test]
 fn idle_and_trickling_connections_do_not_stall_real_clients() {
     let env = TestEnv::new();
