@@ -255,30 +255,28 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE events_kept RENAME TO events;
     CREATE INDEX events_token ON events(token_id, seq);
     ",
-    // 7: per token, its uses in each hour of the 32 UTC days up to the latest day it was
-    // used on, in one row (the uses of each hour from the start of day `latest - 31`,
-    // zeros left empty, joined by commas): `SPIKE` reads a row per token instead of a
-    // month of `token_days`. Written by the transaction that writes the `usage` rows it
-    // sums.
+    // 7: per token, its allowed and denied uses in each hour of the 32 UTC days up to the
+    // latest day it was used on, in one row (a blob of varints, see `token_recent`):
+    // `list`'s and `audit`'s windows and `SPIKE` read a row per token instead of a month of
+    // `token_days`. Written by the transaction that writes the `usage` rows it sums; filled
+    // from them by `after` below.
     "
     CREATE TABLE token_recent (
         token_pk INTEGER PRIMARY KEY REFERENCES tokens(pk),
         latest   INTEGER NOT NULL,
-        hours    TEXT NOT NULL
+        hours    BLOB NOT NULL
     ) STRICT;
-    WITH RECURSIVE
-      offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n < 767),
-      latest AS (SELECT token_pk, max(hour) / 24 AS day FROM usage GROUP BY token_pk),
-      hourly AS (SELECT token_pk, hour, sum(allowed + denied) AS uses FROM usage
-                  GROUP BY token_pk, hour)
-    INSERT INTO token_recent (token_pk, latest, hours)
-    SELECT l.token_pk, l.day,
-           rtrim(group_concat(coalesce(nullif(h.uses, 0), ''), ',' ORDER BY o.n), ',')
-      FROM latest l CROSS JOIN offsets o
-      LEFT JOIN hourly h ON h.token_pk = l.token_pk AND h.hour = (l.day - 31) * 24 + o.n
-     GROUP BY l.token_pk;
     ",
 ];
+
+/// What a migration needs beyond its SQL, run in its transaction right after it: the
+/// summaries whose encoding SQL cannot write, built from the raw rows.
+pub(super) fn after(tx: &rusqlite::Connection, version: usize) -> rusqlite::Result<()> {
+    match version {
+        7 => super::token_recent::build(tx),
+        _ => Ok(()),
+    }
+}
 
 /// The schema version this build writes and understands.
 pub fn latest() -> i64 {

@@ -1,7 +1,7 @@
 //! The SQLite backend: opening a file safely, the pragmas, migrations, and one file per
 //! table family (`tokens`, `settings`, `events`, `usage`, and the summaries `usage` writes
-//! with its counters: `token_days`, running totals, and `token_recent`, a month by hour). The only code that knows SQL or names
-//! rusqlite.
+//! with its counters: `token_days`, running totals, and `token_recent`, a month by hour).
+//! The only code that knows SQL or names rusqlite.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
 //! so a concurrent writer waits in the busy handler instead of failing with SQLITE_BUSY

@@ -554,6 +554,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     };
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         tx.execute_batch(sql)
+            .and_then(|()| migrations::after(&tx, i + 1))
             .with_context(|| format!("migration {} failed", i + 1))?;
     }
     tx.pragma_update(None, "user_version", migrations::latest())?;

@@ -70,7 +70,7 @@ const PINNED_DIGESTS: [&str; 7] = [
     "c181dd598ab6b705",
     "372c6447a379c19a",
     "38dfe63c861ab92c",
-    "9d8132396b7beb0b",
+    "80dcc8a1022c4458",
 ];
 
 #[test]

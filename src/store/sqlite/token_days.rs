@@ -201,12 +201,31 @@ pub(super) fn prune(tx: &rusqlite::Transaction<'_>, cutoff: i64) -> Result<()> {
 }
 
 impl Sqlite {
-    /// Request windows of one token (`key`) or of every token used in the last 30 days.
+    /// Request windows of one token (`key`) or of every token used in the last 30 days:
+    /// from `token_recent`, which always reaches back 30 days unless uses were recorded
+    /// for hours after `now`; from the running totals then.
     pub(super) fn requests_of(
         &self,
         key: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<HashMap<i64, Requests>> {
+        let h = hour_of(now);
+        if let Some(windows) = self.recent_windows(key, [h - 23, h - 167, h - 719])? {
+            return Ok(windows
+                .into_iter()
+                .map(|(token, [d1, d7, d30])| {
+                    let requests = Requests {
+                        allowed_24h: d1.0,
+                        denied_24h: d1.1,
+                        allowed_7d: d7.0,
+                        denied_7d: d7.1,
+                        allowed_30d: d30.0,
+                        denied_30d: d30.1,
+                    };
+                    (token, requests)
+                })
+                .collect());
+        }
         // The windows' first hours: the 23, 167 and 719 before the current one.
         let first = |back: i64| (hour_of(now) - back).div_euclid(24);
         let (d24, d7d, d30d) = (first(23), first(167), first(719));
@@ -241,8 +260,32 @@ impl Sqlite {
     }
 
     /// Per token used since `since`: totals, distinct IPs and last use in the window.
+    /// Windows of up to 31 days are sums over `token_recent`'s hours; longer ones read
+    /// the running totals.
     pub(super) fn totals_since(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
         let since = hour_of(since);
+        if let Some(windows) = self.recent_windows(None, [since])? {
+            let mut ips = self.conn.prepare_cached(
+                "SELECT token_pk, count(*), max(last_kept) FROM token_ips \
+                 WHERE last_kept >= ?1 * 3600 GROUP BY token_pk",
+            )?;
+            let ips: HashMap<i64, (u64, Option<i64>)> = ips
+                .query_map([since], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+                .collect::<rusqlite::Result<_>>()?;
+            return Ok(windows
+                .into_iter()
+                .map(|(token, [(allowed, denied)])| {
+                    let (distinct_ips, last) = ips.get(&token).copied().unwrap_or((0, None));
+                    let totals = WindowTotals {
+                        allowed,
+                        denied,
+                        distinct_ips,
+                        last_seen: last.map(from_ts),
+                    };
+                    (token, totals)
+                })
+                .collect());
+        }
         let sql = window_totals_sql(since.rem_euclid(24));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let params = [

@@ -1,6 +1,7 @@
 //! The usage tables: committing batches of counters (and, through `token_days` and
-//! `token_recent`, their summaries in the same transaction), one token's usage by IP and by day, the facts
-//! the anomaly rules need, and pruning. The all-token windows are `token_days`'.
+//! `token_recent`, their summaries in the same transaction), one token's usage by IP and
+//! by day, the facts the anomaly rules need, and pruning. The all-token windows are the
+//! summaries'.
 
 use std::collections::{BTreeMap, HashMap};
 
