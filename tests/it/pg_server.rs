@@ -1,0 +1,216 @@
+//! A PostgreSQL server of the test's own: a fresh cluster (`initdb`) in a temporary
+//! directory on a free loopback port, which the test may stop and start as it likes, and
+//! which is stopped and removed when dropped. The shared server of
+//! `TOKENCTL_TEST_POSTGRES` serves every other test and is never stopped.
+//!
+//! The binaries are PostgreSQL's (`TOKENCTL_TEST_PG_BIN`, else the newest
+//! `/usr/lib/postgresql/*/bin` as Debian installs them, else `PATH`). `initdb` refuses to
+//! run as root, so as root (as CI runs) the cluster belongs to the `postgres` user and
+//! its commands run through `runuser`. The cluster trusts connections from loopback: its
+//! superuser `tokenctl` needs no password. Without PostgreSQL the tests are skipped,
+//! and fail with `CI=true`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// A server's own files beside its data directory: a certificate and key for TLS.
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub struct PgServer {
+    dir: TempDir,
+    bin: PathBuf,
+    pub port: u16,
+    /// Run its commands as the `postgres` user (we are root).
+    as_postgres: bool,
+}
+
+/// Where PostgreSQL's server binaries are, if installed.
+fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TOKENCTL_TEST_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join("initdb").exists())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid reads the process's effective user id and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Under CI a missing PostgreSQL is a failure; elsewhere the test is skipped.
+fn unavailable(why: &str) -> Option<PgServer> {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true, but no private PostgreSQL server for this test: {why}");
+    }
+    eprintln!("skipped: {why} (install PostgreSQL's server, or set TOKENCTL_TEST_PG_BIN)");
+    None
+}
+
+impl PgServer {
+    /// A new cluster, started; with `tls`, it also accepts TLS with those files.
+    pub fn start(tls: Option<&dyn Fn(&Path) -> Tls>) -> Option<PgServer> {
+        let Some(bin) = bin_dir() else {
+            return unavailable("PostgreSQL's initdb was not found");
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("tokenctl-pg")
+            .tempdir()
+            .expect("temp dir");
+        let server = PgServer {
+            dir,
+            bin,
+            port: free_port(),
+            as_postgres: is_root(),
+        };
+        let tls = tls.map(|make| make(server.dir.path()));
+        if server.as_postgres {
+            own_by_postgres(server.dir.path());
+        }
+        let data = server.data();
+        let init = ["-D", &data, "-U", "tokenctl", "-A", "trust", "--no-sync"];
+        server.pg(
+            "initdb",
+            &[&init[..], &["-E", "UTF8", "--locale=C"]].concat(),
+        );
+        server.configure(tls.as_ref());
+        server.start_again();
+        Some(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Writes the server's settings: port, loopback only, its socket in its directory,
+    /// no fsync (the tests need no durability across a power cut), and TLS if given.
+    fn configure(&self, tls: Option<&Tls>) {
+        use std::fmt::Write as _;
+        let mut conf = format!(
+            "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             fsync = off\nmax_connections = 200\n",
+            self.port,
+            self.dir.path().display()
+        );
+        if let Some(tls) = tls {
+            let _ = write!(
+                conf,
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                tls.cert.display(),
+                tls.key.display()
+            );
+        }
+        let path = self.dir.path().join("data/postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).expect("postgresql.conf");
+        text.push_str(&conf);
+        std::fs::write(&path, text).expect("write postgresql.conf");
+    }
+
+    /// Replaces the client authentication rules (`pg_hba.conf`) and reloads them.
+    pub fn set_hba(&self, rules: &str) {
+        std::fs::write(self.dir.path().join("data/pg_hba.conf"), rules).expect("pg_hba.conf");
+        self.pg("pg_ctl", &["-D", &self.data(), "reload"]);
+    }
+
+    /// The URL of `database` on this server, as its superuser.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://tokenctl@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server (fast: open sessions are ended), and waits until it is down.
+    pub fn stop(&self) {
+        self.pg("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the stopped server, and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.pg(
+            "pg_ctl",
+            &["-D", &self.data(), "-l", &log, "-w", "-t", "60", "start"],
+        );
+    }
+
+    /// Runs one of PostgreSQL's programs as the cluster's owner; fails the test if it
+    /// fails, with the server's log.
+    fn pg(&self, program: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
+        if !out.status.success() {
+            let log = std::fs::read_to_string(self.dir.path().join("server.log"));
+            panic!(
+                "{program} {args:?} failed: {}\n{}\nserver log:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                log.unwrap_or_default()
+            );
+        }
+        out
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let pid = self.dir.path().join("data/postmaster.pid");
+        if pid.exists() {
+            let mut cmd = if self.as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"])
+                    .arg(self.bin.join("pg_ctl"));
+                c
+            } else {
+                Command::new(self.bin.join("pg_ctl"))
+            };
+            let _ = cmd
+                .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
+                .output();
+        }
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// Gives `dir` and what is in it to the `postgres` user, who runs the cluster.
+fn own_by_postgres(dir: &Path) {
+    let done = Command::new("chown")
+        .args(["-R", "postgres:"])
+        .arg(dir)
+        .status()
+        .expect("chown");
+    assert!(done.success(), "chown -R postgres: {}", dir.display());
+}

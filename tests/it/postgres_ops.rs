@@ -1,0 +1,151 @@
+//! PostgreSQL in production, on a server each test owns (`pg_server`): a real restart
+//! under load, `serve` started while the server is down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::common::TestEnv;
+use crate::pg_server::PgServer;
+use crate::serve::{Server, auth, get, revoke};
+
+/// How long a recovery may take before the test fails (only turns a hang into a failure).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `check` holds, or fails the test after [`PATIENCE`].
+#[track_caller]
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < PATIENCE, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A thread that asks one `serve` about one token that stays valid, again and again, and
+/// counts the answers: 200 or 503, never anything else.
+struct Load {
+    stop: Arc<AtomicBool>,
+    allowed: Arc<AtomicU64>,
+    unavailable: Arc<AtomicU64>,
+    thread: JoinHandle<()>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, secret: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let allowed = Arc::new(AtomicU64::new(0));
+        let unavailable = Arc::new(AtomicU64::new(0));
+        let (s, a, u, secret) = (
+            Arc::clone(&stop),
+            Arc::clone(&allowed),
+            Arc::clone(&unavailable),
+            secret.to_string(),
+        );
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match auth(addr, &secret, "GET", "/api/cases/1").status {
+                    200 => a.fetch_add(1, Ordering::SeqCst),
+                    503 => u.fetch_add(1, Ordering::SeqCst),
+                    other => panic!("the valid token got {other}"),
+                };
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Load {
+            stop,
+            allowed,
+            unavailable,
+            thread,
+        }
+    }
+
+    fn allowed(&self) -> u64 {
+        self.allowed.load(Ordering::SeqCst)
+    }
+
+    fn unavailable(&self) -> u64 {
+        self.unavailable.load(Ordering::SeqCst)
+    }
+
+    /// Stops asking; the 200s answered.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        let allowed = self.allowed;
+        self.thread.join().expect("the load thread failed");
+        allowed.load(Ordering::SeqCst)
+    }
+}
+
+/// Three `serve` processes under load while their PostgreSQL server is stopped and
+/// started again: 503 and an unhealthy `/healthz` while it is down, allowing again
+/// without a restart of `serve`, a revocation committed right after the restart honoured
+/// by the first answer of each, and every answered request counted exactly once (the
+/// usage buffered while the server was down included; a 503 is no use and not counted).
+#[test]
+fn serve_fails_closed_through_a_real_restart_and_counts_every_answer() {
+    let Some(pg) = PgServer::start(None) else {
+        return;
+    };
+    let env = TestEnv::on_server(&pg.url("postgres"));
+    let kept = env.create("kept", &["cases:read"], &[]);
+    let revoked = env.create("revoked", &["cases:read"], &[]);
+    let servers: Vec<Server> = (0..3).map(|_| Server::start(&env, &[])).collect();
+    let mut revoked_answers = 0;
+    for s in &servers {
+        // Its row is now in each server's cache.
+        auth(s.addr, &revoked.secret, "GET", "/api/cases/1").expect(200);
+        revoked_answers += 1;
+    }
+    let loads: Vec<Load> = servers
+        .iter()
+        .map(|s| Load::start(s.addr, &kept.secret))
+        .collect();
+    eventually("every server allows under load", || {
+        loads.iter().all(|l| l.allowed() >= 10)
+    });
+
+    pg.stop();
+    for s in &servers {
+        for secret in [&kept.secret, &revoked.secret] {
+            let status = auth(s.addr, secret, "GET", "/api/cases/1").status;
+            assert_eq!(status, 503, "not 503 while the database is down");
+        }
+        assert_eq!(get(s.addr, "/healthz", &[]).status, 503);
+    }
+    eventually("the load meets the outage", || {
+        loads.iter().all(|l| l.unavailable() > 0)
+    });
+
+    pg.start_again();
+    let allowed_before: Vec<u64> = loads.iter().map(Load::allowed).collect();
+    revoke(&env, &revoked.id);
+    for s in &servers {
+        eventually("the revocation is answered", || {
+            let status = auth(s.addr, &revoked.secret, "GET", "/api/cases/1").status;
+            assert_ne!(status, 200, "a token revoked after the restart was allowed");
+            revoked_answers += u64::from(status == 401);
+            status == 401
+        });
+    }
+    eventually("every server allows again, without a restart", || {
+        loads
+            .iter()
+            .zip(&allowed_before)
+            .all(|(l, b)| l.allowed() > *b)
+    });
+    for s in &servers {
+        eventually("healthz is ok again", || {
+            get(s.addr, "/healthz", &[]).status == 200
+        });
+    }
+    let kept_answers: u64 = loads.into_iter().map(Load::finish).sum();
+    for s in servers {
+        let (status, log) = s.terminate();
+        assert!(status.success(), "{log}");
+    }
+    assert_eq!(env.show(&kept.id)["requests_24h"], kept_answers);
+    assert_eq!(env.show(&revoked.id)["requests_24h"], revoked_answers);
+}
