@@ -149,3 +149,56 @@ fn serve_fails_closed_through_a_real_restart_and_counts_every_answer() {
     assert_eq!(env.show(&kept.id)["requests_24h"], kept_answers);
     assert_eq!(env.show(&revoked.id)["requests_24h"], revoked_answers);
 }
+
+/// `serve` started while its PostgreSQL server is down: it listens, answers 503 and an
+/// unhealthy `/healthz`, and serves once the server is up, without a restart. A database
+/// found then without tokenctl's schema is refused as at start (503, and the log says
+/// why). Other commands fail at once, with the reason.
+#[test]
+fn serve_starts_while_the_server_is_down_and_serves_once_it_is_up() {
+    let Some(pg) = PgServer::start(None) else {
+        return;
+    };
+    let env = TestEnv::on_server(&pg.url("postgres"));
+    let made = env.create("api", &["cases:read"], &[]);
+    let empty = TestEnv::on_server(&pg.url("postgres"));
+    pg.stop();
+
+    let run = env.run(&["list"]).code(1);
+    assert!(
+        run.stderr.contains("PostgreSQL server is running"),
+        "{}",
+        run.stderr
+    );
+    let server = Server::start(&env, &[]);
+    let no_schema = Server::start(&empty, &[]);
+    for s in [&server, &no_schema] {
+        auth(s.addr, &made.secret, "GET", "/api/cases/1").expect(503);
+        assert_eq!(get(s.addr, "/healthz", &[]).status, 503);
+    }
+
+    pg.start_again();
+    let mut allowed = 0;
+    eventually("serve allows once the server is up", || {
+        let status = auth(server.addr, &made.secret, "GET", "/api/cases/1").status;
+        assert!(status == 200 || status == 503, "{status}");
+        allowed += u64::from(status == 200);
+        status == 200
+    });
+    eventually("healthz is ok", || {
+        get(server.addr, "/healthz", &[]).status == 200
+    });
+    // Its log says why, at most once a second.
+    eventually("the server without a schema says why it denies", || {
+        auth(no_schema.addr, &made.secret, "GET", "/api/cases/1").expect(503);
+        no_schema.stderr().contains("there is no tokenctl database")
+    });
+    assert_eq!(get(no_schema.addr, "/healthz", &[]).status, 503);
+
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("the database cannot be reached yet"), "{log}");
+    assert_eq!(env.show(&made.id)["requests_24h"], allowed);
+    let (status, log) = no_schema.terminate();
+    assert!(status.success(), "{log}");
+}
