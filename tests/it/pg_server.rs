@@ -16,12 +16,6 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-/// A server's own files beside its data directory: a certificate and key for TLS.
-pub struct Tls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
 pub struct PgServer {
     dir: TempDir,
     bin: PathBuf,
@@ -68,8 +62,9 @@ fn unavailable(why: &str) -> Option<PgServer> {
 }
 
 impl PgServer {
-    /// A new cluster, started; with `tls`, it also accepts TLS with those files.
-    pub fn start(tls: Option<&dyn Fn(&Path) -> Tls>) -> Option<PgServer> {
+    /// A new cluster, started; with `tls`, it also accepts TLS, with a certificate for
+    /// `localhost` (not for `127.0.0.1`) signed by [`PgServer::root_cert`].
+    pub fn start(tls: bool) -> Option<PgServer> {
         let Some(bin) = bin_dir() else {
             return unavailable("PostgreSQL's initdb was not found");
         };
@@ -83,7 +78,9 @@ impl PgServer {
             port: free_port(),
             as_postgres: is_root(),
         };
-        let tls = tls.map(|make| make(server.dir.path()));
+        if tls {
+            make_certificates(server.dir.path());
+        }
         if server.as_postgres {
             own_by_postgres(server.dir.path());
         }
@@ -93,7 +90,7 @@ impl PgServer {
             "initdb",
             &[&init[..], &["-E", "UTF8", "--locale=C"]].concat(),
         );
-        server.configure(tls.as_ref());
+        server.configure(tls);
         server.start_again();
         Some(server)
     }
@@ -104,7 +101,7 @@ impl PgServer {
 
     /// Writes the server's settings: port, loopback only, its socket in its directory,
     /// no fsync (the tests need no durability across a power cut), and TLS if given.
-    fn configure(&self, tls: Option<&Tls>) {
+    fn configure(&self, tls: bool) {
         use std::fmt::Write as _;
         let mut conf = format!(
             "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
@@ -112,12 +109,11 @@ impl PgServer {
             self.port,
             self.dir.path().display()
         );
-        if let Some(tls) = tls {
+        if tls {
+            let dir = self.dir.path().display();
             let _ = write!(
                 conf,
-                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
-                tls.cert.display(),
-                tls.key.display()
+                "ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n"
             );
         }
         let path = self.dir.path().join("data/postgresql.conf");
@@ -130,6 +126,16 @@ impl PgServer {
     pub fn set_hba(&self, rules: &str) {
         std::fs::write(self.dir.path().join("data/pg_hba.conf"), rules).expect("pg_hba.conf");
         self.pg("pg_ctl", &["-D", &self.data(), "reload"]);
+    }
+
+    /// The root certificate that signed the server's (with TLS).
+    pub fn root_cert(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A root certificate that signed nothing of the server's.
+    pub fn other_root_cert(&self) -> PathBuf {
+        self.dir.path().join("other-ca.crt")
     }
 
     /// The URL of `database` on this server, as its superuser.
@@ -213,4 +219,72 @@ fn own_by_postgres(dir: &Path) {
         .status()
         .expect("chown");
     assert!(done.success(), "chown -R postgres: {}", dir.display());
+}
+
+/// In `dir`: two root certificates (`ca`, `other-ca`), and the server's certificate
+/// for `localhost`, signed by `ca`, with its key (readable by its owner only).
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let (keyout, out, subj) = (
+            format!("{ca}.key"),
+            format!("{ca}.crt"),
+            format!("/CN={ca}"),
+        );
+        let days = ["-days", "2", "-subj", &subj];
+        let files = ["-keyout", &keyout, "-out", &out];
+        openssl(&[&["req", "-x509"][..], &key, &files, &days].concat());
+    }
+    let files = [
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ];
+    openssl(&[&["req"][..], &key, &files].concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n",
+    )
+    .expect("write server.ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    let owner_only = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(dir.join("server.key"), owner_only).expect("chmod server.key");
 }

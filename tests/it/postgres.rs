@@ -368,6 +368,13 @@ fn server_addr(url: &str) -> SocketAddr {
     host_port.parse().unwrap()
 }
 
+/// `url` through `relay`, without TLS, so that the relay can read the protocol.
+fn through(relay: &Relay, url: &str) -> String {
+    let relayed = url.replace(&server_addr(url).to_string(), &relay.addr.to_string());
+    let sep = if relayed.contains('?') { '&' } else { '?' };
+    format!("{relayed}{sep}sslmode=disable")
+}
+
 /// Waits until `check` holds, or fails the test after [`PATIENCE`].
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -384,7 +391,7 @@ fn serve_fails_closed_while_the_server_is_away_and_recovers_by_itself() {
     };
     let direct = url(&env);
     let relay = Relay::start(server_addr(&direct));
-    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let relayed = through(&relay, &direct);
     let kept = env.create("kept", &["cases:read"], &[]);
     let revoked = env.create("revoked", &["cases:read"], &[]);
     let server = Server::start(&env, &["--db", &relayed]);
@@ -429,7 +436,7 @@ fn a_usage_commit_whose_reply_was_lost_is_counted_once() {
     };
     let direct = url(&env);
     let relay = Relay::start(server_addr(&direct));
-    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let relayed = through(&relay, &direct);
     let made = env.create("api", &["cases:read"], &[]);
     let location = tokenctl::store::Location::parse(std::ffi::OsStr::new(&relayed)).unwrap();
     let mut v = tokenctl::Verifier::open(location).unwrap();

@@ -86,7 +86,7 @@ impl Load {
 /// usage buffered while the server was down included; a 503 is no use and not counted).
 #[test]
 fn serve_fails_closed_through_a_real_restart_and_counts_every_answer() {
-    let Some(pg) = PgServer::start(None) else {
+    let Some(pg) = PgServer::start(false) else {
         return;
     };
     let env = TestEnv::on_server(&pg.url("postgres"));
@@ -156,7 +156,7 @@ fn serve_fails_closed_through_a_real_restart_and_counts_every_answer() {
 /// why). Other commands fail at once, with the reason.
 #[test]
 fn serve_starts_while_the_server_is_down_and_serves_once_it_is_up() {
-    let Some(pg) = PgServer::start(None) else {
+    let Some(pg) = PgServer::start(false) else {
         return;
     };
     let env = TestEnv::on_server(&pg.url("postgres"));
@@ -200,5 +200,121 @@ fn serve_starts_while_the_server_is_down_and_serves_once_it_is_up() {
     assert!(log.contains("the database cannot be reached yet"), "{log}");
     assert_eq!(env.show(&made.id)["requests_24h"], allowed);
     let (status, log) = no_schema.terminate();
+    assert!(status.success(), "{log}");
+}
+
+/// `sslmode` as libpq reads it, against a server whose role `tls_only` may only connect
+/// over TLS, with a certificate for `localhost` signed by the server's root: the
+/// default (`prefer`) and `require` use TLS; `verify-ca` needs the right root;
+/// `verify-full` also the right name; `require` with a root checks it.
+#[test]
+fn sslmode_and_sslrootcert_as_libpq() {
+    let Some(pg) = PgServer::start(true) else {
+        return;
+    };
+    let env = TestEnv::on_server(&pg.url("postgres"));
+    let made = env.create("api", &["cases:read"], &[]);
+    let mut admin = env.postgres_db().unwrap().client();
+    admin
+        .batch_execute("CREATE ROLE tls_only LOGIN SUPERUSER")
+        .unwrap();
+    pg.set_hba(
+        "local all all trust\n\
+         hostssl all tls_only 127.0.0.1/32 trust\n\
+         hostnossl all tls_only 127.0.0.1/32 reject\n\
+         host all all 127.0.0.1/32 trust\n",
+    );
+    let base = env.location().into_string().unwrap();
+    let (root, other) = (pg.root_cert(), pg.other_root_cert());
+    let (root, other) = (root.to_str().unwrap(), other.to_str().unwrap());
+    let url = |host: &str, query: &str| {
+        let url = base.replacen("tokenctl@127.0.0.1", &format!("tls_only@{host}"), 1);
+        format!("{url}{query}")
+    };
+    let list = |url: &str| env.run(&["--db", url, "list", "--json"]);
+    for ok in [
+        url("127.0.0.1", ""),
+        url("127.0.0.1", "?sslmode=prefer"),
+        url("127.0.0.1", "?sslmode=require"),
+        url(
+            "127.0.0.1",
+            &format!("?sslmode=verify-ca&sslrootcert={root}"),
+        ),
+        url(
+            "localhost",
+            &format!("?sslmode=verify-full&sslrootcert={root}"),
+        ),
+    ] {
+        let listed = list(&ok).success().json();
+        assert_eq!(listed[0]["id"], made.id.as_str(), "{ok}");
+    }
+    let refused = list(&url("127.0.0.1", "?sslmode=disable")).code(1);
+    assert!(
+        refused.stderr.contains("no encryption"),
+        "{}",
+        refused.stderr
+    );
+    for (wrong, why) in [
+        (
+            format!("?sslmode=verify-ca&sslrootcert={other}"),
+            "certificate verify failed",
+        ),
+        (
+            format!("?sslmode=require&sslrootcert={other}"),
+            "certificate verify failed",
+        ),
+        (
+            format!("?sslmode=verify-full&sslrootcert={other}"),
+            "certificate verify failed",
+        ),
+        (
+            "?sslmode=verify-full".to_string(),
+            "no root certificate was given",
+        ),
+    ] {
+        let run = list(&url("localhost", &wrong)).code(1);
+        assert!(run.stderr.contains(why), "{wrong}: {}", run.stderr);
+    }
+    let run = list(&url("localhost", "?sslmode=allow")).code(2);
+    assert!(
+        run.stderr.contains("sslmode=allow is not supported"),
+        "{}",
+        run.stderr
+    );
+    // The right root, the wrong name: the certificate is for localhost.
+    let run = list(&url(
+        "127.0.0.1",
+        &format!("?sslmode=verify-full&sslrootcert={root}"),
+    ))
+    .code(1);
+    assert!(run.stderr.contains("IP address mismatch"), "{}", run.stderr);
+    assert!(run.stderr.contains("sslrootcert"), "{}", run.stderr);
+
+    // serve over verify-full: its connections are TLS.
+    let full = url(
+        "localhost",
+        &format!("?sslmode=verify-full&sslrootcert={root}"),
+    );
+    let server = Server::start(&env, &["--db", &full]);
+    auth(server.addr, &made.secret, "GET", "/api/cases/1").expect(200);
+    let unencrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'tokenctl' AND NOT s.ssl",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'tokenctl' AND s.ssl",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(unencrypted, 0);
+    assert!(encrypted > 0);
+    let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
 }

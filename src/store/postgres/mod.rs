@@ -36,6 +36,7 @@ mod open;
 mod pgpass;
 mod pool;
 mod settings;
+pub(in crate::store) mod tls;
 mod tokens;
 mod usage;
 
@@ -60,6 +61,14 @@ pub(super) fn classify(err: &anyhow::Error) -> Option<(Kind, Option<&'static str
         .chain()
         .find_map(|e| e.downcast_ref::<postgres::Error>())?;
     const UNREACHABLE: &str = "check that the PostgreSQL server is running and reachable, and the URL's host, port, user and password (or PGPASSWORD, ~/.pgpass)";
+    if e.to_string().starts_with("error performing TLS handshake") {
+        return Some((
+            Kind::Unavailable,
+            Some(
+                "the TLS connection to PostgreSQL failed: check the URL's sslmode, and with verify-ca or verify-full that sslrootcert holds the root that signed the server's certificate (verify-full: issued for the URL's host)",
+            ),
+        ));
+    }
     Some(match e.code() {
         None => (Kind::Unavailable, Some(UNREACHABLE)),
         Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => {
