@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::common::TestEnv;
+use crate::common::{Made, TestEnv};
 use crate::pg_server::PgServer;
 use crate::serve::{Server, auth, get, revoke};
 
@@ -317,4 +317,85 @@ fn sslmode_and_sslrootcert_as_libpq() {
     assert!(encrypted > 0);
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
+}
+
+/// The README's SQL block of privileges, in its two parts: what a superuser runs, and
+/// what the admin role runs after `init`.
+fn readme_grants() -> (String, String) {
+    let block = crate::readme::blocks()
+        .into_iter()
+        .find(|b| b.lang == "sql" && b.body.iter().any(|l| l.contains("tokenctl_serve")))
+        .expect("the README's block of grants");
+    let split = block
+        .body
+        .iter()
+        .position(|l| l.starts_with("-- As tokenctl_admin"))
+        .expect("the admin's part of the grants");
+    (
+        block.body[..split].join("\n"),
+        block.body[split..].join("\n"),
+    )
+}
+
+/// The README's roles, created by exactly its statements: the admin role runs `init` and
+/// the admin commands; `serve` and `verify` under the serve role verify and record
+/// usage (and a token's last use); the serve role cannot create, revoke or rotate.
+#[test]
+fn the_readmes_roles_can_do_what_it_says_and_no_more() {
+    let Some(pg) = PgServer::start(false) else {
+        return;
+    };
+    let mut superuser = postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).unwrap();
+    superuser.batch_execute("CREATE DATABASE tokens").unwrap();
+    let (as_superuser, as_admin) = readme_grants();
+    let tokens = pg.url("tokens");
+    let mut superuser = postgres::Client::connect(&tokens, postgres::NoTls).unwrap();
+    superuser.batch_execute(&as_superuser).unwrap();
+    let admin_url = tokens.replacen("tokenctl@", "tokenctl_admin@", 1);
+    let serve_url = tokens.replacen("tokenctl@", "tokenctl_serve@", 1);
+
+    let env = TestEnv::sqlite();
+    let admin = |args: &[&str]| env.run(&[&["--db", &admin_url][..], args].concat());
+    let serving = |args: &[&str]| env.run(&[&["--db", &serve_url][..], args].concat());
+    admin(&["init"]).success();
+    let mut as_admin_role = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
+    as_admin_role.batch_execute(&as_admin).unwrap();
+    let create = |name: &str| {
+        let made = admin(&["create", "--name", name, "--scope", "cases:read", "--json"]);
+        let made = made.success().json();
+        Made {
+            id: made["id"].as_str().unwrap().to_string(),
+            secret: made["token"].as_str().unwrap().to_string(),
+        }
+    };
+    let made = create("api");
+    let doomed = create("doomed");
+    admin(&["rotate", &doomed.id, "--grace", "1h"]).success();
+    admin(&["config", "set", "default_lifetime", "30d"]).success();
+
+    let server = Server::start(&env, &["--db", &serve_url]);
+    auth(server.addr, &made.secret, "GET", "/api/cases/1").expect(200);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    let run = env.run_with(
+        &["--db", &serve_url, "verify", "--json"],
+        Some(&format!("{}\n", made.secret)),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    for refused in [
+        &["create", "--name", "more", "--scope", "cases:read"][..],
+        &["revoke", &doomed.id, "--yes"],
+        &["rotate", &doomed.id],
+    ] {
+        let run = serving(refused).code(1);
+        assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    }
+    let shown = admin(&["show", &made.id, "--json"]).success().json();
+    assert_eq!(shown["requests_24h"], 2, "{shown}");
+    assert!(shown["last_used_at"].is_string(), "{shown}");
+    let listed = admin(&["list", "--json"]).success().json();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    admin(&["revoke", &doomed.id, "--yes"]).success();
+    admin(&["prune", "--usage-older-than", "30d"]).success();
 }
