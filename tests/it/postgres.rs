@@ -455,6 +455,63 @@ fn a_usage_commit_whose_reply_was_lost_is_counted_once() {
     assert_eq!(env.show(&made.id)["requests_24h"], 3);
 }
 
+/// Two batches of one buffer in flight at once (as two committers sharing it hold them),
+/// both committed with their replies lost: put back and committed again, each adds
+/// nothing, and the uses recorded since are counted once too.
+#[test]
+fn two_failed_batches_of_one_buffer_are_each_counted_once() {
+    use std::sync::Arc;
+    use tokenctl::{OpenMode, Question, Store, UsageBuffer, Verifier};
+
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let direct = url(&env);
+    let relay = Relay::start(server_addr(&direct));
+    let relayed = through(&relay, &direct);
+    let made = env.create("api", &["cases:read"], &[]);
+    let location = tokenctl::store::Location::parse(std::ffi::OsStr::new(&relayed)).unwrap();
+    let buffer = Arc::new(UsageBuffer::new());
+    let store = Store::open(location.clone(), OpenMode::Existing).unwrap();
+    let mut v = Verifier::with_buffer(store, Arc::clone(&buffer));
+    let mut committer = Store::open(location, OpenMode::Existing).unwrap();
+    let ip = "10.0.0.1".parse().unwrap();
+    let mut uses = |n: usize| {
+        for _ in 0..n {
+            assert!(
+                v.verify(&Question::new(&made.secret).ip(ip))
+                    .unwrap()
+                    .is_allowed()
+            );
+        }
+    };
+    uses(3);
+    let first = buffer.take();
+    uses(2);
+    let second = buffer.take();
+    for batch in [&first, &second] {
+        // A working connection first: the cut left the pooled ones broken.
+        relay.restore();
+        eventually("the server is reachable", || committer.revision().is_ok());
+        relay.lose_next_commit_reply();
+        assert!(
+            committer.record_usage(batch).is_err(),
+            "the reply came back"
+        );
+    }
+    assert_eq!(env.show(&made.id)["requests_24h"], 5, "committed unseen");
+    buffer.restore(first);
+    buffer.restore(second);
+
+    relay.restore();
+    uses(1);
+    eventually("the uses are committed again", || {
+        tokenctl::verify::commit_buffered(&mut committer, &buffer).is_ok()
+    });
+    assert!(buffer.is_empty());
+    assert_eq!(env.show(&made.id)["requests_24h"], 6);
+}
+
 #[test]
 fn a_revocation_is_seen_by_every_server_on_the_next_request() {
     let Some(env) = TestEnv::postgres() else {
