@@ -275,6 +275,29 @@ fn sslmode_and_sslrootcert_as_libpq() {
         let run = list(&url("localhost", &wrong)).code(1);
         assert!(run.stderr.contains(why), "{wrong}: {}", run.stderr);
     }
+    let system = list(&url("localhost", "?sslrootcert=system")).code(1);
+    assert!(
+        system.stderr.contains("certificate verify failed"),
+        "{}",
+        system.stderr
+    );
+    let weak = list(&url("localhost", "?sslmode=require&sslrootcert=system")).code(1);
+    assert!(
+        weak.stderr.contains("needs sslmode=verify-full"),
+        "{}",
+        weak.stderr
+    );
+    // The environment's settings where the URL has none.
+    for (root, code) in [(root, 0), (other, 1)] {
+        let out = env
+            .cmd()
+            .args(["--db", &url("localhost", ""), "list", "--json"])
+            .env("PGSSLMODE", "verify-full")
+            .env("PGSSLROOTCERT", root)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{root}: {out:?}");
+    }
     let run = list(&url("localhost", "?sslmode=allow")).code(2);
     assert!(
         run.stderr.contains("sslmode=allow is not supported"),
