@@ -4,7 +4,6 @@
 // Shared helpers: each test module uses some of them, none uses all.
 #[allow(dead_code)]
 mod common;
-#[allow(dead_code)]
 mod pg_server;
 mod tools;
 

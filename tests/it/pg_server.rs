@@ -63,7 +63,8 @@ fn unavailable(why: &str) -> Option<PgServer> {
 
 impl PgServer {
     /// A new cluster, started; with `tls`, it also accepts TLS, with a certificate for
-    /// `localhost` (not for `127.0.0.1`) signed by [`PgServer::root_cert`].
+    /// `localhost` (not for `127.0.0.1`) signed by [`PgServer::root_cert`], and the role
+    /// `tls_only` (if created) may connect over TLS only.
     pub fn start(tls: bool) -> Option<PgServer> {
         let Some(bin) = bin_dir() else {
             return unavailable("PostgreSQL's initdb was not found");
@@ -100,7 +101,8 @@ impl PgServer {
     }
 
     /// Writes the server's settings: port, loopback only, its socket in its directory,
-    /// no fsync (the tests need no durability across a power cut), and TLS if given.
+    /// no fsync (the tests need no durability across a power cut), and TLS if asked; and
+    /// whom it trusts: everyone on loopback and its socket, `tls_only` with TLS only.
     fn configure(&self, tls: bool) {
         use std::fmt::Write as _;
         let mut conf = format!(
@@ -109,23 +111,24 @@ impl PgServer {
             self.port,
             self.dir.path().display()
         );
+        let mut hba = "local all all trust\n".to_string();
         if tls {
             let dir = self.dir.path().display();
             let _ = write!(
                 conf,
                 "ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n"
             );
+            hba.push_str(
+                "hostssl all tls_only 127.0.0.1/32 trust\n\
+                 hostnossl all tls_only 127.0.0.1/32 reject\n",
+            );
         }
+        hba.push_str("host all all 127.0.0.1/32 trust\n");
+        std::fs::write(self.dir.path().join("data/pg_hba.conf"), hba).expect("pg_hba.conf");
         let path = self.dir.path().join("data/postgresql.conf");
         let mut text = std::fs::read_to_string(&path).expect("postgresql.conf");
         text.push_str(&conf);
         std::fs::write(&path, text).expect("write postgresql.conf");
-    }
-
-    /// Replaces the client authentication rules (`pg_hba.conf`) and reloads them.
-    pub fn set_hba(&self, rules: &str) {
-        std::fs::write(self.dir.path().join("data/pg_hba.conf"), rules).expect("pg_hba.conf");
-        self.pg("pg_ctl", &["-D", &self.data(), "reload"]);
     }
 
     /// The root certificate that signed the server's (with TLS).

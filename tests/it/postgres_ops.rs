@@ -218,12 +218,6 @@ fn sslmode_and_sslrootcert_as_libpq() {
     admin
         .batch_execute("CREATE ROLE tls_only LOGIN SUPERUSER")
         .unwrap();
-    pg.set_hba(
-        "local all all trust\n\
-         hostssl all tls_only 127.0.0.1/32 trust\n\
-         hostnossl all tls_only 127.0.0.1/32 reject\n\
-         host all all 127.0.0.1/32 trust\n",
-    );
     let base = env.location().into_string().unwrap();
     let (root, other) = (pg.root_cert(), pg.other_root_cert());
     let (root, other) = (root.to_str().unwrap(), other.to_str().unwrap());
