@@ -73,7 +73,7 @@ impl PgServer {
             .prefix("tokenctl-pg")
             .tempdir()
             .expect("temp dir");
-        let server = PgServer {
+        let mut server = PgServer {
             dir,
             bin,
             port: free_port(),
@@ -91,8 +91,16 @@ impl PgServer {
             "initdb",
             &[&init[..], &["-E", "UTF8", "--locale=C"]].concat(),
         );
-        server.configure(tls);
-        server.start_again();
+        // The free port may be taken by another test's server before this one binds it:
+        // then another port (the last setting in postgresql.conf wins).
+        for attempt in 1.. {
+            server.configure(tls);
+            match server.try_pg("pg_ctl", &server.start_args()) {
+                Ok(_) => break,
+                Err(e) if attempt >= 3 || !e.contains("Address already in use") => panic!("{e}"),
+                Err(_) => server.port = free_port(),
+            }
+        }
         Some(server)
     }
 
@@ -153,57 +161,65 @@ impl PgServer {
 
     /// Starts the stopped server, and waits until it accepts connections.
     pub fn start_again(&self) {
-        let log = self.dir.path().join("server.log").display().to_string();
-        self.pg(
-            "pg_ctl",
-            &["-D", &self.data(), "-l", &log, "-w", "-t", "60", "start"],
-        );
+        self.pg("pg_ctl", &self.start_args());
     }
 
-    /// Runs one of PostgreSQL's programs as the cluster's owner; fails the test if it
-    /// fails, with the server's log.
-    fn pg(&self, program: &str, args: &[&str]) -> Output {
+    fn start_args(&self) -> Vec<String> {
+        let log = self.dir.path().join("server.log").display().to_string();
+        ["-D", &self.data(), "-l", &log, "-w", "-t", "60", "start"]
+            .map(String::from)
+            .into()
+    }
+
+    /// One of PostgreSQL's programs, run as the cluster's owner.
+    fn command(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
-        let mut cmd = if self.as_postgres {
+        if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
         } else {
             Command::new(&exe)
-        };
-        let out = cmd
+        }
+    }
+
+    /// Runs `program`; fails the test if it fails.
+    fn pg<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(&self, program: &str, args: &[S]) {
+        if let Err(e) = self.try_pg(program, args) {
+            panic!("{e}");
+        }
+    }
+
+    /// Runs `program`; if it fails, what it and the server's log say.
+    fn try_pg<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+        &self,
+        program: &str,
+        args: &[S],
+    ) -> Result<Output, String> {
+        let out = self
+            .command(program)
             .args(args)
             .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
-        if !out.status.success() {
-            let log = std::fs::read_to_string(self.dir.path().join("server.log"));
-            panic!(
-                "{program} {args:?} failed: {}\n{}\nserver log:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                log.unwrap_or_default()
-            );
+            .map_err(|e| format!("run {program}: {e}"))?;
+        if out.status.success() {
+            return Ok(out);
         }
-        out
+        let log = std::fs::read_to_string(self.dir.path().join("server.log"));
+        Err(format!(
+            "{program} {args:?} failed: {}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            log.unwrap_or_default()
+        ))
     }
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let pid = self.dir.path().join("data/postmaster.pid");
-        if pid.exists() {
-            let mut cmd = if self.as_postgres {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"])
-                    .arg(self.bin.join("pg_ctl"));
-                c
-            } else {
-                Command::new(self.bin.join("pg_ctl"))
-            };
-            let _ = cmd
-                .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
-                .output();
+        if self.dir.path().join("data/postmaster.pid").exists() {
+            let stop = ["-D", &self.data(), "-m", "immediate", "-w", "stop"];
+            let _ = self.command("pg_ctl").args(stop).output();
         }
     }
 }
