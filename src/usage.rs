@@ -12,8 +12,7 @@
 //! addresses), so unknown and malformed tokens are counted per /64. Nothing here holds a secret: uses are keyed by the token's
 //! internal row key, or by "unknown"/"malformed".
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -99,18 +98,6 @@ impl IpKey {
             IpKey::Overflow => OVERFLOW_IP.to_string(),
         }
     }
-
-    fn parse(label: &str) -> IpKey {
-        match label {
-            NO_IP => IpKey::None,
-            OVERFLOW_IP => IpKey::Overflow,
-            text => text
-                .parse()
-                .map(IpKey::Addr)
-                .or_else(|_| text.parse().map(IpKey::Net))
-                .unwrap_or(IpKey::Overflow),
-        }
-    }
 }
 
 /// Counts for one key of the buffer, and of one row of the usage tables.
@@ -182,10 +169,12 @@ struct Pending {
 #[derive(Default)]
 pub struct UsageBuffer {
     pending: Mutex<Pending>,
-    /// A batch whose commit failed, kept whole (its identity too) for the next
-    /// [`take`](Self::take): retried as it was, it is counted once even if the failed
-    /// commit did happen. At most as large as `pending`.
-    unconfirmed: Mutex<Option<Batch>>,
+    /// Batches whose commit failed, oldest first, each kept whole (its identity too) for
+    /// the next [`take`](Self::take): retried as it was, a batch is counted once even if
+    /// its failed commit did happen. Never merged into `pending` or into one another,
+    /// which would give counts already committed a new identity. One batch, unless
+    /// several commits from this buffer failed at once (one per committer at most).
+    unconfirmed: Mutex<VecDeque<Batch>>,
 }
 
 impl std::fmt::Debug for UsageBuffer {
@@ -237,26 +226,26 @@ impl UsageBuffer {
     /// those of a batch put back.
     pub fn len(&self) -> u64 {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).uses;
-        pending + self.unconfirmed().as_ref().map_or(0, |b| b.uses)
+        pending + self.unconfirmed().iter().map(|b| b.uses).sum::<u64>()
     }
 
-    fn unconfirmed(&self) -> MutexGuard<'_, Option<Batch>> {
+    fn unconfirmed(&self) -> MutexGuard<'_, VecDeque<Batch>> {
         self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the next [`take`](Self::take) hands out a batch put back.
     pub fn has_unconfirmed(&self) -> bool {
-        self.unconfirmed().is_some()
+        !self.unconfirmed().is_empty()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The batch put back by [`restore`](Self::restore), as it was, if there is one;
-    /// else empties the buffer into a new batch for the store.
+    /// The oldest batch put back by [`restore`](Self::restore), as it was, if there is
+    /// one; else empties the buffer into a new batch for the store.
     pub fn take(&self) -> Batch {
-        if let Some(batch) = self.unconfirmed().take() {
+        if let Some(batch) = self.unconfirmed().pop_front() {
             return batch;
         }
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
@@ -274,36 +263,10 @@ impl UsageBuffer {
     }
 
     /// Puts a batch back after a failed flush, so that nothing is lost while the database
-    /// is briefly unavailable: kept whole for the next [`take`](Self::take). Only when
-    /// another failed batch is already waiting (two commits from one buffer at once) are
-    /// its counts merged into the pending ones, under a new identity.
+    /// is briefly unavailable: kept whole, with its identity, for a later
+    /// [`take`](Self::take), after those put back before it.
     pub fn restore(&self, batch: Batch) {
-        let mut waiting = self.unconfirmed();
-        if waiting.is_none() {
-            *waiting = Some(batch);
-            return;
-        }
-        drop(waiting);
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.uses += batch.uses;
-        for row in batch.rows {
-            match p
-                .counters
-                .entry((row.presented, row.hour, IpKey::parse(&row.ip)))
-            {
-                Entry::Vacant(v) => {
-                    v.insert(row.counts);
-                }
-                Entry::Occupied(mut o) => {
-                    let c = o.get_mut();
-                    c.allowed += row.counts.allowed;
-                    c.denied += row.counts.denied;
-                    c.ended += row.counts.ended;
-                    c.first_seen = c.first_seen.min(row.counts.first_seen);
-                    c.last_seen = c.last_seen.max(row.counts.last_seen);
-                }
-            }
-        }
+        self.unconfirmed().push_back(batch);
     }
 }
 
@@ -496,21 +459,32 @@ mod tests {
         assert!(b.is_empty());
     }
 
+    /// Two commits from one buffer failed at once: each batch is retried as it was, so a
+    /// commit that happened unseen is recognised by its identity (merged, its counts
+    /// would be committed again under a new one).
     #[test]
-    fn a_second_batch_put_back_merges_into_the_pending_uses() {
+    fn batches_put_back_are_each_kept_whole() {
         let b = UsageBuffer::new();
         let at = t("2026-01-01T10:00:00Z");
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
         let first = b.take();
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        b.record(Presented::Token(7), None, Outcome::Allowed, at);
         let second = b.take();
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
+        let ids = (first.id, second.id);
         b.restore(first);
         b.restore(second);
-        assert_eq!(b.take().uses, 1);
-        let merged = b.take();
-        assert_eq!(merged.uses, 2);
-        assert_eq!(merged.rows.len(), 1);
-        assert_eq!(merged.rows[0].counts.allowed, 2);
+        assert_eq!(b.len(), 4);
+        let again = b.take();
+        assert_eq!((again.id, again.uses), (ids.0, 1));
+        let again = b.take();
+        assert_eq!((again.id, again.uses), (ids.1, 2));
+        assert!(!b.has_unconfirmed());
+        let pending = b.take();
+        assert_ne!(pending.id, ids.0);
+        assert_ne!(pending.id, ids.1);
+        assert_eq!(pending.uses, 1);
+        assert!(b.is_empty());
     }
 }

@@ -459,8 +459,8 @@ fn judge<T>(
 
 /// Takes what `buffer` holds and commits it into `store` (the flusher of a server uses
 /// its own connection), or puts it back on failure; never into a database that is no
-/// longer the one at the store's location (see [`Store::check_same_database`]). A batch
-/// put back is committed again as it was, then the uses recorded since.
+/// longer the one at the store's location (see [`Store::check_same_database`]). Batches
+/// put back are committed again as they were (oldest first), then the uses recorded since.
 pub fn commit_buffered(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
     let mut committed = 0;
     loop {

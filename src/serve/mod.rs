@@ -15,7 +15,9 @@
 //! [`Verifier::verify_all_at`](crate::verify::Verifier::verify_all_at)).
 //!
 //! Fail closed: the database is opened before listening (a missing or unreadable one
-//! stops the server with exit 1), and any error while verifying answers 503, never 200.
+//! stops the server with exit 1; a PostgreSQL server that cannot be reached yet is opened
+//! once it can, and answered 503 until then), and any error while verifying answers 503,
+//! never 200.
 //! SIGTERM and SIGINT stop accepting, let requests in progress finish, commit the
 //! recorded usage and exit 0.
 //!
@@ -50,7 +52,7 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::store::{OpenMode, Store};
+use crate::store::Store;
 use crate::usage::UsageBuffer;
 use connections::{Connections, Limits, Ticket, Watched};
 use endpoints::App;
@@ -96,16 +98,25 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
     let usage = Arc::new(UsageBuffer::new());
     let metrics = Arc::new(Metrics::new());
     // Every connection is opened before listening, so a missing, foreign or unreadable
-    // database stops the server here instead of denying (or worse) later.
+    // database stops the server here instead of denying (or worse) later. A PostgreSQL
+    // server that cannot be reached yet is no reason not to start: until it is reached
+    // (and its schema checked) every request is denied with 503.
+    let (health, unreached) = Store::open_serving(&config.db, true)?;
+    if let Some(e) = &unreached {
+        log(&format!(
+            "the database cannot be reached yet: answering 503 until it can: {e:#}"
+        ));
+    }
+    let connect_now = unreached.is_none();
     let verifiers = Verifiers::start(
         &config.db,
+        connect_now,
         verifier_threads(parallelism),
         &config.env,
         &usage,
     )?;
-    let health = Store::open(&config.db, OpenMode::Existing)?;
     let flusher = Flusher::start(
-        Store::open(&config.db, OpenMode::Existing)?,
+        Store::open_serving(&config.db, connect_now)?.0,
         Arc::clone(&usage),
         Arc::clone(&metrics),
     )?;

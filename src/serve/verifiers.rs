@@ -25,7 +25,7 @@ use anyhow::{Context as _, Result, anyhow};
 use tokio::sync::{Notify, oneshot};
 
 use super::forwarded::Bearer;
-use crate::store::{OpenMode, Store};
+use crate::store::Store;
 use crate::usage::UsageBuffer;
 use crate::verify::{Decision, Question, Recorder, Verifier};
 
@@ -73,16 +73,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Verifiers {
     /// Opens `count` connections (all before returning: a database that cannot be opened
     /// stops the server before it listens), each for tokens of `env`, and starts a
-    /// thread for each.
+    /// thread for each. A PostgreSQL server that cannot be reached (now, or without
+    /// `connect_now` at all) is connected to on first use (see `Store::open_serving`).
     pub fn start(
         db: &crate::store::Location,
+        connect_now: bool,
         count: usize,
         env: &str,
         usage: &Arc<UsageBuffer>,
     ) -> Result<Self> {
         let mut verifiers = Vec::with_capacity(count);
         for _ in 0..count {
-            let store = Store::open(db, OpenMode::Existing)?;
+            let (store, _) = Store::open_serving(db, connect_now)?;
             verifiers.push(Verifier::with_buffer(store, Arc::clone(usage)).for_env(env));
         }
         let shared = Arc::new(Shared::default());

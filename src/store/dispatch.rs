@@ -12,9 +12,9 @@ use super::location::Location;
 use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{
-    AdminEvent, Backend, BackupReport, Configuration, Credential, EventLog, NewToken, OldTokenEnd,
-    OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter, TokenRecord,
-    Tokens, UsageCounters, WarningSink,
+    AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, NewToken,
+    OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter,
+    TokenRecord, Tokens, UsageCounters, WarningSink,
 };
 use crate::settings::Settings;
 use crate::token::TokenHash;
@@ -27,6 +27,20 @@ impl Store {
         Ok(match location.into() {
             Location::File(path) => Store::Sqlite(Sqlite::open(&path, mode)?),
             Location::Postgres(url) => Store::Postgres(Postgres::open(&url, mode)?),
+        })
+    }
+
+    /// Opens the database for `serve`: as [`OpenMode::Existing`], except that a PostgreSQL
+    /// server that cannot be reached (now, or without `connect_now` at all) is opened on
+    /// first use instead, and fails every use until then (see `Postgres::open_serving`);
+    /// with why it could not be reached now.
+    pub fn open_serving(location: &Location, connect_now: bool) -> Result<(Store, Option<Error>)> {
+        Ok(match location {
+            Location::File(path) => (Store::Sqlite(Sqlite::open(path, OpenMode::Existing)?), None),
+            Location::Postgres(url) => {
+                let (store, unreached) = Postgres::open_serving(url, connect_now)?;
+                (Store::Postgres(store), unreached)
+            }
         })
     }
 

@@ -7,6 +7,8 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::postgres::tls::{self, Requested};
+
 /// Where a database is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Location {
@@ -21,6 +23,9 @@ pub enum Location {
 pub struct PostgresUrl {
     /// The URL as given; private, for it may hold the password.
     text: String,
+    /// The same without its TLS settings, which the driver does not know all of.
+    driver: String,
+    tls: Requested,
 }
 
 /// A `postgres://` URL that libpq's rules refuse.
@@ -59,23 +64,32 @@ pub fn is_postgres_url(text: &str) -> bool {
 impl PostgresUrl {
     /// Checks `text` with the driver's parser (libpq's URL rules).
     pub fn parse(text: &str) -> Result<PostgresUrl, BadUrl> {
-        let url = PostgresUrl {
+        let mut url = PostgresUrl {
             text: text.to_string(),
+            driver: String::new(),
+            tls: Requested::default(),
         };
-        match text.parse::<postgres::Config>() {
+        let bad = |url: &PostgresUrl, why: String| BadUrl {
+            url: url.to_string(),
+            why,
+        };
+        (url.driver, url.tls) = tls::split(text).map_err(|why| bad(&url, why))?;
+        match url.driver.parse::<postgres::Config>() {
             Ok(_) => Ok(url),
-            Err(e) => Err(BadUrl {
-                url: url.to_string(),
-                why: e.to_string(),
-            }),
+            Err(e) => Err(bad(&url, e.to_string())),
         }
     }
 
-    /// The driver's configuration, password included.
+    /// The driver's configuration, password included (TLS apart: [`PostgresUrl::tls`]).
     pub(crate) fn config(&self) -> postgres::Config {
-        self.text
+        self.driver
             .parse()
             .expect("checked when the location was parsed")
+    }
+
+    /// The URL's `sslmode` and `sslrootcert`.
+    pub(in crate::store) fn tls(&self) -> &Requested {
+        &self.tls
     }
 }
 
@@ -196,5 +210,31 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("invalid PostgreSQL URL postgres://u@h:notaport/db"));
         assert!(!text.contains("pw"), "{text}");
+    }
+
+    /// The driver knows neither `verify-*` nor `sslrootcert`: both are taken out of what
+    /// it reads, kept in what is shown.
+    #[test]
+    fn tls_settings_are_read_apart_from_the_driver() {
+        let text = "postgres://u:pw@h/db?sslmode=verify-full&connect_timeout=3&sslrootcert=%2Fetc%2Fca.crt";
+        let Location::Postgres(url) = Location::parse(OsStr::new(text)).unwrap() else {
+            panic!("a URL");
+        };
+        assert_eq!(url.driver, "postgres://u:pw@h/db?connect_timeout=3");
+        assert_eq!(
+            format!("{:?}", url.tls()),
+            r#"Requested { mode: Some(VerifyFull), root_cert: Some("/etc/ca.crt") }"#
+        );
+        assert_eq!(
+            url.to_string(),
+            "postgres://u@h/db?sslmode=verify-full&connect_timeout=3&sslrootcert=%2Fetc%2Fca.crt"
+        );
+        let err = Location::parse(OsStr::new("postgres://u:pw@h/db?sslmode=strict")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sslmode=strict: expected disable, prefer"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("pw"), "{err}");
     }
 }

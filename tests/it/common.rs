@@ -178,6 +178,14 @@ impl TestEnv {
         Some(env)
     }
 
+    /// A database of its own on the PostgreSQL server at `server` (a URL whose role may
+    /// create databases): for tests that run a server of their own.
+    pub fn on_server(server: &str) -> TestEnv {
+        let mut env = TestEnv::sqlite();
+        env.postgres = Some(TestDatabase::create(server));
+        env
+    }
+
     /// An SQLite file whatever the backend under test: for tests about SQLite's files.
     pub fn sqlite() -> TestEnv {
         let dir = tempfile::Builder::new()

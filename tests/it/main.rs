@@ -4,6 +4,7 @@
 // Shared helpers: each test module uses some of them, none uses all.
 #[allow(dead_code)]
 mod common;
+mod pg_server;
 mod tools;
 
 mod audit;
@@ -18,6 +19,7 @@ mod init;
 mod list;
 mod operators;
 mod postgres;
+mod postgres_ops;
 mod prompts;
 mod proxies;
 mod prune;

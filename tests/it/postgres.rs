@@ -368,6 +368,13 @@ fn server_addr(url: &str) -> SocketAddr {
     host_port.parse().unwrap()
 }
 
+/// `url` through `relay`, without TLS, so that the relay can read the protocol.
+fn through(relay: &Relay, url: &str) -> String {
+    let relayed = url.replace(&server_addr(url).to_string(), &relay.addr.to_string());
+    let sep = if relayed.contains('?') { '&' } else { '?' };
+    format!("{relayed}{sep}sslmode=disable")
+}
+
 /// Waits until `check` holds, or fails the test after [`PATIENCE`].
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -384,7 +391,7 @@ fn serve_fails_closed_while_the_server_is_away_and_recovers_by_itself() {
     };
     let direct = url(&env);
     let relay = Relay::start(server_addr(&direct));
-    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let relayed = through(&relay, &direct);
     let kept = env.create("kept", &["cases:read"], &[]);
     let revoked = env.create("revoked", &["cases:read"], &[]);
     let server = Server::start(&env, &["--db", &relayed]);
@@ -429,7 +436,7 @@ fn a_usage_commit_whose_reply_was_lost_is_counted_once() {
     };
     let direct = url(&env);
     let relay = Relay::start(server_addr(&direct));
-    let relayed = direct.replace(&server_addr(&direct).to_string(), &relay.addr.to_string());
+    let relayed = through(&relay, &direct);
     let made = env.create("api", &["cases:read"], &[]);
     let location = tokenctl::store::Location::parse(std::ffi::OsStr::new(&relayed)).unwrap();
     let mut v = tokenctl::Verifier::open(location).unwrap();
@@ -446,6 +453,63 @@ fn a_usage_commit_whose_reply_was_lost_is_counted_once() {
     eventually("the uses are committed again", || v.commit_usage().is_ok());
     assert!(v.usage().is_empty());
     assert_eq!(env.show(&made.id)["requests_24h"], 3);
+}
+
+/// Two batches of one buffer in flight at once (as two committers sharing it hold them),
+/// both committed with their replies lost: put back and committed again, each adds
+/// nothing, and the uses recorded since are counted once too.
+#[test]
+fn two_failed_batches_of_one_buffer_are_each_counted_once() {
+    use std::sync::Arc;
+    use tokenctl::{OpenMode, Question, Store, UsageBuffer, Verifier};
+
+    let Some(env) = TestEnv::postgres() else {
+        return;
+    };
+    let direct = url(&env);
+    let relay = Relay::start(server_addr(&direct));
+    let relayed = through(&relay, &direct);
+    let made = env.create("api", &["cases:read"], &[]);
+    let location = tokenctl::store::Location::parse(std::ffi::OsStr::new(&relayed)).unwrap();
+    let buffer = Arc::new(UsageBuffer::new());
+    let store = Store::open(location.clone(), OpenMode::Existing).unwrap();
+    let mut v = Verifier::with_buffer(store, Arc::clone(&buffer));
+    let mut committer = Store::open(location, OpenMode::Existing).unwrap();
+    let ip = "10.0.0.1".parse().unwrap();
+    let mut uses = |n: usize| {
+        for _ in 0..n {
+            assert!(
+                v.verify(&Question::new(&made.secret).ip(ip))
+                    .unwrap()
+                    .is_allowed()
+            );
+        }
+    };
+    uses(3);
+    let first = buffer.take();
+    uses(2);
+    let second = buffer.take();
+    for batch in [&first, &second] {
+        // A working connection first: the cut left the pooled ones broken.
+        relay.restore();
+        eventually("the server is reachable", || committer.revision().is_ok());
+        relay.lose_next_commit_reply();
+        assert!(
+            committer.record_usage(batch).is_err(),
+            "the reply came back"
+        );
+    }
+    assert_eq!(env.show(&made.id)["requests_24h"], 5, "committed unseen");
+    buffer.restore(first);
+    buffer.restore(second);
+
+    relay.restore();
+    uses(1);
+    eventually("the uses are committed again", || {
+        tokenctl::verify::commit_buffered(&mut committer, &buffer).is_ok()
+    });
+    assert!(buffer.is_empty());
+    assert_eq!(env.show(&made.id)["requests_24h"], 6);
 }
 
 #[test]

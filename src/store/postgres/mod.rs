@@ -36,6 +36,7 @@ mod open;
 mod pgpass;
 mod pool;
 mod settings;
+pub(in crate::store) mod tls;
 mod tokens;
 mod usage;
 
@@ -60,6 +61,14 @@ pub(super) fn classify(err: &anyhow::Error) -> Option<(Kind, Option<&'static str
         .chain()
         .find_map(|e| e.downcast_ref::<postgres::Error>())?;
     const UNREACHABLE: &str = "check that the PostgreSQL server is running and reachable, and the URL's host, port, user and password (or PGPASSWORD, ~/.pgpass)";
+    if e.to_string().starts_with("error performing TLS handshake") {
+        return Some((
+            Kind::Unavailable,
+            Some(
+                "the TLS connection to PostgreSQL failed: check the URL's sslmode, and with verify-ca or verify-full that sslrootcert holds the root that signed the server's certificate (verify-full: issued for the URL's host)",
+            ),
+        ));
+    }
     Some(match e.code() {
         None => (Kind::Unavailable, Some(UNREACHABLE)),
         Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => {
@@ -104,8 +113,11 @@ pub struct Postgres {
     pool: Arc<Pool>,
     /// The connection a snapshot reads through, while one is open.
     pinned: RefCell<Option<Pinned>>,
-    /// `meta.instance` as found when opened.
-    instance: String,
+    /// `meta.instance` as found when opened; `None` until then, for a store made while
+    /// the server could not be reached (see [`Postgres::open_serving`]).
+    instance: RefCell<Option<String>>,
+    /// How the schema is checked when it is opened.
+    mode: OpenMode,
     warnings: Vec<String>,
 }
 
@@ -139,9 +151,51 @@ impl Postgres {
             location,
             pool,
             pinned: RefCell::new(None),
-            instance,
+            instance: RefCell::new(Some(instance)),
+            mode,
             warnings,
         })
+    }
+
+    /// Opens the database at `url` for `serve`, which starts even while the server is
+    /// down, and fails closed until it is up: when the server cannot be reached (now, or
+    /// without `connect_now` at all), the store is opened on its first use that reaches
+    /// it, where its schema is checked as [`OpenMode::Existing`] does; until then every
+    /// use fails as unavailable. Returns why the server could not be reached now. Any
+    /// other failure (a refused password, a foreign schema) is returned as an error.
+    pub fn open_serving(url: &PostgresUrl, connect_now: bool) -> Result<(Postgres, Option<Error>)> {
+        let unreached = if connect_now {
+            match Postgres::open(url, OpenMode::Existing) {
+                Err(e) if unreachable(&e) => Some(e),
+                opened => return opened.map(|p| (p, None)),
+            }
+        } else {
+            None
+        };
+        let mut warnings = Vec::new();
+        let pool = Pool::for_url(url, &mut warnings)?;
+        let store = Postgres {
+            location: Location::Postgres(url.clone()),
+            pool,
+            pinned: RefCell::new(None),
+            instance: RefCell::new(None),
+            mode: OpenMode::Existing,
+            warnings,
+        };
+        Ok((store, unreached))
+    }
+
+    /// Opens the database if it was not reachable when this store was made: checks its
+    /// schema on a connection that reaches it and keeps its identity.
+    fn opened(&self) -> Result<()> {
+        if self.instance.borrow().is_some() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get()?;
+        let found = open::prepare(&mut conn, &self.location.to_string(), self.mode);
+        self.pool.put(conn);
+        *self.instance.borrow_mut() = Some(found?);
+        Ok(())
     }
 
     /// Whether tokenctl's schema is in the database at `url` (a foreign one counts: it
@@ -160,6 +214,7 @@ impl Postgres {
             }
             return Ok(f(&mut pinned.conn)?);
         }
+        self.opened()?;
         let mut conn = self.pool.get()?;
         let out = f(&mut conn);
         self.pool.put(conn);
@@ -215,6 +270,7 @@ impl Backend for Postgres {
     /// One `REPEATABLE READ READ ONLY` transaction on one connection, kept for the reads:
     /// its snapshot is taken by its first statement, before any read returns.
     fn in_one_snapshot<T>(&self, reads: impl FnOnce() -> T) -> Result<T> {
+        self.opened()?;
         let conn = self.pool.get()?;
         *self.pinned.borrow_mut() = Some(Pinned { conn, begun: false });
         let out = reads();
@@ -240,8 +296,9 @@ impl Backend for Postgres {
                 .map(|r| r.get::<_, String>(0)))
         });
         match found {
-            Ok(Some(instance)) if instance == self.instance => Ok(()),
+            Ok(Some(instance)) if self.instance.borrow().as_deref() == Some(&instance) => Ok(()),
             Err(Error::Unavailable(_) | Error::Busy(_)) => Ok(()),
+            Err(refused @ Error::Refused { .. }) => Err(refused),
             _ => Err(Error::unavailable(format!(
                 "the database {} was dropped or replaced while in use (its tokenctl schema is not the one opened); restart to open the one there now",
                 self.location
@@ -284,6 +341,23 @@ impl Backend for Postgres {
             self.location
         )))
     }
+}
+
+/// Whether `err` says that the server could not be reached at all (nothing listening, no
+/// route, a connection cut, a server starting or shutting down), rather than that a
+/// server answered and refused.
+fn unreachable(err: &Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        if let Some(c) = e.downcast_ref::<postgres::Error>().and_then(|p| p.code()) {
+            return c.code().starts_with("08") || c.code().starts_with("57P");
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Runs `first` on a connection to `url` from the process's pool; returns the pool, what

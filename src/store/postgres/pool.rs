@@ -1,7 +1,7 @@
 //! Connections to one PostgreSQL server, shared by every store of the process that
 //! names the same URL (a server's verifier threads, its health check and its usage
 //! flusher), and how each connection is set up: the password's sources, timeouts on
-//! connecting and on every statement, and the schema as the search path.
+//! connecting and on every statement, the schema as the search path, and TLS (`tls`).
 //!
 //! A connection that broke (the server restarted or went away) is dropped instead of
 //! going back to the pool, so the next use connects anew: a store recovers by itself
@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use postgres::config::{Host, SslMode};
-use postgres::{Client, Config, NoTls, Statement};
+use postgres::config::Host;
+use postgres::{Client, Config, Statement};
+use postgres_openssl::MakeTlsConnector;
 
-use super::pgpass;
+use super::{pgpass, tls};
 use crate::store::location::PostgresUrl;
 
 /// How long connecting may take, unless the URL says (`connect_timeout`).
@@ -47,6 +48,7 @@ impl Conn {
 /// Idle connections to one server, and how to open more.
 pub(super) struct Pool {
     config: Config,
+    tls: MakeTlsConnector,
     idle: Mutex<Vec<Conn>>,
 }
 
@@ -59,8 +61,11 @@ impl Pool {
         if let Some(p) = pools.get(url) {
             return Ok(Arc::clone(p));
         }
+        let mut config = configure(url.config(), warnings)?;
+        let tls = tls::connector(url.tls(), &mut config)?;
         let pool = Arc::new(Pool {
-            config: configure(url.config(), warnings)?,
+            config,
+            tls,
             idle: Mutex::new(Vec::new()),
         });
         pools.insert(url.clone(), Arc::clone(&pool));
@@ -78,7 +83,7 @@ impl Pool {
             }
         }
         Ok(Conn {
-            client: self.config.connect(NoTls)?,
+            client: self.config.connect(self.tls.clone())?,
             prepared: HashMap::new(),
         })
     }
@@ -97,13 +102,8 @@ impl Pool {
 
 /// libpq's defaults where the URL is silent (`PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`,
 /// the password from `PGPASSWORD` or the password file), and tokenctl's settings on
-/// every connection: timeouts, the schema, no TLS (not built yet: refused if required).
+/// every connection: timeouts and the schema. TLS is `tls`'s.
 fn configure(mut config: Config, warnings: &mut Vec<String>) -> anyhow::Result<Config> {
-    if config.get_ssl_mode() == SslMode::Require {
-        anyhow::bail!(
-            "sslmode=require: TLS connections to PostgreSQL are not built into this tokenctl yet; connect over a Unix socket or a private network with sslmode=disable or prefer"
-        );
-    }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if config.get_hosts().is_empty() {
         match env("PGHOST") {

@@ -199,7 +199,11 @@ fn add_stranger_row(tx: &mut Transaction<'_>, row: &UsageRow, ip: &str) -> anyho
 }
 
 /// How long a committed batch's identity is kept: a batch whose commit's reply was lost
-/// is committed again once its server reaches the database again, within a day.
+/// is committed again once its server reaches the database again, within a day. This is
+/// the one bound on "counted once": a server that lost a commit's reply and then cannot
+/// reach the database for longer may count that batch (one flush, about a second of its
+/// uses) twice. Batches waiting are never merged (`UsageBuffer::restore`), so any number
+/// of failed commits in a row is otherwise exact.
 const BATCH_IDS_KEPT_SECONDS: i64 = 86_400;
 
 /// Records the batch's identity (by the database's clock), dropping those past
