@@ -11,6 +11,7 @@ mod backup;
 mod completions;
 mod concurrency;
 mod config;
+mod copy;
 mod create;
 mod docs;
 mod faults;
