@@ -6,8 +6,9 @@
 
 use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::{GenericClient, Row, Statement, Transaction};
+use postgres::{GenericClient, Row, Transaction};
 
 use super::events::insert_event;
 use super::pool::{Conn, SCHEMA};
@@ -191,11 +192,12 @@ fn fill(
         let mut writer = Writer {
             tx: &mut tx,
             table: None,
+            pending: Vec::new(),
             links: Vec::new(),
             copied: &mut copied,
         };
         source(&mut |table, values| Ok(writer.row(table, values)?))?;
-        writer.link()?;
+        writer.complete()?;
     }
     move_sequences(&mut tx)?;
     insert_event(&mut tx, now, actor, "copy", None, &copied.event_details())?;
@@ -203,16 +205,22 @@ fn fill(
     Ok(copied)
 }
 
-/// Rows written table by table; the links to later rows of the table
-/// ([`Table::linked_later`]) kept until the table is complete.
+/// Rows written table by table, sent in chunks of [`CHUNK`] through `COPY … FROM STDIN`
+/// (binary), each chunk a statement of its own, under the statement timeout. The links
+/// to later rows of the table ([`Table::linked_later`]) are kept until it is complete.
 struct Writer<'a, 't> {
     tx: &'a mut Transaction<'t>,
-    /// The table being written, and its prepared insert.
-    table: Option<(&'static Table, Statement)>,
+    /// The table being written, and the types its columns have here.
+    table: Option<(&'static Table, Vec<Type>)>,
+    /// Its rows not sent yet.
+    pending: Vec<Vec<Value>>,
     /// Key, then the linked columns' values, of each row that links to another.
     links: Vec<Vec<Value>>,
     copied: &'a mut Copied,
 }
+
+/// Rows per `COPY`.
+const CHUNK: usize = 1000;
 
 impl Writer<'_, '_> {
     fn row(&mut self, table: &'static Table, values: &[Value]) -> anyhow::Result<()> {
@@ -221,18 +229,12 @@ impl Writer<'_, '_> {
             .as_ref()
             .is_none_or(|(t, _)| !std::ptr::eq(*t, table))
         {
-            self.link()?;
-            let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-            // Keys as they were: the usage rows and the event log refer to them.
-            let sql = format!(
-                "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})",
-                table.name,
-                table.columns.join(", "),
-                placeholders.join(", ")
-            );
-            self.table = Some((table, self.tx.prepare(&sql)?));
+            self.complete()?;
+            let sql = format!("SELECT {} FROM {}", table.columns.join(", "), table.name);
+            let read = self.tx.prepare(&sql)?;
+            let types = read.columns().iter().map(|c| c.type_().clone()).collect();
+            self.table = Some((table, types));
         }
-        let (_, insert) = self.table.as_ref().expect("prepared above");
         let mut link = vec![values[table.position(table.key)].clone()];
         let mut row = values.to_vec();
         for column in table.linked_later {
@@ -242,17 +244,43 @@ impl Writer<'_, '_> {
         if link[1..].iter().any(|v| *v != Value::Null) {
             self.links.push(link);
         }
-        let params = (row.iter().zip(table.columns).zip(insert.params()))
-            .map(|((v, c), ty)| Param::of(table, c, v, ty))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::sql).collect();
-        self.tx.execute(insert, &refs)?;
+        self.pending.push(row);
         self.copied.count(table);
+        if self.pending.len() >= CHUNK {
+            self.send()?;
+        }
         Ok(())
     }
 
-    /// Writes the links of the table just completed.
-    fn link(&mut self) -> anyhow::Result<()> {
+    /// Sends the rows not sent yet. Keys go in as they were (`COPY` writes identity
+    /// columns as given): the usage rows and the event log refer to them.
+    fn send(&mut self) -> anyhow::Result<()> {
+        let Writer {
+            tx, table, pending, ..
+        } = self;
+        let Some((table, types)) = table.as_ref().filter(|_| !pending.is_empty()) else {
+            return Ok(());
+        };
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            table.name,
+            table.columns.join(", ")
+        );
+        let mut copy = BinaryCopyInWriter::new(tx.copy_in(&sql)?, types);
+        for row in pending.drain(..) {
+            let params = (row.iter().zip(table.columns).zip(types))
+                .map(|((v, c), ty)| Param::of(table, c, v, ty))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::sql).collect();
+            copy.write(&refs)?;
+        }
+        copy.finish()?;
+        Ok(())
+    }
+
+    /// Sends the rest of the table being written, then its links.
+    fn complete(&mut self) -> anyhow::Result<()> {
+        self.send()?;
         let Some((table, _)) = self.table.as_ref().filter(|_| !self.links.is_empty()) else {
             return Ok(());
         };
