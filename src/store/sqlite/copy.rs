@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, Transaction, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, Statement, Transaction, TransactionBehavior, params_from_iter};
 
 use super::events::insert_event;
 use super::{Sqlite, file, open, token_days, token_recent};
@@ -168,7 +168,8 @@ fn fill(
 /// kept until the table is complete.
 struct Writer<'a, 't> {
     tx: &'a Transaction<'t>,
-    table: Option<&'static Table>,
+    /// The table being written, and its prepared insert.
+    table: Option<(&'static Table, Statement<'a>)>,
     /// Key, then the linked columns' values, of each row that links to another.
     links: Vec<Vec<Value>>,
     copied: &'a mut Copied,
@@ -176,17 +177,21 @@ struct Writer<'a, 't> {
 
 impl Writer<'_, '_> {
     fn row(&mut self, table: &'static Table, values: &[Value]) -> anyhow::Result<()> {
-        if self.table.is_some_and(|t| !std::ptr::eq(t, table)) {
+        if self
+            .table
+            .as_ref()
+            .is_none_or(|(t, _)| !std::ptr::eq(*t, table))
+        {
             self.link()?;
+            let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                table.name,
+                table.columns.join(", "),
+                placeholders.join(", ")
+            );
+            self.table = Some((table, self.tx.prepare(&sql)?));
         }
-        self.table = Some(table);
-        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            table.name,
-            table.columns.join(", "),
-            placeholders.join(", ")
-        );
         let mut row: Vec<SqlValue> = values.iter().map(sql_value).collect();
         let mut link = vec![values[table.position(table.key)].clone()];
         for column in table.linked_later {
@@ -197,18 +202,19 @@ impl Writer<'_, '_> {
         if link[1..].iter().any(|v| *v != Value::Null) {
             self.links.push(link);
         }
-        self.tx
-            .prepare_cached(&sql)?
-            .execute(params_from_iter(row))?;
+        if let Some((_, insert)) = &mut self.table {
+            insert.execute(params_from_iter(row))?;
+        }
         self.copied.count(table);
         Ok(())
     }
 
     /// Writes the links of the table just completed.
     fn link(&mut self) -> anyhow::Result<()> {
-        let Some(table) = self.table.filter(|_| !self.links.is_empty()) else {
+        let Some((table, _)) = self.table.as_ref().filter(|_| !self.links.is_empty()) else {
             return Ok(());
         };
+        let table: &'static Table = table;
         let set: Vec<String> = (table.linked_later.iter().enumerate())
             .map(|(i, c)| format!("{c} = ?{}", i + 2))
             .collect();
