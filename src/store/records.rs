@@ -44,7 +44,8 @@ pub struct Table {
     pub columns: &'static [&'static str],
     /// The order rows are read in (and so written in): a key of the table.
     pub order: &'static str,
-    /// The column that names a row, for [`Table::linked_later`].
+    /// A column that names one row, by which [`Table::linked_later`] columns are written
+    /// (for a table without such columns, the first column of its key, unused).
     pub key: &'static str,
     /// Columns that refer to a row of the same table written later (a token's successor):
     /// written once every row of the table is there, so that no reference is dangling at

@@ -241,7 +241,7 @@ impl Writer<'_, '_> {
             let i = table.position(column);
             link.push(std::mem::replace(&mut row[i], Value::Null));
         }
-        if link[1..].iter().any(|v| *v != Value::Null) {
+        if !table.linked_later.is_empty() && link[1..].iter().any(|v| *v != Value::Null) {
             self.links.push(link);
         }
         self.pending.push(row);

@@ -199,7 +199,7 @@ impl Writer<'_, '_> {
             link.push(values[i].clone());
             row[i] = SqlValue::Null;
         }
-        if link[1..].iter().any(|v| *v != Value::Null) {
+        if !table.linked_later.is_empty() && link[1..].iter().any(|v| *v != Value::Null) {
             self.links.push(link);
         }
         if let Some((_, insert)) = &mut self.table {
