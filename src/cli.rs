@@ -109,6 +109,7 @@ pub enum Command {
     Config(ConfigArgs),
     Prune(PruneArgs),
     Backup(BackupArgs),
+    Copy(CopyArgs),
     Scan(ScanArgs),
     Completions(CompletionsArgs),
 }
@@ -126,6 +127,7 @@ impl Command {
             Command::Verify(a) => a.json,
             Command::Prune(a) => a.json,
             Command::Backup(a) => a.json,
+            Command::Copy(a) => a.json,
             Command::Scan(a) => a.json,
             Command::Config(a) => match &a.action {
                 ConfigAction::List { json } | ConfigAction::Get { json, .. } => *json,
@@ -654,6 +656,40 @@ pub struct BackupArgs {
     pub force: bool,
 
     /// Print the path, size and token count as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Copy every token, setting, event and usage row into a new database
+///
+/// Copies the database (--db, TOKENCTL_DB) into DEST, an SQLite file or a PostgreSQL
+/// database (postgres://…), whichever kind the source is: tokens with their hashes (every
+/// secret keeps working, none is reissued), statuses, rotations, expiry, allowed IPs and
+/// last use, the settings, the admin event log and the usage counters. The source is read
+/// in one consistent snapshot while servers go on using it, and is left unchanged. DEST is
+/// written in one transaction, ending with a `copy` event that names the source: a failure
+/// at any point leaves DEST as it was. DEST must hold no tokenctl data: a path where
+/// there is nothing (created 0600, missing directories 0700; a symbolic link there is
+/// refused, never followed), or a PostgreSQL database without tokenctl's schema (it is
+/// created) or with an empty one. Uses that servers record after the snapshot stay in the
+/// source: stop them first, then start them on DEST. A URL's password is never printed.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  # Move to PostgreSQL (the password from PGPASSWORD or ~/.pgpass)
+  tokenctl --db /var/lib/tokenctl/tokens.db copy --to postgres://tokenctl@db.internal/tokens
+
+  # And back, into a new file
+  tokenctl --db postgres://tokenctl@db.internal/tokens copy --to /var/lib/tokenctl/back.db
+
+  # The rows copied per table, for a script
+  tokenctl copy --to /srv/tokenctl/tokens.db --json")]
+pub struct CopyArgs {
+    /// The new database: a file path, or a postgres:// URL
+    #[arg(long, value_name = "DEST", value_hint = ValueHint::AnyPath)]
+    pub to: PathBuf,
+
+    /// Print the source, the destination and the rows copied per table as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod completions;
 mod config;
+mod copy;
 mod create;
 mod init;
 mod list;
@@ -184,6 +185,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Config(args) => config::run(&ctx, args),
         Command::Prune(args) => prune::run(&ctx, args),
         Command::Backup(args) => backup::run(&ctx, args),
+        Command::Copy(args) => copy::run(&ctx, args),
         Command::Scan(args) => scan::run(&ctx, args),
         Command::Completions(args) => completions::run(&ctx, args),
     }

@@ -8,6 +8,7 @@
 
 mod audit_summary;
 mod backup;
+mod copied;
 mod decision;
 mod event_log;
 mod existing;

@@ -38,6 +38,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::location::Location;
+use super::records::{Copied, Sink, Source};
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
     Revocation, TokenFilter, TokenRecord, WarningSink,
@@ -92,6 +93,11 @@ pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
     /// revocation that used the space reserve on a full disk says so this way).
     fn report_warnings_to(&mut self, sink: WarningSink);
 
+    /// Hands every record of the database to `sink` (see `store::records`), all read in
+    /// one snapshot: the tables in order, the rows of each by its key, hashes as stored.
+    /// Writes nothing, not even an event: a role that may only read can be copied from.
+    fn export(&self, sink: Sink<'_>) -> Result<()>;
+
     /// Copies the database to the file `dest` (0600) in one snapshot, logging a `backup`
     /// event. Refuses an existing `dest` unless `replace`; never follows a link there.
     fn backup_to(
@@ -101,6 +107,28 @@ pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<BackupReport>;
+}
+
+/// Making a new database of a backend from any database's records (`tokenctl copy`).
+pub trait Import {
+    /// Where such a database is: a file, a PostgreSQL URL.
+    type Place: ?Sized;
+
+    /// Writes every record `source` hands over ([`Backend::export`] of another database)
+    /// into the database at `place`, with a `copy` event naming `copied.from` after them,
+    /// in one transaction: a failure at any point, in the source too, leaves `place` as
+    /// it was. `place` must hold no tokenctl data (a new file, or a PostgreSQL database
+    /// without tokenctl's schema or with an empty one); anything else is refused
+    /// ([`super::Error::Invalid`], or `Refused` for a database tokenctl may not use) and
+    /// left untouched. Summaries the backend keeps are computed from the records written.
+    /// Returns `copied` with the rows counted.
+    fn import_into_empty(
+        place: &Self::Place,
+        source: Source<'_>,
+        copied: Copied,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Copied>;
 }
 
 /// Tokens: their creation, lookup, revocation and rotation. Every write is one

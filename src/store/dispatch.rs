@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::location::Location;
 use super::postgres::Postgres;
+use super::records::{Copied, Sink};
 use super::sqlite::Sqlite;
 use super::{
-    AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, NewToken,
-    OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter,
-    TokenRecord, Tokens, UsageCounters, WarningSink,
+    AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, Import,
+    NewToken, OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store,
+    TokenFilter, TokenRecord, Tokens, UsageCounters, WarningSink,
 };
 use crate::settings::Settings;
 use crate::token::TokenHash;
@@ -64,6 +65,27 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.in_one_snapshot(reads),
             Store::Postgres(p) => p.in_one_snapshot(reads),
+        }
+    }
+
+    /// Copies every record of this database into the empty database at `dest`, read in
+    /// one snapshot and written in one transaction: see [`Backend::export`] and
+    /// [`Import::import_into_empty`]. Changes nothing here.
+    pub fn copy_to(&self, dest: &Location, actor: &str, now: DateTime<Utc>) -> Result<Copied> {
+        if dest == self.location() {
+            return Err(Error::invalid(format!(
+                "{dest} is the database itself; give another destination"
+            )));
+        }
+        let copied = Copied::new(self.location().to_string(), dest.to_string());
+        let mut source = |sink: Sink<'_>| self.export(sink);
+        match dest {
+            Location::File(path) => {
+                Sqlite::import_into_empty(path, &mut source, copied, actor, now)
+            }
+            Location::Postgres(url) => {
+                Postgres::import_into_empty(url, &mut source, copied, actor, now)
+            }
         }
     }
 
@@ -117,6 +139,7 @@ dispatch! {
         fn check_same_database() -> Result<()>;
         fn health() -> Result<()>;
         fn schema_version() -> Result<i64>;
+        fn export(sink: Sink<'_>) -> Result<()>;
     }
     writing {
         fn take_warnings() -> Vec<String>;

@@ -11,6 +11,7 @@ mod dispatch;
 mod error;
 pub mod location;
 mod postgres;
+pub mod records;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -25,9 +26,10 @@ use serde::Serialize;
 use crate::scope::ScopeSet;
 use crate::token::TokenHash;
 
-pub use backend::{Backend, Configuration, EventLog, Revision, Tokens, UsageCounters};
+pub use backend::{Backend, Configuration, EventLog, Import, Revision, Tokens, UsageCounters};
 pub use error::{Error, Failure, Refusal, Result};
 pub use location::Location;
+pub use records::Copied;
 #[cfg(test)]
 pub(crate) use sqlite::testing;
 

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Error, NewToken, OldTokenEnd, OpenMode, Revocation, Store, TokenFilter};
+use super::location::Location;
+use super::records::Value;
+use super::{Error, Import, NewToken, OldTokenEnd, OpenMode, Revocation, Store, TokenFilter};
 use crate::scope::ScopeSet;
 use crate::token;
 use crate::usage::{Outcome, Presented, UsageBuffer};
@@ -271,6 +273,157 @@ fn same_database(open: &mut dyn FnMut() -> Store) {
     assert!(store.schema_version().unwrap() > 0);
 }
 
+/// A database with something in every carried table: tokens of every status, a
+/// rotation, an allow list and a description, settings, usage of tokens (spread over
+/// days, and thousands of rows of one) and of strangers. Returns the hashes of its tokens.
+fn populate(store: &mut Store) -> Vec<token::TokenHash> {
+    let t0 = now() - TimeDelta::days(20);
+    let mut hashes = Vec::new();
+    let mut made = Vec::new();
+    for (i, name) in ["importer", "mailchimp", "ci", "mobile"].iter().enumerate() {
+        let mut new = new_token(name);
+        if i == 1 {
+            new.description = Some("nightly sync".into());
+            new.allowed_ips = vec!["203.0.113.0/24".parse().unwrap()];
+        }
+        hashes.push(new.hash);
+        made.push(store.create_token(&new, "t", t0).unwrap());
+    }
+    let successor = new_token("importer");
+    hashes.push(successor.hash);
+    let end = OldTokenEnd::ExpiresAt(t0 + TimeDelta::days(1));
+    store
+        .rotate_token(&made[0].id, &successor, end, "t", t0)
+        .unwrap();
+    store
+        .revoke_token(&made[2].id, Some("leaked"), "t", t0)
+        .unwrap();
+    store.set_setting("token_prefix", "acme", "t", t0).unwrap();
+    let uses = UsageBuffer::new();
+    for day in 0..20 {
+        let at = t0 + TimeDelta::days(day) + TimeDelta::hours(day % 5);
+        let ip = Some(format!("198.51.100.{}", day % 3).parse().unwrap());
+        uses.record(Presented::Token(made[1].key()), ip, Outcome::Allowed, at);
+        uses.record(Presented::Token(made[2].key()), ip, Outcome::Ended, at);
+        uses.record(Presented::Unknown, ip, Outcome::Denied, at);
+    }
+    // More rows than a backend reads or writes at once: one a hour for three months.
+    for hour in 0..2100 {
+        let at = now() - TimeDelta::hours(hour);
+        uses.record(Presented::Token(made[3].key()), None, Outcome::Allowed, at);
+    }
+    store.record_usage(&uses.take()).unwrap();
+    hashes
+}
+
+/// Every record of `store`, table by table.
+fn records(store: &Store) -> Vec<(&'static str, Vec<Value>)> {
+    let mut all = Vec::new();
+    store
+        .export(&mut |table, values| {
+            all.push((table.name, values.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    all
+}
+
+/// What the anomaly rules see at `at`, its lists sorted (their order is unspecified).
+fn facts(store: &Store, at: DateTime<Utc>) -> crate::usage::AnomalyFacts {
+    let mut facts = store.anomaly_facts(None, at).unwrap();
+    facts.new_ips.sort();
+    facts.denied_after_end.sort();
+    facts.restricted_ips.sort();
+    facts
+}
+
+/// `to`, a new database, after a copy of `from`: the same records (and one `copy` event
+/// more, naming `from`), the same summaries, every token found by its hash; a second
+/// copy into it is refused and changes nothing.
+fn copies_everything(from: &mut Store, to: &Location) {
+    let hashes = populate(from);
+    let copied = from.copy_to(to, "t", now()).unwrap();
+    assert_eq!(copied.of("tokens"), 5);
+    assert_eq!(copied.of("settings"), 1);
+    assert!(copied.of("usage") > 2100, "{copied:?}");
+    let copy = Store::open(to, OpenMode::Existing).unwrap();
+    let (mut ours, mut theirs) = (records(from), records(&copy));
+    let last_event = theirs.iter().rposition(|(t, _)| *t == "events").unwrap();
+    let event = theirs.remove(last_event);
+    assert_eq!(event.1[3], Value::Text("copy".into()));
+    let Value::Text(details) = &event.1[5] else {
+        panic!("{event:?}")
+    };
+    assert!(details.contains(&from.location().to_string()), "{details}");
+    assert_eq!(ours, theirs);
+    for hash in &hashes {
+        assert_eq!(
+            from.find_by_hash(hash).unwrap(),
+            copy.find_by_hash(hash).unwrap()
+        );
+        assert!(copy.credential_by_hash(hash).unwrap().is_some());
+    }
+    for at in [now(), now() - TimeDelta::days(9)] {
+        assert_eq!(
+            from.all_requests(at).unwrap(),
+            copy.all_requests(at).unwrap()
+        );
+        assert_eq!(facts(from, at), facts(&copy, at));
+        let since = at - TimeDelta::days(30);
+        assert_eq!(
+            from.window_totals(since).unwrap(),
+            copy.window_totals(since).unwrap()
+        );
+        assert_eq!(
+            from.daily_usage(None, since, at).unwrap(),
+            copy.daily_usage(None, since, at).unwrap()
+        );
+        assert_eq!(
+            from.stranger_usage(since).unwrap(),
+            copy.stranger_usage(since).unwrap()
+        );
+    }
+    ours = records(&copy);
+    let err = from.copy_to(to, "t", now()).unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert_eq!(
+        records(&copy),
+        ours,
+        "a refused copy changed the destination"
+    );
+    let mut copy = copy;
+    let next = copy.create_token(&new_token("after"), "t", now()).unwrap();
+    assert!(next.key() > 5, "the new token reused a copied key");
+}
+
+/// A source that fails half-way leaves no database at `to`.
+fn failed_copy_leaves_nothing(from: &mut Store, to: &Location) {
+    populate(from);
+    let copied = super::records::Copied::new(from.location().to_string(), to.to_string());
+    let mut rows = 0;
+    let mut failing = |sink: super::records::Sink<'_>| {
+        from.export(&mut |table, values| {
+            rows += 1;
+            if table.name == "usage" {
+                return Err(Error::unavailable("the source went away".into()));
+            }
+            sink(table, values)
+        })
+    };
+    let err = match to {
+        Location::File(path) => {
+            super::sqlite::Sqlite::import_into_empty(path, &mut failing, copied, "t", now())
+        }
+        Location::Postgres(url) => {
+            super::postgres::Postgres::import_into_empty(url, &mut failing, copied, "t", now())
+        }
+    }
+    .unwrap_err();
+    assert!(err.to_string().contains("the source went away"), "{err}");
+    assert!(rows > 5, "it failed before writing anything");
+    assert!(!Store::exists(to).unwrap(), "a failed copy left a database");
+}
+
 mod sqlite {
     use super::*;
 
@@ -288,6 +441,18 @@ mod sqlite {
     #[test]
     fn sqlite_keeps_the_contract() {
         check(new_database);
+    }
+
+    #[test]
+    fn sqlite_copies_to_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = Location::File(dir.path().join("copy.db"));
+        copies_everything(&mut new_database()(), &to);
+        let mode = std::fs::metadata(dir.path().join("copy.db")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+        let other = Location::File(dir.path().join("failed.db"));
+        failed_copy_leaves_nothing(&mut new_database()(), &other);
     }
 }
 
@@ -332,7 +497,8 @@ mod postgres {
         }
     }
 
-    fn new_database(server: &str) -> Handles {
+    /// A new database of its own on `server`, without tokenctl's schema, and its URL.
+    fn new_url(server: &str) -> (Database, PostgresUrl) {
         let name = format!("tokenctl_unit_{:016x}", rand::random::<u64>());
         let mut admin = ::postgres::Client::connect(server, ::postgres::NoTls).unwrap();
         admin
@@ -344,10 +510,56 @@ mod postgres {
             server: server.to_string(),
             name,
         };
+        (db, url)
+    }
+
+    fn new_database(server: &str) -> Handles {
+        let (db, url) = new_url(server);
         Box::new(move || {
             let _keep = &db;
             Store::open(Location::Postgres(url.clone()), OpenMode::Create).unwrap()
         })
+    }
+
+    /// SQLite to PostgreSQL (no schema there yet), PostgreSQL to SQLite, and PostgreSQL
+    /// to a PostgreSQL database with an empty schema.
+    #[test]
+    fn postgres_copies_both_ways() {
+        let Some(server) = server() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let mut sqlite = Store::open(dir.path().join("a.db"), OpenMode::Create).unwrap();
+        let (_db, url) = new_url(&server);
+        copies_everything(&mut sqlite, &Location::Postgres(url));
+        let mut handles = new_database(&server);
+        copies_everything(&mut handles(), &Location::File(dir.path().join("b.db")));
+        let mut handles = new_database(&server);
+        let mut postgres = handles();
+        let (_empty, url) = new_url(&server);
+        drop(Store::open(Location::Postgres(url.clone()), OpenMode::Create).unwrap());
+        copies_everything(&mut postgres, &Location::Postgres(url));
+        let (_db, url) = new_url(&server);
+        let mut sqlite = Store::open(dir.path().join("c.db"), OpenMode::Create).unwrap();
+        failed_copy_leaves_nothing(&mut sqlite, &Location::Postgres(url));
+    }
+
+    /// Every table and column of the schema is carried or said not to be.
+    #[test]
+    fn postgres_columns_are_carried_or_explained() {
+        let Some(server) = server() else { return };
+        let (_db, url) = new_url(&server);
+        drop(Store::open(Location::Postgres(url.clone()), OpenMode::Create).unwrap());
+        let mut client = url.config().connect(::postgres::NoTls).unwrap();
+        let schema = client
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                  WHERE table_schema = 'tokenctl'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        crate::store::records::check_carried(&schema, crate::store::postgres::copy::NOT_CARRIED);
     }
 
     #[test]

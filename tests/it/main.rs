@@ -12,6 +12,7 @@ mod backup;
 mod completions;
 mod concurrency;
 mod config;
+mod copy;
 mod create;
 mod docs;
 mod faults;

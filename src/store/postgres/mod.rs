@@ -30,6 +30,7 @@
 //!    schema, or pointing the URL at another server, changes it. An unreachable server
 //!    is not a different database: every read fails then, and the verifier denies.
 
+pub(in crate::store) mod copy;
 mod events;
 mod migrations;
 mod open;
@@ -51,6 +52,7 @@ use postgres::{SimpleQueryMessage, Transaction};
 
 use super::error::Kind;
 use super::location::{Location, PostgresUrl};
+use super::records::Sink;
 use super::{Backend, BackupReport, Error, OpenMode, Result, Revision, WarningSink};
 use pool::{Conn, Pool};
 
@@ -326,6 +328,10 @@ impl Backend for Postgres {
         for w in self.warnings.drain(..) {
             sink(&w);
         }
+    }
+
+    fn export(&self, sink: Sink<'_>) -> Result<()> {
+        self.export_records(sink)
     }
 
     /// Not built yet for PostgreSQL: `pg_dump` is the tool there.

@@ -4,7 +4,7 @@
 //! empty database create it once.
 
 use anyhow::{Context as _, anyhow};
-use postgres::GenericClient;
+use postgres::{GenericClient, Transaction};
 
 use super::migrations::{self, APPLICATION, MIGRATIONS};
 use super::pool::{Conn, SCHEMA};
@@ -52,6 +52,28 @@ pub(super) fn prepare(conn: &mut Conn, shown: &str, mode: OpenMode) -> anyhow::R
         State::Absent | State::Empty => 0,
         other => return refuse(shown, other).map(|()| unreachable!("refused")),
     };
+    let instance = migrate(&mut tx, from)?;
+    tx.commit()?;
+    Ok(instance)
+}
+
+/// Inside the caller's transaction: tokenctl's schema at the current version, created or
+/// migrated under the advisory lock if need be, for a copy into this database. Refuses a
+/// foreign or newer schema. The caller's rollback undoes it all.
+pub(super) fn ensure_schema(tx: &mut Transaction<'_>, shown: &str) -> anyhow::Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    let from = match state(tx)? {
+        State::Ours { version, .. } if version == migrations::latest() => return Ok(()),
+        State::Ours { version, .. } if version < migrations::latest() => version,
+        State::Absent | State::Empty => 0,
+        other => return refuse(shown, other).map(|()| unreachable!("refused")),
+    };
+    migrate(tx, from).map(|_| ())
+}
+
+/// Creates the schema if need be and applies the migrations after `from`; returns the
+/// database's identity.
+fn migrate(tx: &mut Transaction<'_>, from: i64) -> anyhow::Result<String> {
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {SCHEMA}; SET LOCAL search_path = {SCHEMA}"
     ))?;
@@ -67,9 +89,7 @@ pub(super) fn prepare(conn: &mut Conn, shown: &str, mode: OpenMode) -> anyhow::R
         }
         tx.execute("UPDATE meta SET version = $1", &[&(i as i64 + 1)])?;
     }
-    let instance: String = tx.query_one("SELECT instance FROM meta", &[])?.get(0);
-    tx.commit()?;
-    Ok(instance)
+    Ok(tx.query_one("SELECT instance FROM meta", &[])?.get(0))
 }
 
 /// Whether there is anything under tokenctl's schema name.

@@ -20,6 +20,7 @@
 //!    inode (one `stat`, see [`Sqlite::check_same_database`](Backend::check_same_database)).
 
 mod backup;
+mod copy;
 mod events;
 mod file;
 mod migrations;
@@ -42,6 +43,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::error::Kind;
 use super::location::Location;
+use super::records::Sink;
 use super::{Backend, BackupReport, Error, Result, Revision, WarningSink};
 
 pub use reserve::RESERVE_BYTES;
@@ -182,6 +184,10 @@ impl Backend for Sqlite {
             sink(&w);
         }
         self.warning_sink = Some(sink);
+    }
+
+    fn export(&self, sink: Sink<'_>) -> Result<()> {
+        self.export_records(sink)
     }
 
     fn backup_to(

@@ -176,7 +176,7 @@ fn connect(given: &Path, path: &Path, found: &file::Found, exclusive: bool) -> R
 /// admin command), so that the checks, SQLite and the -wal/-shm files all agree on one
 /// directory. The last component is kept as given: a symbolic link there is refused,
 /// not followed.
-fn locate(given: &Path, mode: OpenMode) -> Result<PathBuf> {
+pub(super) fn locate(given: &Path, mode: OpenMode) -> Result<PathBuf> {
     let Some(name) = given.file_name() else {
         bail!("{} does not name a database file", given.display());
     };
@@ -347,6 +347,17 @@ fn side_file(path: &Path, suffix: &str) -> PathBuf {
 /// path is still free. So nobody ever finds a half-made database at the path, and a
 /// process that loses the race uses the winner's file.
 fn create_database(path: &Path) -> Result<()> {
+    build_new(path, |_| Ok(())).map(|_| ())
+}
+
+/// Builds a new database for `path` under a temporary name in its directory (0600, no
+/// link followed), migrated, filled by `fill`, then renamed to `path` only if nothing is
+/// there: `None` when something was. A failure, or a file found at `path`, leaves no
+/// trace of the new one.
+pub(super) fn build_new<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<Option<T>> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     if let Some(why) = file::unsafe_directory(dir, None) {
         bail!(Unsafe(why));
@@ -364,7 +375,7 @@ fn create_database(path: &Path) -> Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temp)?;
-    let built = (|| -> Result<()> {
+    let built = (|| -> Result<T> {
         let mut conn = Connection::open_with_flags(
             &temp,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW,
@@ -372,13 +383,15 @@ fn create_database(path: &Path) -> Result<()> {
         migrate(&mut conn)?;
         // Persisted in the header: the file is in WAL mode from its first open on.
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        let filled = fill(&mut conn)?;
         conn.close().map_err(|(_, e)| e)?;
-        Ok(())
+        Ok(filled)
     })();
-    let placed = built.and_then(|()| {
+    let placed = built.and_then(|filled| {
         use rustix::fs::{CWD, RenameFlags, renameat_with};
         match renameat_with(CWD, &temp, CWD, path, RenameFlags::NOREPLACE) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Ok(()) => Ok(Some(filled)),
+            Err(rustix::io::Errno::EXIST) => Ok(None),
             Err(e) => Err(io::Error::from(e).into()),
         }
     });
@@ -530,7 +543,7 @@ impl std::error::Error for Foreign {}
 
 /// A file, or a place, that tokenctl must not use, and why.
 #[derive(Debug)]
-struct Unsafe(String);
+pub(super) struct Unsafe(String);
 
 impl std::fmt::Display for Unsafe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
