@@ -102,6 +102,8 @@ pub enum Command {
     List(ListArgs),
     Show(ShowArgs),
     Revoke(RevokeArgs),
+    Suspend(SuspendArgs),
+    Resume(ResumeArgs),
     Rotate(RotateArgs),
     Audit(AuditArgs),
     Verify(VerifyArgs),
@@ -121,6 +123,8 @@ impl Command {
             Command::List(a) => a.json,
             Command::Show(a) => a.json,
             Command::Revoke(a) => a.json,
+            Command::Suspend(a) => a.json,
+            Command::Resume(a) => a.json,
             Command::Rotate(a) => a.json,
             Command::Audit(a) => a.json,
             Command::Verify(a) => a.json,
@@ -211,10 +215,13 @@ pub struct CreateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
-    /// Neither expired nor revoked (tokens in their rotation grace period included)
+    /// Neither expired nor revoked (tokens in their rotation grace period, and suspended
+    /// ones, included)
     Active,
     /// Rotated to a successor, and working until their grace period ends
     Rotating,
+    /// Suspended (refused until resumed), neither expired nor revoked
+    Suspended,
     /// Past their expiry, not revoked
     Expired,
     /// Revoked
@@ -225,9 +232,10 @@ pub enum StatusFilter {
 
 /// List tokens
 ///
-/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS.
-/// Only tokens that work (active, and rotating: rotated, in their grace period) unless
-/// --status says otherwise. --expiring-within leaves rotating tokens out: their successor
+/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS
+/// (and LIMIT, before STATUS, when a token listed has a rate limit). Only tokens that are
+/// neither expired nor revoked (active; rotating: rotated, in their grace period;
+/// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens out: their successor
 /// is the one to renew.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
@@ -307,6 +315,56 @@ pub struct RevokeArgs {
 
     /// Print the revoked token as JSON, with the ids of its predecessors revoked with it
     /// in "also_revoked"
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Suspend a token: refused from the very next request until resumed
+///
+/// For incident response: is this the token causing it? Suspend, watch, resume. A
+/// suspended token is refused as unauthenticated (serve answers 401, reason 'suspended';
+/// verify exits 3) and logged as such; its expiry keeps running, and it cannot be rotated
+/// until resumed. Only the token named: by name, the newest token of that name (several
+/// unrelated ones are refused and listed: give the id); an old token still in its
+/// rotation grace period keeps working (suspend it by id). Suspending a suspended token
+/// changes nothing and succeeds; a revoked or expired token is refused (exit 2).
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl suspend k3j9x0a1 --reason 'request spike from 192.0.2.1, looking into it'
+  # ... watch the API's logs, then let it work again
+  tokenctl resume k3j9x0a1
+  tokenctl list --status suspended")]
+pub struct SuspendArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Why, for the history and `show`
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Print the token as JSON, with "changed": false when it was suspended already
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resume a suspended token: it works again from the very next request
+///
+/// Ends a suspension (see `tokenctl suspend`). Resuming a token that is not suspended
+/// changes nothing and succeeds, so that a script may resume unconditionally; a revoked or
+/// expired token is refused (exit 2).
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl resume k3j9x0a1
+  tokenctl resume 'Mailchimp sync' --json | jq .status")]
+pub struct ResumeArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Print the token as JSON, with "changed": false when it was not suspended
     #[arg(long)]
     pub json: bool,
 }

@@ -3,7 +3,7 @@
 //!
 //! The checks run in a fixed order (the README's "Verifying tokens from your API" lists
 //! it): a credential at all, shape and checksum (no database access for a malformed
-//! token), lookup by hash, revoked, expired, environment, allowed IPs, scope (or the
+//! token), lookup by hash, revoked, expired, suspended, environment, allowed IPs, scope (or the
 //! server's finding that no scope covers the request). The refusal's [`DenyReason`]
 //! decides everything that follows from it.
 //!
@@ -75,7 +75,7 @@ impl Decision {
 /// # store.create_token(&tokenctl::store::NewToken {
 /// #     hash: made.hash, hint: made.hint.clone(), name: "importer".into(), description: None,
 /// #     env: "live".into(), scopes: tokenctl::ScopeSet::parse_list("cases:read")?,
-/// #     allowed_ips: vec![], expires_at: None,
+/// #     allowed_ips: vec![], expires_at: None, rate_limit: None,
 /// # }, "admin", chrono::Utc::now())?;
 /// # let secret = made.secret.expose().to_string();
 /// let mut verifier = Verifier::open(&path)?.for_env("live");
@@ -417,7 +417,7 @@ fn deny(presented: Option<Presented>, reason: DenyReason, token: Option<&Credent
 }
 
 /// The checks after the lookup, in their fixed order (see the module's documentation):
-/// unknown, revoked, expired, environment, allowed IPs, what the request needs.
+/// unknown, revoked, expired, suspended, environment, allowed IPs, what the request needs.
 fn judge<T>(
     question: &Question<T>,
     env: Option<&str>,
@@ -431,6 +431,7 @@ fn judge<T>(
     let reason = match t.status(now) {
         Status::Revoked => Some(DenyReason::Revoked),
         Status::Expired => Some(DenyReason::Expired),
+        Status::Suspended => Some(DenyReason::Suspended),
         Status::Active | Status::Rotating if env.is_some_and(|e| e != &*t.env) => {
             Some(DenyReason::WrongEnv)
         }
@@ -503,6 +504,7 @@ mod tests {
                     scopes: ScopeSet::parse_list(scopes).unwrap(),
                     allowed_ips: vec![],
                     expires_at: Some(now + TimeDelta::days(1)),
+                    rate_limit: None,
                 },
                 "test",
                 now,
@@ -549,6 +551,7 @@ mod tests {
                 scopes: ScopeSet::parse_list("cases:read").unwrap(),
                 allowed_ips: vec![],
                 expires_at: None,
+                rate_limit: None,
             };
             (n, g.secret)
         };
@@ -662,6 +665,7 @@ mod tests {
                     scopes: ScopeSet::parse_list("cases:read").unwrap(),
                     allowed_ips: vec![],
                     expires_at: None,
+                    rate_limit: None,
                 },
                 "admin",
                 crate::clock::now(),

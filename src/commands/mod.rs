@@ -10,11 +10,13 @@ mod create;
 mod init;
 mod list;
 mod prune;
+mod resume;
 mod revoke;
 mod rotate;
 mod scan;
 mod serve;
 mod show;
+mod suspend;
 mod verify;
 
 use std::path::PathBuf;
@@ -177,6 +179,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),
+        Command::Suspend(args) => suspend::run(&ctx, args),
+        Command::Resume(args) => resume::run(&ctx, args),
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),

@@ -51,6 +51,7 @@ pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
             scopes: old.scopes.clone(),
             allowed_ips: old.allowed_ips.clone(),
             expires_at,
+            rate_limit: old.rate_limit,
         },
         end,
         &actor(),

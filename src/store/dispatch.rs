@@ -13,9 +13,10 @@ use super::postgres::Postgres;
 use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, EventLog, NewToken, OldTokenEnd,
-    OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenFilter, TokenRecord,
-    Tokens, UsageCounters, WarningSink,
+    OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store, TokenChange, TokenFilter,
+    TokenRecord, Tokens, UsageCounters, WarningSink,
 };
+use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
 use crate::token::TokenHash;
 use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
@@ -131,6 +132,9 @@ dispatch! {
         fn rotate_token(
             old_id: &str, new: &NewToken, end: OldTokenEnd, actor: &str, now: DateTime<Utc>
         ) -> Result<(TokenRecord, TokenRecord)>;
+        fn suspend_token(id: &str, reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn resume_token(id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn set_rate_limit(id: &str, limit: Option<RateLimit>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
     }
 }
 

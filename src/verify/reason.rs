@@ -27,6 +27,8 @@ pub enum DenyReason {
     Unknown,
     Revoked,
     Expired,
+    /// Suspended by an admin (`tokenctl suspend`) until resumed.
+    Suspended,
     WrongEnv,
     IpNotAllowed,
     InsufficientScope,
@@ -40,15 +42,18 @@ const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
 const WRONG_ENV: &str =
     "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"";
 const IP_NOT_ALLOWED: &str = "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"";
+const SUSPENDED: &str =
+    "Bearer error=\"invalid_token\", error_description=\"the token is suspended\"";
 const UNMAPPED: &str = "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"";
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 10] = [
+    pub const ALL: [DenyReason; 11] = [
         DenyReason::Missing,
         DenyReason::Malformed,
         DenyReason::Unknown,
         DenyReason::Revoked,
         DenyReason::Expired,
+        DenyReason::Suspended,
         DenyReason::WrongEnv,
         DenyReason::IpNotAllowed,
         DenyReason::InsufficientScope,
@@ -64,6 +69,7 @@ impl DenyReason {
             DenyReason::Unknown => "unknown",
             DenyReason::Revoked => "revoked",
             DenyReason::Expired => "expired",
+            DenyReason::Suspended => "suspended",
             DenyReason::WrongEnv => "wrong_env",
             DenyReason::IpNotAllowed => "ip_not_allowed",
             DenyReason::InsufficientScope => "insufficient_scope",
@@ -96,6 +102,7 @@ impl DenyReason {
             | DenyReason::Unknown
             | DenyReason::Revoked
             | DenyReason::Expired => Cow::Borrowed(INVALID_TOKEN),
+            DenyReason::Suspended => Cow::Borrowed(SUSPENDED),
             DenyReason::WrongEnv => Cow::Borrowed(WRONG_ENV),
             DenyReason::IpNotAllowed => Cow::Borrowed(IP_NOT_ALLOWED),
             // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.

@@ -33,5 +33,6 @@ mod serve_stall;
 mod show;
 mod storage;
 mod stress;
+mod suspend;
 mod toolchain;
 mod verify;

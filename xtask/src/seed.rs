@@ -66,6 +66,7 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                 scopes: ScopeSet::parse_list(&format!("{module}:write reports:read"))?,
                 allowed_ips: Vec::new(),
                 expires_at: Some(now + TimeDelta::days(30 + (i % 300) as i64)),
+                rate_limit: None,
             });
         }
         let made = store.create_tokens(&batch, "seed", created)?;

@@ -40,6 +40,7 @@ fn token(name: &str) -> NewToken {
         scopes: ScopeSet::parse_list("cases:read").unwrap(),
         allowed_ips: vec![],
         expires_at: None,
+        rate_limit: None,
     }
 }
 
