@@ -8,6 +8,7 @@ mod completions;
 mod config;
 mod create;
 mod init;
+mod limit;
 mod list;
 mod prune;
 mod resume;
@@ -181,6 +182,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Revoke(args) => revoke::run(&ctx, args),
         Command::Suspend(args) => suspend::run(&ctx, args),
         Command::Resume(args) => resume::run(&ctx, args),
+        Command::Limit(args) => limit::run(&ctx, args),
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),

@@ -15,6 +15,7 @@ mod create;
 mod docs;
 mod faults;
 mod init;
+mod limits;
 mod list;
 mod operators;
 mod postgres;

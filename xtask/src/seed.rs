@@ -103,6 +103,7 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                         allowed: n,
                         denied: u64::from(dice.next().is_multiple_of(50)),
                         ended: 0,
+                        limited: 0,
                         first_seen: h * 3600,
                         last_seen: at,
                     },

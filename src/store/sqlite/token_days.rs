@@ -255,6 +255,7 @@ impl Sqlite {
                 WindowTotals {
                     allowed: r.get(1)?,
                     denied: r.get(2)?,
+                    limited: 0,
                     distinct_ips: r.get(3)?,
                     last_seen: r.get::<_, Option<i64>>(4)?.map(from_ts),
                 },
@@ -262,6 +263,19 @@ impl Sqlite {
         })?;
         let mut all = rows.collect::<rusqlite::Result<HashMap<i64, WindowTotals>>>()?;
         all.retain(|_, w| w.allowed + w.denied > 0);
+        // Rate-limited uses are rare and kept out of the running totals: read from the
+        // hours that had any, through the partial index `usage_limited`.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT token_pk, sum(limited) FROM usage WHERE limited > 0 AND hour >= ?1 \
+             GROUP BY token_pk",
+        )?;
+        let limited = stmt.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        for row in limited {
+            let (key, n) = row?;
+            if let Some(w) = all.get_mut(&key) {
+                w.limited = n;
+            }
+        }
         Ok(all)
     }
 
