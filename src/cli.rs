@@ -802,12 +802,13 @@ pub struct BackupArgs {
 ///
 /// --git also searches every blob reachable from any ref of the repositories that hold the
 /// PATHs, each blob once, shown with the commit that added it. --revoke revokes the active
-/// tokens found at once (no question asked: the flag is the decision, and every target was
-/// proven by its own secret) and prints the command that issues a replacement.
+/// (and suspended) tokens found at once (no question asked: the flag is the decision, and
+/// every target was proven by its own secret) and prints the command that issues a
+/// replacement.
 ///
-/// Exit status: 5 when an active token is found, also when --revoke revoked it (the secret
-/// is still where it was found); with --strict also when an unknown token is found; 1 when
-/// the search or the lookup failed; 0 otherwise.
+/// Exit status: 5 when an active or suspended token is found, also when --revoke revoked
+/// it (the secret is still where it was found); with --strict also when an unknown token
+/// is found; 1 when the search or the lookup failed; 0 otherwise.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:

@@ -145,3 +145,19 @@ fn serve_refuses_a_suspended_token_from_the_next_request() {
         "{metrics}"
     );
 }
+
+/// A suspended token found in a file is a live secret (it can be resumed): `scan` reports
+/// it as a finding (exit 5), and `--revoke` revokes it.
+#[test]
+fn scan_treats_a_suspended_token_as_live() {
+    let env = TestEnv::new();
+    let made = env.create("importer", &["cases:read"], &[]);
+    env.run(&["suspend", &made.id]).success();
+    let file = env.dir().join("leak.env");
+    std::fs::write(&file, format!("TOKEN={}\n", made.secret)).unwrap();
+    let path = file.to_str().unwrap();
+    let found = env.run(&["scan", path, "--json"]).code(5).json();
+    assert_eq!(found["findings"][0]["status"], "suspended", "{found}");
+    env.run(&["scan", path, "--revoke"]).code(5);
+    assert_eq!(env.show(&made.id)["status"], "revoked");
+}
