@@ -332,10 +332,11 @@ pub struct RevokeArgs {
 /// For incident response: is this the token causing it? Suspend, watch, resume. A
 /// suspended token is refused as unauthenticated (serve answers 401, reason 'suspended';
 /// verify exits 3) and logged as such; its expiry keeps running, and it cannot be rotated
-/// until resumed. Only the token named: by name, the newest token of that name (several
-/// unrelated ones are refused and listed: give the id); an old token still in its
-/// rotation grace period keeps working (suspend it by id). Suspending a suspended token
-/// changes nothing and succeeds; a revoked or expired token is refused (exit 2).
+/// until resumed. By name, also suspends the tokens of the name's rotation chain that
+/// still work (an old token in its rotation grace period: the integration may still use
+/// it); by id, only that token. Several unrelated tokens of one name are refused and
+/// listed: give the id. Suspending a suspended token changes nothing and succeeds; a
+/// revoked or expired token is refused (exit 2).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -359,7 +360,8 @@ pub struct SuspendArgs {
 
 /// Resume a suspended token: it works again from the very next request
 ///
-/// Ends a suspension (see `tokenctl suspend`). Resuming a token that is not suspended
+/// Ends a suspension (see `tokenctl suspend`); by name, also of the suspended tokens of
+/// the name's rotation chain. Resuming a token that is not suspended
 /// changes nothing and succeeds, so that a script may resume unconditionally; a revoked or
 /// expired token is refused (exit 2).
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub fn run(ctx: &Ctx, args: LimitArgs) -> Result<Exit> {
         token: TokenJson::new(&done.token, &requests, ctx.now),
         changed: done.changed,
         change: Change::Limited,
+        also: &[],
     })?;
     Ok(Exit::Success)
 }

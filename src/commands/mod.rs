@@ -114,6 +114,24 @@ pub fn default_db() -> Result<PathBuf> {
 
 /// The token an `ID|NAME` argument means. A name that several tokens share is an error
 /// that lists them (id, status, created, expires), so that the admin can pick the id.
+/// When `reference` named `t` by its name (not its id): the tokens `t` replaced through
+/// rotation that `pick` chooses, oldest first; by id, none. For the commands that act on
+/// what a name still means, the old secret in its grace period included.
+pub fn chain_by_name(
+    store: &Store,
+    t: &TokenRecord,
+    reference: &str,
+    pick: impl Fn(&TokenRecord) -> bool,
+) -> Result<Vec<TokenRecord>> {
+    if t.id == reference {
+        return Ok(Vec::new());
+    }
+    let mut earlier = predecessors(store, t)?;
+    earlier.retain(|p| pick(p));
+    earlier.reverse();
+    Ok(earlier)
+}
+
 /// The tokens `t` replaced through rotation, directly or not, newest first.
 pub fn predecessors(store: &Store, t: &TokenRecord) -> Result<Vec<TokenRecord>> {
     let mut chain: Vec<TokenRecord> = store

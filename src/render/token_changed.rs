@@ -23,6 +23,10 @@ pub struct TokenChanged<'a> {
     pub changed: bool,
     #[serde(skip)]
     pub change: Change,
+    /// Tokens of its rotation chain changed with it (by name): still-working ones
+    /// suspended, suspended ones resumed.
+    #[serde(rename = "also_changed", skip_serializing_if = "<[String]>::is_empty")]
+    pub also: &'a [String],
 }
 
 impl View for TokenChanged<'_> {
@@ -67,7 +71,17 @@ impl View for TokenChanged<'_> {
                 )
             }
         };
-        vec![note]
+        let mut notes = vec![note];
+        for id in self.also {
+            notes.push(match self.change {
+                Change::Suspended => format!(
+                    "Also suspended {id}, which it was rotated from and which still worked."
+                ),
+                Change::Resumed => format!("Also resumed {id}, which it was rotated from."),
+                Change::Limited => format!("Also changed {id}, which it was rotated from."),
+            });
+        }
+        notes
     }
 }
 
@@ -88,6 +102,7 @@ mod tests {
                 token: TokenJson::new(t, &Requests::default(), style.now),
                 changed,
                 change,
+                also: &[],
             };
             assert_eq!(view.text(&style), "");
             view.notes(&style, false).join("\n")
@@ -105,6 +120,18 @@ mod tests {
             notes(&t, Change::Resumed, false),
             notes(&t, Change::Limited, true),
         ]);
+        let also = ["p0a8s2kd".to_string()];
+        for change in [Change::Suspended, Change::Resumed] {
+            let view = TokenChanged {
+                token: TokenJson::new(&t, &Requests::default(), style.now),
+                changed: true,
+                change,
+                also: &also,
+            };
+            all.push(view.notes(&style, false)[1].clone());
+            let json = serde_json::to_value(&view).unwrap();
+            assert_eq!(json["also_changed"][0], "p0a8s2kd");
+        }
         insta::assert_snapshot!(all.join("\n"), @r"
         Suspended token k3j9x0a1 'importer\u{7}': it is refused until 'tokenctl resume k3j9x0a1'.
         Token k3j9x0a1 'importer\u{7}' was already suspended (2026-03-02 10:00 UTC (1 day ago)); nothing changed.
@@ -113,6 +140,8 @@ mod tests {
         Resumed token k3j9x0a1 'importer\u{7}': it works again.
         Token k3j9x0a1 'importer\u{7}' was not suspended; nothing changed.
         Token k3j9x0a1 'importer\u{7}' now has no rate limit.
+        Also suspended p0a8s2kd, which it was rotated from and which still worked.
+        Also resumed p0a8s2kd, which it was rotated from.
         ");
     }
 }

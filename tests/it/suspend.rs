@@ -161,3 +161,37 @@ fn scan_treats_a_suspended_token_as_live() {
     env.run(&["scan", path, "--revoke"]).code(5);
     assert_eq!(env.show(&made.id)["status"], "revoked");
 }
+
+/// By name, a suspension stops the old secret still in its rotation grace period too
+/// (the integration may still use it), and resuming by name gives both back; by id, only
+/// that token.
+#[test]
+fn by_name_the_old_secret_in_its_grace_period_is_suspended_too() {
+    let env = TestEnv::new();
+    let old = env.create("importer", &["cases:read"], &[]);
+    let rotated = env
+        .run(&["rotate", "importer", "--grace", "1h", "--json"])
+        .success()
+        .json();
+    let new_id = rotated["id"].as_str().unwrap();
+    let new_secret = rotated["token"].as_str().unwrap();
+    let v = env.run(&["suspend", "importer", "--json"]).success().json();
+    assert_eq!(
+        (v["id"].as_str(), &v["also_changed"]),
+        (Some(new_id), &serde_json::json!([old.id]))
+    );
+    assert_eq!(env.verify(&old.secret, &[]).1["reason"], "suspended");
+    assert_eq!(env.verify(new_secret, &[]).1["reason"], "suspended");
+    let resumed = env.run(&["resume", "importer"]).success();
+    assert!(
+        resumed.stderr.contains(&format!("Also resumed {}", old.id)),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(env.verify(&old.secret, &[]).0, 0);
+    assert_eq!(env.show(&old.id)["status"], "rotating");
+    // By id: that token alone.
+    let v = env.run(&["suspend", new_id, "--json"]).success().json();
+    assert!(v.get("also_changed").is_none(), "{v}");
+    assert_eq!(env.verify(&old.secret, &[]).0, 0);
+}
