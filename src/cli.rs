@@ -243,8 +243,8 @@ pub enum StatusFilter {
 /// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS
 /// (and LIMIT, before STATUS, when a token listed has a rate limit). Only tokens that are
 /// neither expired nor revoked (active; rotating: rotated, in their grace period;
-/// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens out: their successor
-/// is the one to renew.
+/// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens
+/// out: their successor is the one to renew.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:

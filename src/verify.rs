@@ -3,9 +3,10 @@
 //!
 //! The checks run in a fixed order (the README's "Verifying tokens from your API" lists
 //! it): a credential at all, shape and checksum (no database access for a malformed
-//! token), lookup by hash, revoked, expired, suspended, environment, allowed IPs, scope (or the
-//! server's finding that no scope covers the request). The refusal's [`DenyReason`]
-//! decides everything that follows from it.
+//! token), lookup by hash, revoked, expired, suspended, environment, allowed IPs, scope
+//! (or the server's finding that no scope covers the request), and last the token's rate
+//! limit ([`Limiter`]). The refusal's [`DenyReason`] decides everything that follows
+//! from it.
 //!
 //! A revocation committed by another process denies the very next verification: see
 //! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database

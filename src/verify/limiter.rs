@@ -43,7 +43,15 @@ struct Cell {
 #[derive(Debug)]
 pub struct Limiter {
     start: Instant,
-    cells: Mutex<HashMap<i64, Cell>>,
+    cells: Mutex<Cells>,
+}
+
+#[derive(Debug, Default)]
+struct Cells {
+    by_key: HashMap<i64, Cell>,
+    /// Forget the cells with their whole allowance back once there are more than this:
+    /// twice what was left after the last time, so that tidying stays rare.
+    tidy_above: usize,
 }
 
 impl Default for Limiter {
@@ -61,7 +69,10 @@ impl Limiter {
     pub fn new() -> Limiter {
         Limiter {
             start: Instant::now(),
-            cells: Mutex::new(HashMap::new()),
+            cells: Mutex::new(Cells {
+                by_key: HashMap::new(),
+                tidy_above: Self::TIDY_ABOVE,
+            }),
         }
     }
 
@@ -79,10 +90,14 @@ impl Limiter {
         let now = elapsed.as_nanos() * n;
         // A poisoned lock only means a thread panicked between two plain assignments.
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-        if cells.len() > Self::TIDY_ABOVE {
-            cells.retain(|_, c| c.tat > now / n * u128::from(c.limit.requests));
+        if cells.by_key.len() > cells.tidy_above {
+            let at = elapsed.as_nanos();
+            cells
+                .by_key
+                .retain(|_, c| c.tat > at * u128::from(c.limit.requests));
+            cells.tidy_above = Self::TIDY_ABOVE.max(2 * cells.by_key.len());
         }
-        let cell = cells.entry(key).or_insert(Cell { limit, tat: now });
+        let cell = cells.by_key.entry(key).or_insert(Cell { limit, tat: now });
         // A new limit starts with its whole allowance.
         if cell.limit != limit {
             *cell = Cell { limit, tat: now };
@@ -145,6 +160,28 @@ mod tests {
         assert_eq!((back.remaining, back.reset_secs), (4, 12));
     }
 
+    /// Tokens with their whole allowance back are forgotten once there are many, which
+    /// changes nothing for them; the others keep their state.
+    #[test]
+    fn memory_is_bounded_by_the_tokens_in_use() {
+        let limiter = Limiter::new();
+        let limit: RateLimit = "1/h".parse().unwrap();
+        assert!(limiter.admit_at(-1, limit, at(0)).is_ok());
+        let per_second: RateLimit = "1/s".parse().unwrap();
+        for key in 0..Limiter::TIDY_ABOVE as i64 {
+            limiter.admit_at(key, per_second, at(0)).unwrap();
+        }
+        assert!(limiter.admit_at(0, per_second, at(10_000)).is_ok());
+        let cells = limiter.cells.lock().unwrap();
+        assert_eq!(
+            cells.by_key.len(),
+            2,
+            "the busy token and the one just used"
+        );
+        drop(cells);
+        assert!(limiter.admit_at(-1, limit, at(10_000)).is_err());
+    }
+
     #[test]
     fn a_changed_limit_starts_afresh() {
         let limiter = Limiter::new();
@@ -184,8 +221,9 @@ mod tests {
                 }
             }
             for (i, &first) in allowed.iter().enumerate() {
-                let within = allowed[i..].iter().take_while(|&&x| x < first + 1_000_000_000).count();
-                prop_assert!(within < 2 * n as usize, "{within} allowed within a second of {first}");
+                let second = first + 1_000_000_000;
+                let within = allowed[i..].iter().take_while(|&&x| x < second).count();
+                prop_assert!(within < 2 * n as usize, "{within} within a second of {first}");
             }
         }
     }
