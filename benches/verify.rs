@@ -44,6 +44,7 @@ fn seed(path: &std::path::Path) -> (Vec<String>, Vec<i64>) {
                 scopes: ScopeSet::parse_list("cases:write documents:read").unwrap(),
                 allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
                 expires_at: Some(now + TimeDelta::days(90)),
+                rate_limit: None,
             });
         }
         keys.extend(

@@ -76,6 +76,7 @@ fn seed(location: &Location) -> Vec<String> {
             scopes: ScopeSet::parse_list("cases:write documents:read").unwrap(),
             allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
             expires_at: Some(now + TimeDelta::days(90)),
+            rate_limit: None,
         });
     }
     store.create_tokens(&batch, "bench", now).unwrap();

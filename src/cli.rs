@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use ipnet::IpNet;
 
 use crate::expiry::{Expiry, Span};
+use crate::rate_limit::RateLimit;
 use crate::scope::Scope;
 
 const ABOUT_LONG: &str = "\
@@ -102,6 +103,9 @@ pub enum Command {
     List(ListArgs),
     Show(ShowArgs),
     Revoke(RevokeArgs),
+    Suspend(SuspendArgs),
+    Resume(ResumeArgs),
+    Limit(LimitArgs),
     Rotate(RotateArgs),
     Audit(AuditArgs),
     Verify(VerifyArgs),
@@ -122,6 +126,9 @@ impl Command {
             Command::List(a) => a.json,
             Command::Show(a) => a.json,
             Command::Revoke(a) => a.json,
+            Command::Suspend(a) => a.json,
+            Command::Resume(a) => a.json,
+            Command::Limit(a) => a.json,
             Command::Rotate(a) => a.json,
             Command::Audit(a) => a.json,
             Command::Verify(a) => a.json,
@@ -197,6 +204,11 @@ pub struct CreateArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
 
+    /// At most this many requests (N/s, N/min or N/h, as in 100/min): over it, serve
+    /// answers 429 [default: no limit]
+    #[arg(long, value_name = "N/UNIT", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<RateLimit>,
+
     /// Allow the all-powerful scope *:delete
     #[arg(long)]
     pub unrestricted: bool,
@@ -213,10 +225,13 @@ pub struct CreateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
-    /// Neither expired nor revoked (tokens in their rotation grace period included)
+    /// Neither expired nor revoked (tokens in their rotation grace period, and suspended
+    /// ones, included)
     Active,
     /// Rotated to a successor, and working until their grace period ends
     Rotating,
+    /// Suspended (refused until resumed), neither expired nor revoked
+    Suspended,
     /// Past their expiry, not revoked
     Expired,
     /// Revoked
@@ -227,10 +242,11 @@ pub enum StatusFilter {
 
 /// List tokens
 ///
-/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS.
-/// Only tokens that work (active, and rotating: rotated, in their grace period) unless
-/// --status says otherwise. --expiring-within leaves rotating tokens out: their successor
-/// is the one to renew.
+/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS
+/// (and LIMIT, before STATUS, when a token listed has a rate limit). Only tokens that are
+/// neither expired nor revoked (active; rotating: rotated, in their grace period;
+/// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens
+/// out: their successor is the one to renew.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -313,6 +329,110 @@ pub struct RevokeArgs {
     pub json: bool,
 }
 
+/// Suspend a token: refused from the very next request until resumed
+///
+/// For incident response: is this the token causing it? Suspend, watch, resume. A
+/// suspended token is refused as unauthenticated (serve answers 401, reason 'suspended';
+/// verify exits 3) and logged as such; its expiry keeps running, and it cannot be rotated
+/// until resumed. By name, also suspends the tokens of the name's rotation chain that
+/// still work (an old token in its rotation grace period: the integration may still use
+/// it); by id, only that token. Several unrelated tokens of one name are refused and
+/// listed: give the id. Suspending a suspended token changes nothing and succeeds; a
+/// revoked or expired token is refused (exit 2).
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl suspend k3j9x0a1 --reason 'request spike from 192.0.2.1, looking into it'
+  # ... watch the API's logs, then let it work again
+  tokenctl resume k3j9x0a1
+  tokenctl list --status suspended")]
+pub struct SuspendArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Why, for the history and `show`
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Print the token as JSON, with "changed": false when it was suspended already
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resume a suspended token: it works again from the very next request
+///
+/// Ends a suspension (see `tokenctl suspend`); by name, also of the suspended tokens of
+/// the name's rotation chain. Resuming a token that is not suspended
+/// changes nothing and succeeds, so that a script may resume unconditionally; a revoked or
+/// expired token is refused (exit 2).
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl resume k3j9x0a1
+  tokenctl resume 'Mailchimp sync' --json | jq .status")]
+pub struct ResumeArgs {
+    /// The token's id, or its name
+    #[arg(value_name = "ID|NAME")]
+    pub token: String,
+
+    /// Print the token as JSON, with "changed": false when it was not suspended
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A rate limit, or none, as `limit` and `rotate --rate-limit` take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitValue {
+    Set(RateLimit),
+    None,
+}
+
+impl LimitValue {
+    pub fn limit(self) -> Option<RateLimit> {
+        match self {
+            LimitValue::Set(limit) => Some(limit),
+            LimitValue::None => None,
+        }
+    }
+}
+
+/// Set or remove a token's rate limit
+///
+/// At most N requests per second, minute or hour (10/s, 100/min, 5000/h): over it, serve
+/// answers 429 with Retry-After and the RateLimit headers, and the library's verifier
+/// refuses with reason 'rate_limited'. A token may make N requests at once, then one
+/// more every 1/N of the unit (a bucket of N, refilled at the limit's rate). Each serve
+/// process counts on its own, in memory: see the README ("Rate limits") for several
+/// servers and restarts. Takes effect from the next request; the limit moves to the
+/// successor when the token is rotated. Setting the limit a token has already, or
+/// removing none, changes nothing and succeeds.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  tokenctl limit 'Mailchimp sync' 100/min
+  tokenctl limit k3j9x0a1 none
+  tokenctl limit k3j9x0a1 --remove --json | jq .rate_limit")]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["limit", "remove"])))]
+pub struct LimitArgs {
+    /// The token's id, or its name
+    // Indexes fixed: completion re-adds `token`, which would otherwise move it last.
+    #[arg(value_name = "ID|NAME", index = 1)]
+    pub token: String,
+
+    /// N/s, N/min or N/h (1 to 1000000 requests), or none
+    #[arg(value_name = "LIMIT", index = 2, value_parser = parse_limit_value)]
+    pub limit: Option<LimitValue>,
+
+    /// Remove the token's rate limit (as LIMIT none)
+    #[arg(long)]
+    pub remove: bool,
+
+    /// Print the token as JSON, with "changed": false when it had that limit already
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Replace a token with a new one, letting the old one work for a grace period
 ///
 /// The new token gets the same name, environment, scopes, allowed IPs and description, and
@@ -338,6 +458,10 @@ pub struct RotateArgs {
     /// Expiry of the new token [default: the old token's lifetime, else default_lifetime]
     #[arg(long, value_name = "WHEN", value_parser = parse_expiry, allow_hyphen_values = true)]
     pub expires: Option<ExpiryArg>,
+
+    /// Rate limit of the new token (N/s, N/min, N/h, or none) [default: the old token's]
+    #[arg(long, value_name = "N/UNIT", value_parser = parse_limit_value)]
+    pub rate_limit: Option<LimitValue>,
 
     /// Print the new token and its metadata as JSON
     #[arg(long)]
@@ -441,8 +565,10 @@ pub struct VerifyArgs {
 /// (percent-encoded where not printable ASCII) and X-Token-Scopes when the bearer token may
 /// make the original request (X-Original-Method/-URI or X-Forwarded-Method/-Uri); 401 with
 /// `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
-/// revoked or expired token; 403 with error="insufficient_scope" for scope, IP allow list,
-/// environment, or a request no rule maps; 503 when the database cannot answer.
+/// revoked, expired or suspended token; 403 with error="insufficient_scope" for scope, IP
+/// allow list, environment, or a request no rule maps; 429 with Retry-After and the IETF
+/// RateLimit-Policy and RateLimit headers for a token over its rate limit (each server
+/// process counts on its own); 503 when the database cannot answer.
 ///
 /// The scope needed is /api/<module>/... with GET, HEAD, OPTIONS → read; POST, PUT, PATCH →
 /// write; DELETE → delete, unless --rules says otherwise. The client address is X-Real-IP or
@@ -509,6 +635,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub max_connections: u32,
+
+    /// The status of a request over its token's rate limit: 429, or 403 (with the same
+    /// Retry-After and RateLimit headers) for nginx's auth_request, which passes on only
+    /// 401 and 403 (the README maps it back to 429)
+    #[arg(long, value_name = "STATUS", default_value_t = 429,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::builder::PossibleValuesParser::new(["429", "403"]),
+              |s| s.parse::<u16>().expect("a listed status")))]
+    pub rate_limited_status: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -705,12 +840,13 @@ pub struct CopyArgs {
 ///
 /// --git also searches every blob reachable from any ref of the repositories that hold the
 /// PATHs, each blob once, shown with the commit that added it. --revoke revokes the active
-/// tokens found at once (no question asked: the flag is the decision, and every target was
-/// proven by its own secret) and prints the command that issues a replacement.
+/// (and suspended) tokens found at once (no question asked: the flag is the decision, and
+/// every target was proven by its own secret) and prints the command that issues a
+/// replacement.
 ///
-/// Exit status: 5 when an active token is found, also when --revoke revoked it (the secret
-/// is still where it was found); with --strict also when an unknown token is found; 1 when
-/// the search or the lookup failed; 0 otherwise.
+/// Exit status: 5 when an active or suspended token is found, also when --revoke revoked
+/// it (the secret is still where it was found); with --strict also when an unknown token
+/// is found; 1 when the search or the lookup failed; 0 otherwise.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -797,6 +933,19 @@ pub struct ExpiryArg {
 fn parse_scope(s: &str) -> Result<Scope, String> {
     s.parse()
         .map_err(|e: crate::scope::ScopeError| e.to_string())
+}
+
+fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
+    s.parse()
+        .map_err(|e: crate::rate_limit::RateLimitError| e.to_string())
+}
+
+/// `limit`'s value: a rate limit, or `none` (as `--remove`).
+fn parse_limit_value(s: &str) -> Result<LimitValue, String> {
+    if s == "none" {
+        return Ok(LimitValue::None);
+    }
+    parse_rate_limit(s).map(LimitValue::Set)
 }
 
 fn parse_span(s: &str) -> Result<Span, String> {

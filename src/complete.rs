@@ -84,6 +84,15 @@ fn command() -> Command {
         .mut_subcommand("rotate", |c| {
             c.mut_arg("token", tokens(Some(Status::Active)))
         })
+        .mut_subcommand("suspend", |c| {
+            c.mut_arg("token", tokens(Some(Status::Active)))
+        })
+        .mut_subcommand("resume", |c| {
+            c.mut_arg("token", tokens(Some(Status::Suspended)))
+        })
+        .mut_subcommand("limit", |c| {
+            c.mut_arg("token", tokens(Some(Status::Active)))
+        })
         .mut_subcommand("create", |c| {
             c.mut_arg("env", envs).mut_arg("scopes", scopes)
         })

@@ -14,6 +14,7 @@ pub mod complete;
 pub mod error;
 pub mod expiry;
 pub mod name;
+pub mod rate_limit;
 pub mod render;
 pub mod scan;
 pub mod scope;

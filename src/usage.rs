@@ -46,6 +46,8 @@ pub enum Outcome {
     Denied,
     /// Denied because the token had been revoked or had expired: what `DENIED_USE` counts.
     Ended,
+    /// Denied because the token was over its rate limit: what `audit` counts apart.
+    Limited,
 }
 
 /// Who presented what, as far as usage is concerned.
@@ -108,6 +110,8 @@ pub struct Counter {
     pub denied: u64,
     /// Denials of a token that had been revoked or had expired.
     pub ended: u64,
+    /// Denials of a token over its rate limit.
+    pub limited: u64,
     pub first_seen: i64,
     pub last_seen: i64,
 }
@@ -120,6 +124,10 @@ impl Counter {
             Outcome::Ended => {
                 self.denied += 1;
                 self.ended += 1;
+            }
+            Outcome::Limited => {
+                self.denied += 1;
+                self.limited += 1;
             }
         }
         self.first_seen = self.first_seen.min(at);
@@ -215,6 +223,7 @@ impl UsageBuffer {
                 allowed: 0,
                 denied: 0,
                 ended: 0,
+                limited: 0,
                 first_seen: secs,
                 last_seen: secs,
             })
@@ -334,6 +343,8 @@ pub struct StrangerUsage {
 pub struct WindowTotals {
     pub allowed: u64,
     pub denied: u64,
+    /// Of the denied uses, those over the token's rate limit.
+    pub limited: u64,
     pub distinct_ips: u64,
     pub last_seen: Option<DateTime<Utc>>,
 }

@@ -3,9 +3,10 @@
 //!
 //! The checks run in a fixed order (the README's "Verifying tokens from your API" lists
 //! it): a credential at all, shape and checksum (no database access for a malformed
-//! token), lookup by hash, revoked, expired, environment, allowed IPs, scope (or the
-//! server's finding that no scope covers the request). The refusal's [`DenyReason`]
-//! decides everything that follows from it.
+//! token), lookup by hash, revoked, expired, suspended, environment, allowed IPs, scope
+//! (or the server's finding that no scope covers the request), and last the token's rate
+//! limit ([`Limiter`]). The refusal's [`DenyReason`] decides everything that follows
+//! from it.
 //!
 //! A revocation committed by another process denies the very next verification: see
 //! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database
@@ -21,13 +22,16 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
+use crate::rate_limit::RateLimit;
 use crate::store::{Credential, OpenMode, Revision, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
+mod limiter;
 mod question;
 mod reason;
 
+pub use limiter::{Limiter, Quota};
 pub use question::{Authorization, Need, Question};
 pub use reason::{Ambiguity, DenyReason, Unmapped};
 
@@ -39,6 +43,8 @@ pub struct Grant {
     pub env: Arc<str>,
     /// The token's grants, canonical and space-separated (`cases:write documents:read`).
     pub scopes: Arc<str>,
+    /// Where the token stands against its rate limit, if it has one.
+    pub quota: Option<Quota>,
 }
 
 /// A refused request; the token's id and name when it was one of ours.
@@ -47,6 +53,8 @@ pub struct Denial {
     pub reason: DenyReason,
     pub token_id: Option<Arc<str>>,
     pub name: Option<Arc<str>>,
+    /// For [`DenyReason::RateLimited`]: the limit, and when to retry.
+    pub quota: Option<Quota>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +83,7 @@ impl Decision {
 /// # store.create_token(&tokenctl::store::NewToken {
 /// #     hash: made.hash, hint: made.hint.clone(), name: "importer".into(), description: None,
 /// #     env: "live".into(), scopes: tokenctl::ScopeSet::parse_list("cases:read")?,
-/// #     allowed_ips: vec![], expires_at: None,
+/// #     allowed_ips: vec![], expires_at: None, rate_limit: None,
 /// # }, "admin", chrono::Utc::now())?;
 /// # let secret = made.secret.expose().to_string();
 /// let mut verifier = Verifier::open(&path)?.for_env("live");
@@ -97,6 +105,8 @@ pub struct Verifier {
     cache: CredentialCache,
     /// When the file at the database's path was last found to be the one open.
     file_checked: Option<Instant>,
+    /// Every limited token's allowance, shared with the other verifiers of the process.
+    limiter: Arc<Limiter>,
 }
 
 /// The one path by which a decided use reaches the usage buffer: a verifier's decisions,
@@ -146,6 +156,7 @@ impl Recorder {
                 {
                     Outcome::Ended
                 }
+                Decision::Denied(d) if d.reason == DenyReason::RateLimited => Outcome::Limited,
                 Decision::Denied(_) => Outcome::Denied,
             };
             self.usage.record(presented, question.ip, outcome, now);
@@ -259,7 +270,16 @@ impl Verifier {
             env: None,
             cache: CredentialCache::default(),
             file_checked: None,
+            limiter: Arc::new(Limiter::new()),
         }
+    }
+
+    /// Counts rate-limited tokens in `limiter`, shared with the other verifiers of the
+    /// process, so that the process as a whole enforces each limit exactly (a server's
+    /// threads share one).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Verifier {
+        self.limiter = limiter;
+        self
     }
 
     /// Refuses tokens of every environment but `env` (`--env`), as `wrong_env`.
@@ -297,7 +317,10 @@ impl Verifier {
                 .and_then(|()| self.cache.lookup(&self.store, &hash))
                 .map(|found| judge(question, self.env.as_deref(), now, found.as_deref())),
         };
-        decided.map(|judged| self.recorder.record(question, judged, now))
+        decided.map(|judged| {
+            let judged = limit(&self.limiter, judged);
+            self.recorder.record(question, judged, now)
+        })
     }
 
     /// Verifies requests that have all arrived already (a server's batch) as of `now`,
@@ -339,7 +362,9 @@ impl Verifier {
             Ok(decided) => questions
                 .iter()
                 .zip(decided)
-                .map(|(q, d)| d.map(|judged| self.recorder.record(q, judged, now)))
+                .map(|(q, d)| {
+                    d.map(|judged| self.recorder.record(q, limit(&self.limiter, judged), now))
+                })
                 .collect(),
             Err(e) => questions
                 .iter()
@@ -373,6 +398,32 @@ impl Verifier {
 struct Judged {
     presented: Option<Presented>,
     decision: Decision,
+    /// The rate limit of a token that passed every other check.
+    limit: Option<RateLimit>,
+}
+
+/// The last check, once the snapshot is done with: a grant of a rate-limited token
+/// counts against its allowance, and over it is refused as `rate_limited`. Only here,
+/// so that a request refused for any other reason costs nothing.
+fn limit(limiter: &Limiter, judged: Judged) -> Judged {
+    let (Some(limit), Some(Presented::Token(key)), Decision::Allowed(grant)) =
+        (judged.limit, judged.presented, &judged.decision)
+    else {
+        return judged;
+    };
+    let decision = match limiter.admit(key, limit) {
+        Ok(quota) => Decision::Allowed(Grant {
+            quota: Some(quota),
+            ..grant.clone()
+        }),
+        Err(quota) => Decision::Denied(Denial {
+            reason: DenyReason::RateLimited,
+            token_id: Some(Arc::clone(&grant.token_id)),
+            name: Some(Arc::clone(&grant.name)),
+            quota: Some(quota),
+        }),
+    };
+    Judged { decision, ..judged }
 }
 
 /// What the credential alone tells: a decision already, or the hash to look up.
@@ -412,12 +463,14 @@ fn deny(presented: Option<Presented>, reason: DenyReason, token: Option<&Credent
             reason,
             token_id: token.map(|t| Arc::clone(&t.id)),
             name: token.map(|t| Arc::clone(&t.name)),
+            quota: None,
         }),
+        limit: None,
     }
 }
 
 /// The checks after the lookup, in their fixed order (see the module's documentation):
-/// unknown, revoked, expired, environment, allowed IPs, what the request needs.
+/// unknown, revoked, expired, suspended, environment, allowed IPs, what the request needs.
 fn judge<T>(
     question: &Question<T>,
     env: Option<&str>,
@@ -431,6 +484,7 @@ fn judge<T>(
     let reason = match t.status(now) {
         Status::Revoked => Some(DenyReason::Revoked),
         Status::Expired => Some(DenyReason::Expired),
+        Status::Suspended => Some(DenyReason::Suspended),
         Status::Active | Status::Rotating if env.is_some_and(|e| e != &*t.env) => {
             Some(DenyReason::WrongEnv)
         }
@@ -453,7 +507,9 @@ fn judge<T>(
             name: Arc::clone(&t.name),
             env: Arc::clone(&t.env),
             scopes: Arc::clone(&t.scopes),
+            quota: None,
         }),
+        limit: t.rate_limit,
     }
 }
 
@@ -503,6 +559,7 @@ mod tests {
                     scopes: ScopeSet::parse_list(scopes).unwrap(),
                     allowed_ips: vec![],
                     expires_at: Some(now + TimeDelta::days(1)),
+                    rate_limit: None,
                 },
                 "test",
                 now,
@@ -549,6 +606,7 @@ mod tests {
                 scopes: ScopeSet::parse_list("cases:read").unwrap(),
                 allowed_ips: vec![],
                 expires_at: None,
+                rate_limit: None,
             };
             (n, g.secret)
         };
@@ -662,6 +720,7 @@ mod tests {
                     scopes: ScopeSet::parse_list("cases:read").unwrap(),
                     allowed_ips: vec![],
                     expires_at: None,
+                    rate_limit: None,
                 },
                 "admin",
                 crate::clock::now(),
@@ -767,6 +826,53 @@ mod tests {
             [wrong_env, Some(DenyReason::Malformed), wrong_env, wrong_env]
         );
         assert_eq!(test.usage().len(), 2 + 4);
+    }
+
+    /// The library enforces a token's rate limit like the server: exactly the limit, then
+    /// `rate_limited` with when to retry, recorded apart; a suspended token is refused
+    /// before its allowance is touched; verifiers sharing a limiter share the allowance.
+    #[test]
+    fn rate_limits_and_suspension_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = crate::clock::now();
+        let mut admin = Store::open(&path, OpenMode::Create).unwrap();
+        let (id, secret) = issue(&mut admin, "cases:read", now);
+        let limit = "3/h".parse().unwrap();
+        admin.set_rate_limit(&id, Some(limit), "test", now).unwrap();
+        let limiter = Arc::new(Limiter::new());
+        let mut a = Verifier::open(&path)
+            .unwrap()
+            .with_limiter(Arc::clone(&limiter));
+        let mut b = Verifier::open(&path).unwrap().with_limiter(limiter);
+        admin.suspend_token(&id, None, "test", now).unwrap();
+        assert_eq!(reason(&mut a, &secret, now), Some(DenyReason::Suspended));
+        admin.resume_token(&id, "test", now).unwrap();
+        let decided: Vec<Decision> = (0..4)
+            .map(|i| {
+                let v = if i % 2 == 0 { &mut a } else { &mut b };
+                v.verify_at(&Question::new(&secret), now).unwrap()
+            })
+            .collect();
+        let remaining: Vec<u32> = decided[..3]
+            .iter()
+            .map(|d| match d {
+                Decision::Allowed(g) => g.quota.unwrap().remaining,
+                Decision::Denied(d) => panic!("{d:?}"),
+            })
+            .collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let Decision::Denied(over) = &decided[3] else {
+            panic!("{:?}", decided[3])
+        };
+        assert_eq!(over.reason, DenyReason::RateLimited);
+        assert_eq!(over.token_id.as_deref(), Some(id.as_str()));
+        assert_eq!(over.quota.unwrap().retry_after_secs, 1_200);
+        a.commit_usage().unwrap();
+        b.commit_usage().unwrap();
+        let totals = admin.window_totals(now - TimeDelta::hours(1)).unwrap();
+        let t = totals.values().next().unwrap();
+        assert_eq!((t.allowed, t.denied, t.limited), (3, 2, 1));
     }
 
     /// A credential that is not a bearer token is decided without the database, by a

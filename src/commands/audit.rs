@@ -57,7 +57,7 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, anomalies: bool) -
             let shown = if anomalies {
                 !flags.is_empty()
             } else {
-                status.works() || total.is_some() || !flags.is_empty()
+                status.is_live() || total.is_some() || !flags.is_empty()
             };
             shown.then(|| SummaryRow {
                 id: &t.id,
@@ -65,6 +65,7 @@ fn all_tokens(ctx: &Ctx, store: &Store, since: DateTime<Utc>, anomalies: bool) -
                 status,
                 requests: total.map_or(0, |w| w.allowed + w.denied),
                 denied: total.map_or(0, |w| w.denied),
+                rate_limited: total.map_or(0, |w| w.limited),
                 distinct_ips: total.map_or(0, |w| w.distinct_ips),
                 last_used_at: total.and_then(|w| w.last_seen),
                 flags,

@@ -14,6 +14,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<Exit> {
         status: match args.status {
             StatusFilter::Active => Some(Status::Active),
             StatusFilter::Rotating => Some(Status::Rotating),
+            StatusFilter::Suspended => Some(Status::Suspended),
             StatusFilter::Expired => Some(Status::Expired),
             StatusFilter::Revoked => Some(Status::Revoked),
             StatusFilter::All => None,

@@ -9,13 +9,16 @@ mod config;
 mod copy;
 mod create;
 mod init;
+mod limit;
 mod list;
 mod prune;
+mod resume;
 mod revoke;
 mod rotate;
 mod scan;
 mod serve;
 mod show;
+mod suspend;
 mod verify;
 
 use std::path::PathBuf;
@@ -112,6 +115,24 @@ pub fn default_db() -> Result<PathBuf> {
 
 /// The token an `ID|NAME` argument means. A name that several tokens share is an error
 /// that lists them (id, status, created, expires), so that the admin can pick the id.
+/// When `reference` named `t` by its name (not its id): the tokens `t` replaced through
+/// rotation that `pick` chooses, oldest first; by id, none. For the commands that act on
+/// what a name still means, the old secret in its grace period included.
+pub fn chain_by_name(
+    store: &Store,
+    t: &TokenRecord,
+    reference: &str,
+    pick: impl Fn(&TokenRecord) -> bool,
+) -> Result<Vec<TokenRecord>> {
+    if t.id == reference {
+        return Ok(Vec::new());
+    }
+    let mut earlier = predecessors(store, t)?;
+    earlier.retain(|p| pick(p));
+    earlier.reverse();
+    Ok(earlier)
+}
+
 /// The tokens `t` replaced through rotation, directly or not, newest first.
 pub fn predecessors(store: &Store, t: &TokenRecord) -> Result<Vec<TokenRecord>> {
     let mut chain: Vec<TokenRecord> = store
@@ -178,6 +199,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::List(args) => list::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Revoke(args) => revoke::run(&ctx, args),
+        Command::Suspend(args) => suspend::run(&ctx, args),
+        Command::Resume(args) => resume::run(&ctx, args),
+        Command::Limit(args) => limit::run(&ctx, args),
         Command::Rotate(args) => rotate::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),

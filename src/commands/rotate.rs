@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::create::{print_issued, resolve_expiry};
 use super::{Ctx, actor};
-use crate::cli::RotateArgs;
+use crate::cli::{LimitValue, RotateArgs};
 use crate::error::{Exit, usage};
 use crate::expiry::{Span, lifetime};
 use crate::render::OldToken;
@@ -51,6 +51,7 @@ pub fn run(ctx: &Ctx, args: RotateArgs) -> Result<Exit> {
             scopes: old.scopes.clone(),
             allowed_ips: old.allowed_ips.clone(),
             expires_at,
+            rate_limit: args.rate_limit.map_or(old.rate_limit, LimitValue::limit),
         },
         end,
         &actor(),

@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: ScanArgs) -> Result<Exit> {
     let mut leaks = look_up(&store, &scan.sightings, ctx.now)?;
     let active = leaks
         .iter()
-        .filter(|f| f.status.is_some_and(Status::works))
+        .filter(|f| f.status.is_some_and(Status::is_live))
         .count();
     let unknown = leaks.iter().filter(|f| f.token.is_none()).count();
     if args.revoke {
@@ -189,7 +189,7 @@ fn revoke(ctx: &Ctx, store: &mut Store, leaks: &mut [Leak]) -> Result<()> {
         let Some(t) = f
             .token
             .as_ref()
-            .filter(|_| f.status.is_some_and(Status::works))
+            .filter(|_| f.status.is_some_and(Status::is_live))
         else {
             continue;
         };

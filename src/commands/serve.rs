@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> Result<Exit> {
                 AmbiguousUris::Normalize => UriPolicy::Normalize,
             },
             trusted_proxies: args.trust_proxy,
+            rate_limited_status: hyper::StatusCode::from_u16(args.rate_limited_status)?,
             limits: Limits {
                 header_timeout: args.header_timeout,
                 idle_timeout: args.idle_timeout,

@@ -18,6 +18,8 @@ pub struct SummaryRow<'a> {
     pub status: Status,
     pub requests: u64,
     pub denied: u64,
+    /// Of the denied requests, those over the token's rate limit.
+    pub rate_limited: u64,
     pub distinct_ips: u64,
     /// The last use in the window.
     #[serde(with = "rfc3339_opt")]
@@ -48,26 +50,29 @@ impl AuditSummary<'_> {
     }
 
     fn table(&self, style: &Style) -> String {
-        let mut table = Table::new(&[
-            "ID",
-            "NAME",
-            "STATUS",
-            "REQUESTS",
-            "DENIED",
-            "IPS",
-            "LAST USED",
-            "FLAGS",
-        ])
-        .fit(1, Fit::Cut)
-        .fit(7, Fit::Items);
+        // A LIMITED column (of DENIED) only when some request was over a rate limit:
+        // summaries without any look as they always did.
+        let limited = self.tokens.iter().any(|r| r.rate_limited > 0);
+        let mut headers = vec!["ID", "NAME", "STATUS", "REQUESTS", "DENIED"];
+        headers.extend(limited.then_some("LIMITED"));
+        headers.extend(["IPS", "LAST USED", "FLAGS"]);
+        let flags_column = headers.len() - 1;
+        let mut table = Table::new(&headers)
+            .fit(1, Fit::Cut)
+            .fit(flags_column, Fit::Items);
         for r in &self.tokens {
             let flags: Vec<&str> = r.flags.iter().map(|f| f.flag.as_str()).collect();
-            table.row(vec![
+            let mut row: Vec<Cell> = vec![
                 r.id.into(),
                 escape(r.name).into(),
                 Cell::status(r.status),
                 r.requests.into(),
                 r.denied.into(),
+            ];
+            if limited {
+                row.push(r.rate_limited.into());
+            }
+            row.extend([
                 r.distinct_ips.into(),
                 // "never": not once; "-": not in the window.
                 time::cell(
@@ -78,6 +83,7 @@ impl AuditSummary<'_> {
                 .into(),
                 flags.join(" ").into(),
             ]);
+            table.row(row);
         }
         table.render(style.color, style.width)
     }
@@ -185,6 +191,7 @@ mod tests {
                     status: Status::Active,
                     requests: 120,
                     denied: 2,
+                    rate_limited: 0,
                     distinct_ips: 2,
                     last_used_at: Some(sample::at("2026-03-03T08:00:00Z")),
                     flags: &flags,
@@ -196,6 +203,7 @@ mod tests {
                     status: Status::Active,
                     requests: 0,
                     denied: 0,
+                    rate_limited: 0,
                     distinct_ips: 0,
                     last_used_at: None,
                     flags: &[],
@@ -207,6 +215,7 @@ mod tests {
                     status: Status::Active,
                     requests: 0,
                     denied: 0,
+                    rate_limited: 0,
                     distinct_ips: 0,
                     last_used_at: None,
                     flags: &[],
@@ -230,5 +239,17 @@ mod tests {
         Unknown or malformed tokens: 7 uses from 1 source in the window (most: 203.0.113.9 ×7 unknown).
         ");
         assert!(summary.notes(&style, true).is_empty());
+        // Requests over a rate limit get a column of their own, and a JSON key.
+        let mut summary = summary;
+        summary.tokens.truncate(2);
+        summary.tokens[0].flags = &[];
+        summary.tokens[0].rate_limited = 1;
+        insta::assert_snapshot!(summary.text(&style), @r"
+        ID        NAME            STATUS  REQUESTS  DENIED  LIMITED  IPS  LAST USED  FLAGS
+        k3j9x0a1  Mailchimp sync  active  120       2       1        2    2h ago
+        p0a8s2kd  importer        active  0         0       0        0    never
+        ");
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["tokens"][0]["rate_limited"], 1);
     }
 }

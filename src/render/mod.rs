@@ -22,6 +22,7 @@ pub mod table;
 pub mod time;
 mod token;
 mod token_audit;
+mod token_changed;
 mod token_list;
 mod token_page;
 
@@ -43,6 +44,7 @@ pub use settings::{SettingChanged, SettingList, SettingRow, SettingValue};
 pub use time::Zone;
 pub use token::TokenJson;
 pub use token_audit::TokenAudit;
+pub use token_changed::{Change, TokenChanged};
 pub use token_list::TokenList;
 pub use token_page::{PageUsage, TokenPage};
 // `store/`, `serve/` and `usage.rs` still name these helpers through `render`; they
@@ -185,6 +187,9 @@ pub(crate) mod sample {
             rotated_to: None,
             last_used_at: None,
             last_used_ip: None,
+            suspended_at: None,
+            suspend_reason: None,
+            rate_limit: None,
         }
     }
 }

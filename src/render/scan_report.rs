@@ -154,7 +154,7 @@ impl View for ScanReport<'_> {
         let active = self
             .findings
             .iter()
-            .any(|f| f.status.is_some_and(Status::works));
+            .any(|f| f.status.is_some_and(Status::is_live));
         if active && !self.revoking {
             notes.push(
                 "Revoke the active ones with --revoke (same arguments), or one by one with \

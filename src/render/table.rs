@@ -16,13 +16,15 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// A status, green (active), cyan (rotating), yellow or red when colour is on.
+    /// A status, green (active), cyan (rotating), magenta (suspended), yellow or red when
+    /// colour is on.
     pub fn status(status: Status) -> Cell {
         Cell {
             text: status.as_str().to_string(),
             color: Some(match status {
                 Status::Active => GREEN,
                 Status::Rotating => CYAN,
+                Status::Suspended => MAGENTA,
                 Status::Expired => YELLOW,
                 Status::Revoked => RED,
             }),
@@ -43,6 +45,7 @@ impl<T: ToString> From<T> for Cell {
 const GREEN: &str = "\x1b[38;5;10m";
 const YELLOW: &str = "\x1b[38;5;11m";
 const CYAN: &str = "\x1b[38;5;14m";
+const MAGENTA: &str = "\x1b[38;5;13m";
 const RED: &str = "\x1b[38;5;9m";
 const RESET: &str = "\x1b[39m";
 /// Space after each column.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::rate_limit::RateLimit;
 use crate::store::{Status, TokenRecord};
 use crate::text::{rfc3339, rfc3339_opt};
 use crate::usage::Requests;
@@ -34,6 +35,11 @@ pub struct TokenJson<'a> {
     pub requests_30d: u64,
     pub rotated_from: Option<&'a str>,
     pub rotated_to: Option<&'a str>,
+    #[serde(with = "rfc3339_opt")]
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub suspend_reason: Option<&'a str>,
+    /// `{"requests": 100, "per": "minute"}`, or null for no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl<'a> TokenJson<'a> {
@@ -59,6 +65,9 @@ impl<'a> TokenJson<'a> {
             requests_30d: requests.total_30d(),
             rotated_from: t.rotated_from.as_deref(),
             rotated_to: t.rotated_to.as_deref(),
+            suspended_at: t.suspended_at,
+            suspend_reason: t.suspend_reason.as_deref(),
+            rate_limit: t.rate_limit,
         }
     }
 }

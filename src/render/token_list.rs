@@ -18,7 +18,10 @@ impl View for TokenList<'_> {
         if self.tokens.is_empty() {
             return String::new();
         }
-        let mut table = Table::new(&[
+        // A LIMIT column only when some token has a rate limit: lists without any look
+        // as they always did.
+        let limits = self.tokens.iter().any(|t| t.rate_limit.is_some());
+        let mut headers = vec![
             "ID",
             "NAME",
             "ENV",
@@ -26,12 +29,12 @@ impl View for TokenList<'_> {
             "EXPIRES",
             "LAST USED",
             "REQ 24H",
-            "STATUS",
-        ])
-        .fit(1, Fit::Cut)
-        .fit(3, Fit::Items);
+        ];
+        headers.extend(limits.then_some("LIMIT"));
+        headers.push("STATUS");
+        let mut table = Table::new(&headers).fit(1, Fit::Cut).fit(3, Fit::Items);
         for t in &self.tokens {
-            table.row(vec![
+            let mut row: Vec<Cell> = vec![
                 t.id.into(),
                 escape(t.name).into(),
                 t.env.into(),
@@ -39,8 +42,16 @@ impl View for TokenList<'_> {
                 time::cell(t.expires_at, style.now, "never").into(),
                 time::cell(t.last_used_at, style.now, "never").into(),
                 t.requests_24h.into(),
-                Cell::status(t.status),
-            ]);
+            ];
+            if limits {
+                row.push(
+                    t.rate_limit
+                        .map_or_else(|| "-".to_string(), |l| l.to_string())
+                        .into(),
+                );
+            }
+            row.push(Cell::status(t.status));
+            table.row(row);
         }
         table.render(style.color, style.width)
     }
@@ -85,6 +96,21 @@ mod tests {
         p0a8s2kd  old\u{1b}[2J importer  live  cases:write documents:read  never        never      0        revoked
         ");
         assert!(list.notes(&style, false).is_empty());
+        // A suspended token, and a column for the rate limits once one token has one.
+        a.rate_limit = Some("100/min".parse().unwrap());
+        b.revoked_at = None;
+        b.suspended_at = Some(sample::at("2026-03-02T10:00:00Z"));
+        let list = TokenList {
+            tokens: vec![
+                TokenJson::new(&a, &busy, style.now),
+                TokenJson::new(&b, &Requests::default(), style.now),
+            ],
+        };
+        insta::assert_snapshot!(list.text(&style), @r"
+        ID        NAME                   ENV   SCOPES                      EXPIRES      LAST USED  REQ 24H  LIMIT    STATUS
+        k3j9x0a1  Mailchimp sync         live  cases:write documents:read  in 3 months  1h ago     13       100/min  active
+        p0a8s2kd  old\u{1b}[2J importer  live  cases:write documents:read  never        never      0        -        suspended
+        ");
         let empty = TokenList { tokens: Vec::new() };
         assert_eq!(empty.text(&style), "");
         assert_eq!(empty.notes(&style, false), ["No tokens match."]);

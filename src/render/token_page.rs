@@ -92,6 +92,9 @@ impl TokenPage<'_> {
                 t.allowed_ips.join(", ")
             },
         );
+        if let Some(limit) = t.rate_limit {
+            line("Rate limit", limit.to_string());
+        }
         line("Hint", t.hint.to_string());
         line(
             "Created",
@@ -107,6 +110,13 @@ impl TokenPage<'_> {
                 .map(|r| format!(": {}", escape(r)))
                 .unwrap_or_default();
             line("Revoked", format!("{}{reason}", when(r)));
+        }
+        if let Some(at) = t.suspended_at {
+            let reason = t
+                .suspend_reason
+                .map(|r| format!(": {}", escape(r)))
+                .unwrap_or_default();
+            line("Suspended", format!("{}{reason}", when(at)));
         }
         if let Some(from) = t.rotated_from {
             line("Rotated from", from.to_string());
@@ -245,6 +255,40 @@ mod tests {
 
         History
           2026-03-01 10:00 UTC  create   alice  name=importer scopes=cases:write
+        ");
+    }
+
+    #[test]
+    fn suspended_and_limited() {
+        let style = sample::style();
+        let mut t = sample::token("k3j9x0a1", "importer");
+        t.suspended_at = Some(sample::at("2026-03-03T09:00:00Z"));
+        t.suspend_reason = Some("spike\u{7} from 192.0.2.1".into());
+        t.rate_limit = Some("5000/h".parse().unwrap());
+        let page = TokenPage {
+            token: TokenJson::new(&t, &Requests::default(), style.now),
+            usage: PageUsage {
+                requests: Requests::default(),
+                ips: &[],
+                daily: &[],
+            },
+            flags: &[],
+            events: &[],
+            predecessors: &[],
+        };
+        insta::assert_snapshot!(page.metadata(&style), @r"
+        ID           k3j9x0a1
+        Name         importer
+        Status       suspended
+        Environment  live
+        Scopes       cases:write documents:read
+        Allowed IPs  any
+        Rate limit   5000/h
+        Hint         tok_live_8fQ2…
+        Created      2026-03-01 10:00 UTC (2 days ago) by alice
+        Expires      2026-05-30 10:00 UTC (in 3 months)
+        Suspended    2026-03-03 09:00 UTC (1h ago): spike\u{7} from 192.0.2.1
+        Last used    never
         ");
     }
 }

@@ -5,8 +5,9 @@
 //! `error="invalid_token"` for a malformed, unknown, revoked or expired one; 403 for a
 //! genuine token that may not make the request, with an RFC 6750 challenge that says why
 //! (the scope it lacks, or an `error_description` for environment, address, a request no
-//! rule maps or an ambiguous one); 503 when the database cannot answer. It never answers
-//! 200 without a fresh database decision.
+//! rule maps or an ambiguous one); 429 with `Retry-After` and the RateLimit headers for a
+//! token over its rate limit (403 for nginx, `--rate-limited-status`); 503 when the
+//! database cannot answer. It never answers 200 without a fresh database decision.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+    CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Request, Response, StatusCode, Uri};
 use ipnet::IpNet;
@@ -32,11 +33,13 @@ use super::verifiers::Verifiers;
 use crate::scope::Scope;
 use crate::store::Store;
 use crate::usage::UsageBuffer;
-use crate::verify::{Decision, Denial, Grant, Need, Question, Unmapped};
+use crate::verify::{Decision, Denial, DenyReason, Grant, Need, Question, Quota, Unmapped};
 
 static X_TOKEN_ID: HeaderName = HeaderName::from_static("x-token-id");
 static X_TOKEN_NAME: HeaderName = HeaderName::from_static("x-token-name");
 static X_TOKEN_SCOPES: HeaderName = HeaderName::from_static("x-token-scopes");
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 pub type Body = Full<Bytes>;
 
@@ -45,6 +48,8 @@ pub struct App {
     pub rules: Rules,
     pub uri_policy: UriPolicy,
     pub trusted_proxies: Vec<IpNet>,
+    /// What a request over its token's rate limit gets: 429, or 403 for nginx.
+    pub rate_limited_status: StatusCode,
     pub verifiers: Verifiers,
     pub usage: Arc<UsageBuffer>,
     pub metrics: Arc<Metrics>,
@@ -101,7 +106,10 @@ impl App {
                 None
             }
         };
-        let response = answer(decided.as_ref(), &need);
+        let mut response = answer(decided.as_ref(), &need);
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            over_limit_as(&mut response, self.rate_limited_status, &need);
+        }
         self.metrics.request(decided.as_ref(), started.elapsed());
         response
     }
@@ -239,18 +247,70 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 /// 200 with the token's id, name and scopes; the name is escaped when a header could not
-/// carry it as it is (see [`header_text`]).
+/// carry it as it is (see [`header_text`]). A rate-limited token's allowance in the
+/// RateLimit headers.
 fn allowed(grant: &Grant) -> Response<Body> {
     let mut r = text(StatusCode::OK, "");
     let h = r.headers_mut();
     h.insert(X_TOKEN_ID.clone(), header_text(&grant.token_id));
     h.insert(X_TOKEN_NAME.clone(), header_text(&grant.name));
     h.insert(X_TOKEN_SCOPES.clone(), header_text(&grant.scopes));
+    if let Some(quota) = &grant.quota {
+        rate_limit_headers(h, quota);
+    }
     r
 }
 
-/// 401 or 403 with an RFC 6750 section 3 challenge, both as the reason decides.
+/// The IETF httpapi RateLimit header fields (draft-ietf-httpapi-ratelimit-headers-09
+/// syntax): the token's policy, `q` requests per `w` seconds, and what is left of it,
+/// `r` requests, all back in `t` seconds. The policy is named `token`: the allowance is
+/// the token's, whoever presents it.
+fn rate_limit_headers(h: &mut HeaderMap, quota: &Quota) {
+    let policy = format!(
+        "\"token\";q={};w={}",
+        quota.limit.requests,
+        quota.limit.per.seconds()
+    );
+    let current = format!("\"token\";r={};t={}", quota.remaining, quota.reset_secs);
+    for (name, value) in [(&RATELIMIT_POLICY, policy), (&RATELIMIT, current)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            h.insert(name.clone(), value);
+        }
+    }
+}
+
+/// 429 for a token over its rate limit, with `Retry-After` (seconds) and the RateLimit
+/// headers; no challenge: the credentials are fine, the client must wait.
+fn over_limit(quota: Option<&Quota>) -> Response<Body> {
+    let mut r = text(StatusCode::TOO_MANY_REQUESTS, "");
+    if let Some(quota) = quota {
+        let h = r.headers_mut();
+        h.insert(RETRY_AFTER, HeaderValue::from(quota.retry_after_secs));
+        rate_limit_headers(h, quota);
+    }
+    r
+}
+
+/// Answers an over-limit request with `status` instead of 429: 403 for nginx's
+/// auth_request, which turns any status but 2xx, 401 and 403 into 500. Its configuration
+/// tells this 403 from the others by its `Retry-After`; the challenge is the reason's.
+fn over_limit_as(response: &mut Response<Body>, status: StatusCode, need: &Need) {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return;
+    }
+    *response.status_mut() = status;
+    let challenge = DenyReason::RateLimited.challenge(need);
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+}
+
+/// 401 or 403 with an RFC 6750 section 3 challenge, both as the reason decides; 429 for
+/// a token over its rate limit.
 fn denied(denial: &Denial, need: &Need) -> Response<Body> {
+    if denial.reason == DenyReason::RateLimited {
+        return over_limit(denial.quota.as_ref());
+    }
     let status = if denial.reason.is_forbidden() {
         StatusCode::FORBIDDEN
     } else {
@@ -397,6 +457,7 @@ mod tests {
             reason,
             token_id: None,
             name: None,
+            quota: None,
         })
     }
 
@@ -407,13 +468,18 @@ mod tests {
             name: "importer".into(),
             env: "live".into(),
             scopes: "cases:read".into(),
+            quota: None,
         };
         let need = scope("cases:write");
         let status = |d: Option<&Decision>| answer(d, &need).status().as_u16();
         assert_eq!(status(Some(&Decision::Allowed(grant))), 200);
         assert_eq!(status(None), 503);
         for reason in DenyReason::ALL {
-            let want = if reason.is_forbidden() { 403 } else { 401 };
+            let want = match reason {
+                DenyReason::RateLimited => 429,
+                r if r.is_forbidden() => 403,
+                _ => 401,
+            };
             assert_eq!(status(Some(&denial(reason))), want, "{reason}");
         }
         let forbidden = [
@@ -422,6 +488,7 @@ mod tests {
             DenyReason::InsufficientScope,
             DenyReason::Unmapped,
             DenyReason::Ambiguous,
+            DenyReason::RateLimited,
         ];
         for reason in DenyReason::ALL {
             assert_eq!(
@@ -489,6 +556,69 @@ mod tests {
             let c = challenge(DenyReason::Ambiguous, &need);
             assert!(c.contains(kind.description()), "{c}");
         }
+    }
+
+    /// 429 with Retry-After and the RateLimit fields, no challenge; 403 with the
+    /// challenge and the same fields for nginx; a limited grant carries the fields too.
+    #[test]
+    fn over_the_limit_is_429_with_the_ratelimit_fields() {
+        let quota = |remaining, retry_after_secs| Quota {
+            limit: "100/min".parse().unwrap(),
+            remaining,
+            reset_secs: 30,
+            retry_after_secs,
+        };
+        let over = Decision::Denied(Denial {
+            quota: Some(quota(0, 2)),
+            ..match denial(DenyReason::RateLimited) {
+                Decision::Denied(d) => d,
+                Decision::Allowed(_) => unreachable!(),
+            }
+        });
+        let need = scope("cases:read");
+        let mut r = answer(Some(&over), &need);
+        let fields = |r: &Response<Body>| {
+            [
+                "retry-after",
+                "ratelimit-policy",
+                "ratelimit",
+                "www-authenticate",
+            ]
+            .map(|n| r.headers().get(n).map(|v| v.to_str().unwrap().to_string()))
+        };
+        assert_eq!(r.status(), 429);
+        let policy = Some("\"token\";q=100;w=60".to_string());
+        assert_eq!(
+            fields(&r),
+            [
+                Some("2".into()),
+                policy.clone(),
+                Some("\"token\";r=0;t=30".into()),
+                None
+            ]
+        );
+        over_limit_as(&mut r, StatusCode::FORBIDDEN, &need);
+        assert_eq!(r.status(), 403);
+        let [retry, _, _, challenge] = fields(&r);
+        assert_eq!(retry.as_deref(), Some("2"));
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                "Bearer error=\"invalid_token\", error_description=\"the token is over its rate limit\""
+            )
+        );
+        let grant = Decision::Allowed(Grant {
+            token_id: "abcd1234".into(),
+            name: "importer".into(),
+            env: "live".into(),
+            scopes: "cases:read".into(),
+            quota: Some(quota(41, 0)),
+        });
+        let r = answer(Some(&grant), &need);
+        assert_eq!(
+            fields(&r),
+            [None, policy, Some("\"token\";r=41;t=30".into()), None]
+        );
     }
 
     #[test]

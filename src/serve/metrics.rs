@@ -306,6 +306,7 @@ mod tests {
             reason,
             token_id: None,
             name: None,
+            quota: None,
         })
     }
 
@@ -317,6 +318,7 @@ mod tests {
             name: "importer".into(),
             env: "live".into(),
             scopes: "cases:read".into(),
+            quota: None,
         });
         let denials: Vec<Decision> = DenyReason::ALL.into_iter().map(denial).collect();
         let mut outcomes = vec![Some(&allowed)];
@@ -341,6 +343,7 @@ mod tests {
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"missing\"} 1",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"revoked\"} 2",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"unmapped\"} 1",
+            "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"suspended\"} 1",
             "tokenctl_serve_requests_total{outcome=\"error\",reason=\"storage\"} 1",
             "tokenctl_serve_requests_total{outcome=\"denied\",reason=\"ambiguous\"} 1",
             "tokenctl_serve_ambiguous_requests_total{kind=\"dot_segment\"} 1",
@@ -349,7 +352,7 @@ mod tests {
             "tokenctl_serve_connections 1",
             "tokenctl_serve_connections_closed_total{why=\"idle_timeout\"} 1",
             "tokenctl_serve_connections_closed_total{why=\"evicted\"} 0",
-            "tokenctl_serve_request_duration_seconds_count 13",
+            "tokenctl_serve_request_duration_seconds_count 15",
             "tokenctl_serve_usage_flushes_total{result=\"ok\"} 1",
             "tokenctl_serve_usage_flushes_total{result=\"failed\"} 1",
             "tokenctl_serve_usage_flush_duration_seconds_count 2",
@@ -363,8 +366,8 @@ mod tests {
             .filter(|l| l.starts_with("tokenctl_serve_requests_total{"))
             .count();
         assert_eq!(
-            text_labels, 12,
-            "the twelve label pairs of the README\n{text}"
+            text_labels, 14,
+            "the fourteen label pairs of the README\n{text}"
         );
     }
 }

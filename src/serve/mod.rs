@@ -80,6 +80,8 @@ pub struct Config {
     pub rules_file: Option<PathBuf>,
     pub uri_policy: UriPolicy,
     pub trusted_proxies: Vec<IpNet>,
+    /// 429, or 403 for nginx's auth_request (`--rate-limited-status`).
+    pub rate_limited_status: hyper::StatusCode,
     pub limits: Limits,
 }
 
@@ -134,6 +136,7 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         rules: config.rules.clone(),
         uri_policy: config.uri_policy,
         trusted_proxies: config.trusted_proxies.clone(),
+        rate_limited_status: config.rate_limited_status,
         verifiers,
         usage: Arc::clone(&usage),
         metrics,

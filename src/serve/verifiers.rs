@@ -27,7 +27,7 @@ use tokio::sync::{Notify, oneshot};
 use super::forwarded::Bearer;
 use crate::store::Store;
 use crate::usage::UsageBuffer;
-use crate::verify::{Decision, Question, Recorder, Verifier};
+use crate::verify::{Decision, Limiter, Question, Recorder, Verifier};
 
 /// The most questions a thread takes at once; the rest stay for the other threads.
 const BATCH: usize = 64;
@@ -83,9 +83,12 @@ impl Verifiers {
         usage: &Arc<UsageBuffer>,
     ) -> Result<Self> {
         let mut verifiers = Vec::with_capacity(count);
+        // One allowance per token for the whole process: each limit is exact here.
+        let limiter = Arc::new(Limiter::new());
         for _ in 0..count {
             let (store, _) = Store::open_serving(db, connect_now)?;
-            verifiers.push(Verifier::with_buffer(store, Arc::clone(usage)).for_env(env));
+            let verifier = Verifier::with_buffer(store, Arc::clone(usage)).for_env(env);
+            verifiers.push(verifier.with_limiter(Arc::clone(&limiter)));
         }
         let shared = Arc::new(Shared::default());
         let mut threads = Vec::with_capacity(count);

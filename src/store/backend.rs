@@ -14,12 +14,13 @@
 //! backend guarantees:
 //!
 //! 1. **A revision that moves with every credential.** Every transaction that creates,
-//!    revokes or rotates a token (or changes anything a [`Credential`] holds) changes the
-//!    revision, atomically with the change: whoever sees the change sees the new revision,
-//!    and whoever sees the old revision sees none of the change. This holds whichever
-//!    handle wrote, in this process or any other, this one included. It may change more
-//!    often (a backend that cannot tell a usage commit from a revocation changes it on
-//!    both); usage recording and reads through this handle leave it alone.
+//!    revokes, rotates, suspends or resumes a token, or changes its rate limit (anything
+//!    a [`Credential`] holds), changes the revision, atomically with the change: whoever
+//!    sees the change sees the new revision, and whoever sees the old revision sees none
+//!    of the change. This holds whichever handle wrote, in this process or any other,
+//!    this one included. It may change more often (a backend that cannot tell a usage
+//!    commit from a revocation changes it on both); usage recording and reads through
+//!    this handle leave it alone.
 //! 2. **One snapshot for the revision and the lookups.** Inside
 //!    [`Backend::in_one_snapshot`], every read sees the same committed state, which is at
 //!    least as new as the moment the snapshot was taken. Outside one, each read sees the
@@ -41,8 +42,9 @@ use super::location::Location;
 use super::records::{Copied, Sink, Source};
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
-    Revocation, TokenFilter, TokenRecord, WarningSink,
+    Revocation, TokenChange, TokenFilter, TokenRecord, WarningSink,
 };
+use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
 use crate::token::TokenHash;
 use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
@@ -221,6 +223,34 @@ pub trait Tokens {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(TokenRecord, TokenRecord)>;
+
+    /// Suspends the token now, logging a `suspend` event with the reason: it is refused
+    /// until resumed, and its expiry runs on. A revoked or expired token is refused
+    /// ([`super::Error::Invalid`]); suspending a suspended one changes nothing and logs
+    /// nothing. A credential change: moves the [`Revision`].
+    fn suspend_token(
+        &mut self,
+        id: &str,
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange>;
+
+    /// Ends the token's suspension, logging a `resume` event. A revoked or expired token
+    /// is refused; resuming one that is not suspended changes nothing and logs nothing.
+    /// A credential change: moves the [`Revision`].
+    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+
+    /// Sets (or with `None` removes) the token's rate limit, logging a `rate_limit` event.
+    /// A revoked or expired token is refused; the limit it has already changes nothing.
+    /// A credential change: moves the [`Revision`].
+    fn set_rate_limit(
+        &mut self,
+        id: &str,
+        limit: Option<RateLimit>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange>;
 }
 
 /// Usage counters, per token, hour and address, and of strangers (unknown and malformed

@@ -15,8 +15,9 @@ use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, Import,
     NewToken, OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store,
-    TokenFilter, TokenRecord, Tokens, UsageCounters, WarningSink,
+    TokenChange, TokenFilter, TokenRecord, Tokens, UsageCounters, WarningSink,
 };
+use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
 use crate::token::TokenHash;
 use crate::usage::{AnomalyFacts, Batch, DayUsage, IpUsage, Requests, StrangerUsage, WindowTotals};
@@ -168,6 +169,9 @@ dispatch! {
         fn rotate_token(
             old_id: &str, new: &NewToken, end: OldTokenEnd, actor: &str, now: DateTime<Utc>
         ) -> Result<(TokenRecord, TokenRecord)>;
+        fn suspend_token(id: &str, reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn resume_token(id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn set_rate_limit(id: &str, limit: Option<RateLimit>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
     }
 }
 

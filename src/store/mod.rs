@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::rate_limit::RateLimit;
 use crate::scope::ScopeSet;
 use crate::token::TokenHash;
 
@@ -95,6 +96,8 @@ pub enum Status {
     Active,
     /// Rotated to a successor, and still working until its grace period ends.
     Rotating,
+    /// Refused until resumed; its expiry runs on.
+    Suspended,
     Expired,
     Revoked,
 }
@@ -104,6 +107,7 @@ impl Status {
         match self {
             Status::Active => "active",
             Status::Rotating => "rotating",
+            Status::Suspended => "suspended",
             Status::Expired => "expired",
             Status::Revoked => "revoked",
         }
@@ -112,6 +116,11 @@ impl Status {
     /// Whether a token of this status is accepted: active, or in its rotation grace.
     pub fn works(self) -> bool {
         matches!(self, Status::Active | Status::Rotating)
+    }
+
+    /// Neither revoked nor expired: working, or suspended and able to work again.
+    pub fn is_live(self) -> bool {
+        self.works() || self == Status::Suspended
     }
 }
 
@@ -142,6 +151,9 @@ pub struct TokenRecord {
     pub rotated_to: Option<String>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub suspend_reason: Option<String>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl TokenRecord {
@@ -154,6 +166,12 @@ impl TokenRecord {
                 self.id
             )));
         }
+        if self.suspended_at.is_some() {
+            return Err(Error::invalid(format!(
+                "token {} is suspended; resume it before rotating it (its successor would work)",
+                self.id
+            )));
+        }
         if let Some(to) = &self.rotated_to {
             return Err(Error::invalid(format!(
                 "token {} was already rotated to {to}; rotate {to} instead",
@@ -163,13 +181,32 @@ impl TokenRecord {
         Ok(())
     }
 
+    /// Whether this token may be suspended, resumed or given a rate limit now (read under
+    /// the change's write lock): not once it is revoked or expired, when nothing about it
+    /// can matter again. Every backend asks this.
+    pub(crate) fn check_live(&self, change: &str, now: DateTime<Utc>) -> Result<()> {
+        match self.status(now) {
+            Status::Revoked | Status::Expired => Err(Error::invalid(format!(
+                "token {} is {}; it cannot {change}",
+                self.id,
+                self.status(now)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The internal row key that usage counters refer to ([`crate::usage::Presented`]).
     pub fn key(&self) -> i64 {
         self.key
     }
 
     pub fn status(&self, now: DateTime<Utc>) -> Status {
-        match status_at(self.revoked_at, self.expires_at, now) {
+        match status_at(
+            self.revoked_at,
+            self.expires_at,
+            self.suspended_at.is_some(),
+            now,
+        ) {
             Status::Active if self.rotated_to.is_some() => Status::Rotating,
             status => status,
         }
@@ -181,16 +218,20 @@ impl TokenRecord {
     }
 }
 
-/// Revoked wins over expired; a token is expired from exactly `expires_at` on.
+/// Revoked wins over expired, expired over suspended (a suspension does not stop the
+/// clock); a token is expired from exactly `expires_at` on.
 fn status_at(
     revoked_at: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
+    suspended: bool,
     now: DateTime<Utc>,
 ) -> Status {
     if revoked_at.is_some() {
         Status::Revoked
     } else if expires_at.is_some_and(|e| now >= e) {
         Status::Expired
+    } else if suspended {
+        Status::Suspended
     } else {
         Status::Active
     }
@@ -212,13 +253,15 @@ pub struct Credential {
     pub allowed_ips: Vec<IpNet>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub suspended: bool,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Credential {
     /// Never [`Status::Rotating`]: verification treats a token in its grace period as
     /// any working one, and does not read its rotation.
     pub fn status(&self, now: DateTime<Utc>) -> Status {
-        status_at(self.revoked_at, self.expires_at, now)
+        status_at(self.revoked_at, self.expires_at, self.suspended, now)
     }
 
     pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
@@ -237,6 +280,7 @@ pub struct NewToken {
     pub scopes: ScopeSet,
     pub allowed_ips: Vec<IpNet>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Which tokens `list` shows.
@@ -256,6 +300,14 @@ pub struct TokenFilter {
 pub enum Revocation {
     Revoked(TokenRecord),
     AlreadyRevoked(TokenRecord),
+}
+
+/// What a suspension, a resumption or a new rate limit did: the token as it is
+/// afterwards, and whether anything changed (suspending a suspended token does not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenChange {
+    pub token: TokenRecord,
+    pub changed: bool,
 }
 
 /// How the old token ends when it is rotated.

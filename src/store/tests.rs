@@ -7,7 +7,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::location::Location;
 use super::records::Value;
-use super::{Error, Import, NewToken, OldTokenEnd, OpenMode, Revocation, Store, TokenFilter};
+use super::{
+    Error, Import, NewToken, OldTokenEnd, OpenMode, Revocation, Status, Store, TokenFilter,
+};
+use crate::rate_limit::RateLimit;
 use crate::scope::ScopeSet;
 use crate::token;
 use crate::usage::{Outcome, Presented, UsageBuffer};
@@ -37,6 +40,14 @@ const RULES: &[(&str, Rule)] = &[
         tokens_pruned,
     ),
     ("the database answers as the one opened", same_database),
+    (
+        "suspension is seen at once, reversible, and refused on ended tokens",
+        suspended_and_resumed,
+    ),
+    (
+        "a rate limit is stored, changed, removed and carried",
+        rate_limits,
+    ),
 ];
 
 /// Runs every rule, each on a new database from `new_database`.
@@ -64,6 +75,7 @@ fn new_token(name: &str) -> NewToken {
         scopes: ScopeSet::parse_list("cases:read").unwrap(),
         allowed_ips: vec![],
         expires_at: Some(now() + TimeDelta::days(30)),
+        rate_limit: None,
     }
 }
 
@@ -125,8 +137,171 @@ fn revision_moves(open: &mut dyn FnMut() -> Store) {
         )
         .unwrap();
     changed("rotate revoking at once", &admin);
+    admin
+        .suspend_token(&last.id, Some("looking"), "t", now())
+        .unwrap();
+    changed("suspend", &admin);
+    admin.resume_token(&last.id, "t", now()).unwrap();
+    changed("resume", &admin);
+    let limit = Some("10/s".parse().unwrap());
+    admin.set_rate_limit(&last.id, limit, "t", now()).unwrap();
+    changed("set a rate limit", &admin);
+    admin.set_rate_limit(&last.id, None, "t", now()).unwrap();
+    changed("remove a rate limit", &admin);
     admin.revoke_tokens(&[&last.id], None, "t", now()).unwrap();
     changed("revoke", &admin);
+}
+
+/// A suspension is seen by the next read through any handle, logged once, listed as
+/// such; the expiry runs on; resuming undoes it; ended tokens are refused.
+fn suspended_and_resumed(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let token = new_token("a");
+    let made = admin.create_token(&token, "t", now()).unwrap();
+    let verifier = open();
+    assert!(
+        !verifier
+            .credential_by_hash(&token.hash)
+            .unwrap()
+            .unwrap()
+            .suspended
+    );
+    let done = admin
+        .suspend_token(&made.id, Some("spike"), "t", now())
+        .unwrap();
+    assert!(done.changed);
+    assert_eq!(done.token.status(now()), Status::Suspended);
+    assert_eq!(done.token.suspend_reason.as_deref(), Some("spike"));
+    assert_eq!(done.token.expires_at, made.expires_at, "the expiry runs on");
+    let seen = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+    assert_eq!(seen.status(now()), Status::Suspended);
+    let end = made.expires_at.unwrap();
+    assert_eq!(seen.status(end), Status::Expired);
+    let again = admin.suspend_token(&made.id, None, "t", now()).unwrap();
+    assert!(!again.changed);
+    assert_eq!(again.token.suspend_reason.as_deref(), Some("spike"));
+    let listed = |status| {
+        let filter = TokenFilter {
+            status: Some(status),
+            ..TokenFilter::default()
+        };
+        let found = verifier.list_tokens(&filter, now()).unwrap();
+        found.into_iter().map(|t| t.id).collect::<Vec<_>>()
+    };
+    assert_eq!(listed(Status::Suspended), std::slice::from_ref(&made.id));
+    assert_eq!(listed(Status::Active), std::slice::from_ref(&made.id));
+    assert!(listed(Status::Rotating).is_empty());
+    // A suspended token is not rotated: its successor would work.
+    let err = admin
+        .rotate_token(
+            &made.id,
+            &new_token("a"),
+            OldTokenEnd::RevokedNow,
+            "t",
+            now(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert_eq!(verifier.resolve("a", now()).unwrap().id, made.id);
+    let resumed = admin.resume_token(&made.id, "t", now()).unwrap();
+    assert!(resumed.changed);
+    assert_eq!(resumed.token.status(now()), Status::Active);
+    assert_eq!(resumed.token.suspend_reason, None);
+    assert!(
+        !verifier
+            .credential_by_hash(&token.hash)
+            .unwrap()
+            .unwrap()
+            .suspended
+    );
+    assert!(!admin.resume_token(&made.id, "t", now()).unwrap().changed);
+    assert!(listed(Status::Suspended).is_empty());
+    let actions: Vec<String> = admin
+        .events(Some(&made.id), None)
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.details))
+        .collect();
+    assert_eq!(
+        actions[1..],
+        [r#"suspend {"reason":"spike"}"#, "resume {}"],
+        "{actions:?}"
+    );
+    // Nothing about an ended token can matter again.
+    admin.revoke_token(&made.id, None, "t", now()).unwrap();
+    for err in [
+        admin.suspend_token(&made.id, None, "t", now()).unwrap_err(),
+        admin.resume_token(&made.id, "t", now()).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+    }
+    let expired = admin.create_token(&new_token("b"), "t", now()).unwrap();
+    let err = admin
+        .suspend_token(&expired.id, None, "t", expired.expires_at.unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+}
+
+/// A rate limit is stored with the token, read by verification, changed and removed (each
+/// change logged once), carried by a rotation that is given it, and refused on an ended
+/// token.
+fn rate_limits(open: &mut dyn FnMut() -> Store) {
+    let mut admin = open();
+    let verifier = open();
+    let limit: RateLimit = "100/min".parse().unwrap();
+    let mut token = new_token("a");
+    token.rate_limit = Some(limit);
+    let made = admin.create_token(&token, "t", now()).unwrap();
+    assert_eq!(made.rate_limit, Some(limit));
+    let seen = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+    assert_eq!(seen.rate_limit, Some(limit));
+    let tighter: RateLimit = "5/s".parse().unwrap();
+    let done = admin
+        .set_rate_limit(&made.id, Some(tighter), "t", now())
+        .unwrap();
+    assert!(done.changed);
+    assert_eq!(done.token.rate_limit, Some(tighter));
+    let seen = verifier.credential_by_hash(&token.hash).unwrap().unwrap();
+    assert_eq!(seen.rate_limit, Some(tighter));
+    let same = admin.set_rate_limit(&made.id, Some(tighter), "t", now());
+    assert!(!same.unwrap().changed);
+    let removed = admin.set_rate_limit(&made.id, None, "t", now()).unwrap();
+    assert_eq!((removed.changed, removed.token.rate_limit), (true, None));
+    assert_eq!(
+        verifier
+            .credential_by_hash(&token.hash)
+            .unwrap()
+            .unwrap()
+            .rate_limit,
+        None
+    );
+    let details: Vec<String> = admin
+        .events(Some(&made.id), None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "rate_limit")
+        .map(|e| e.details.to_string())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            r#"{"from":"100/min","to":"5/s"}"#,
+            r#"{"from":"5/s","to":null}"#
+        ]
+    );
+    let mut next = new_token("a");
+    next.rate_limit = Some(limit);
+    let (new, _) = admin
+        .rotate_token(&made.id, &next, OldTokenEnd::RevokedNow, "t", now())
+        .unwrap();
+    assert_eq!(
+        admin.token(&new.id).unwrap().unwrap().rate_limit,
+        Some(limit)
+    );
+    let err = admin
+        .set_rate_limit(&made.id, Some(limit), "t", now())
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
 }
 
 /// Recording usage and reading leave the revision read through the same handle alone:

@@ -1,6 +1,7 @@
 //! Why a question is refused, and everything that follows from the reason alone: the
 //! word `tokenctl verify --json` prints and `/metrics` counts, whether it is
-//! unauthenticated (HTTP 401, exit 3) or forbidden (HTTP 403, exit 4), and the
+//! unauthenticated (HTTP 401, exit 3) or forbidden (HTTP 403, exit 4; a server answers
+//! `rate_limited` with 429 instead), and the
 //! `WWW-Authenticate` challenge a server answers with (RFC 6750 section 3). Users read
 //! the same in the README ("Forward auth with serve": its table of answers and the
 //! `/metrics` reasons), in SECURITY.md (challenges) and in `man tokenctl-verify` (EXIT
@@ -27,6 +28,8 @@ pub enum DenyReason {
     Unknown,
     Revoked,
     Expired,
+    /// Suspended by an admin (`tokenctl suspend`) until resumed.
+    Suspended,
     WrongEnv,
     IpNotAllowed,
     InsufficientScope,
@@ -34,26 +37,35 @@ pub enum DenyReason {
     Unmapped,
     /// A genuine token, but readers of the request disagree about what it asks for.
     Ambiguous,
+    /// A genuine token that may make the request, but over its rate limit: HTTP 429
+    /// from a server (403 with `--rate-limited-status 403`), exit 4 from `verify`.
+    RateLimited,
 }
 
 const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
 const WRONG_ENV: &str =
     "Bearer error=\"invalid_token\", error_description=\"the token is for another environment\"";
 const IP_NOT_ALLOWED: &str = "Bearer error=\"invalid_token\", error_description=\"the token may not be used from this client address\"";
+const SUSPENDED: &str =
+    "Bearer error=\"invalid_token\", error_description=\"the token is suspended\"";
+const RATE_LIMITED: &str =
+    "Bearer error=\"invalid_token\", error_description=\"the token is over its rate limit\"";
 const UNMAPPED: &str = "Bearer error=\"insufficient_scope\", error_description=\"no rule maps this request to a scope\"";
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 10] = [
+    pub const ALL: [DenyReason; 12] = [
         DenyReason::Missing,
         DenyReason::Malformed,
         DenyReason::Unknown,
         DenyReason::Revoked,
         DenyReason::Expired,
+        DenyReason::Suspended,
         DenyReason::WrongEnv,
         DenyReason::IpNotAllowed,
         DenyReason::InsufficientScope,
         DenyReason::Unmapped,
         DenyReason::Ambiguous,
+        DenyReason::RateLimited,
     ];
 
     /// The reason's word: in `verify --json`, and the `reason` label of `/metrics`.
@@ -64,11 +76,13 @@ impl DenyReason {
             DenyReason::Unknown => "unknown",
             DenyReason::Revoked => "revoked",
             DenyReason::Expired => "expired",
+            DenyReason::Suspended => "suspended",
             DenyReason::WrongEnv => "wrong_env",
             DenyReason::IpNotAllowed => "ip_not_allowed",
             DenyReason::InsufficientScope => "insufficient_scope",
             DenyReason::Unmapped => "unmapped",
             DenyReason::Ambiguous => "ambiguous",
+            DenyReason::RateLimited => "rate_limited",
         }
     }
 
@@ -82,6 +96,7 @@ impl DenyReason {
                 | DenyReason::InsufficientScope
                 | DenyReason::Unmapped
                 | DenyReason::Ambiguous
+                | DenyReason::RateLimited
         )
     }
 
@@ -96,6 +111,7 @@ impl DenyReason {
             | DenyReason::Unknown
             | DenyReason::Revoked
             | DenyReason::Expired => Cow::Borrowed(INVALID_TOKEN),
+            DenyReason::Suspended => Cow::Borrowed(SUSPENDED),
             DenyReason::WrongEnv => Cow::Borrowed(WRONG_ENV),
             DenyReason::IpNotAllowed => Cow::Borrowed(IP_NOT_ALLOWED),
             // A scope is `[a-z0-9_*-]+:[a-z]+`: nothing in it needs quoting.
@@ -106,6 +122,7 @@ impl DenyReason {
                 Need::Nothing | Need::Unmapped(_) => Cow::Borrowed(UNMAPPED),
             },
             DenyReason::Unmapped => Cow::Borrowed(UNMAPPED),
+            DenyReason::RateLimited => Cow::Borrowed(RATE_LIMITED),
             DenyReason::Ambiguous => {
                 let why = match need {
                     Need::Unmapped(Unmapped::Ambiguous(kind)) => kind.description(),

@@ -195,7 +195,10 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
     crate::common::Sqlite3::open(env.db()).run(
         "DROP TABLE token_days; DROP TABLE token_recent; \
          ALTER TABLE token_ips DROP COLUMN last_kept; \
-         ALTER TABLE usage DROP COLUMN ended; PRAGMA user_version = 3;",
+         ALTER TABLE usage DROP COLUMN ended; DROP INDEX usage_limited; \
+         ALTER TABLE usage DROP COLUMN limited; ALTER TABLE tokens DROP COLUMN suspended_at; \
+         ALTER TABLE tokens DROP COLUMN suspend_reason; ALTER TABLE tokens DROP COLUMN rate_per; \
+         ALTER TABLE tokens DROP COLUMN rate_limit; PRAGMA user_version = 3;",
     );
     assert_eq!(figures(&env), current);
 }

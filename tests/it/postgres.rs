@@ -179,6 +179,9 @@ fn the_upgrade_from_schema_1_keeps_denied_use_and_frees_the_event_log() {
     client
         .batch_execute(
             "ALTER TABLE tokenctl.usage DROP COLUMN ended; DROP TABLE tokenctl.usage_batches; \
+             ALTER TABLE tokenctl.usage DROP COLUMN limited; \
+             ALTER TABLE tokenctl.tokens DROP COLUMN suspended_at, DROP COLUMN suspend_reason, \
+               DROP COLUMN rate_limit, DROP COLUMN rate_per; \
              ALTER TABLE tokenctl.events ADD CONSTRAINT events_token_id_fkey \
                FOREIGN KEY (token_id) REFERENCES tokenctl.tokens(id); \
              UPDATE tokenctl.meta SET version = 1",
@@ -203,7 +206,7 @@ fn the_upgrade_from_schema_1_keeps_denied_use_and_frees_the_event_log() {
             .unwrap();
         (r.get(0), r.get(1))
     };
-    assert_eq!((version, constraints), (3, 0));
+    assert_eq!((version, constraints), (4, 0));
 }
 
 #[test]

@@ -763,3 +763,44 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Caddy's forward_auth passes tokenctl's 429 on as it is, with Retry-After and the
+/// RateLimit fields (README, "Rate limits"); the upstream is not reached.
+#[test]
+fn behind_caddy_a_token_over_its_rate_limit_gets_429() {
+    let Some(binary) = caddy() else { return };
+    let env = TestEnv::new();
+    let token = env.create("importer", &["cases:read"], &["--rate-limit", "2/h"]);
+    let server = Server::start(&env, &[]);
+    let upstream = Upstream::start();
+    let site = replace_once(
+        &readme_caddy_config(),
+        "127.0.0.1:8457",
+        &server.addr.to_string(),
+    );
+    let site = replace_once(&site, "127.0.0.1:3000", &upstream.addr.to_string());
+    let proxy = Caddy::start(&binary, &env.dir().join("caddy"), &site);
+    let host = format!("api.example.com:{}", proxy.addr.port());
+    let call = || {
+        let head = format!(
+            "GET /api/cases/1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\n\r\n",
+            token.secret
+        );
+        exchange(proxy.addr, head.as_bytes()).expect("a reply from caddy")
+    };
+    let statuses: Vec<u16> = (0..2).map(|_| call().status).collect();
+    assert_eq!(statuses, [200, 200], "{}", proxy.log());
+    let over = call().expect(429);
+    assert_eq!(over.header("retry-after"), Some("1800"), "{over:?}");
+    assert_eq!(
+        over.header("ratelimit-policy"),
+        Some("\"token\";q=2;w=3600"),
+        "{over:?}"
+    );
+    assert_eq!(
+        over.header("ratelimit"),
+        Some("\"token\";r=0;t=3600"),
+        "{over:?}"
+    );
+}

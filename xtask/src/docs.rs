@@ -271,7 +271,7 @@ pub fn exit_statuses(page: &str) -> Vec<(Exit, &'static str)> {
     let verify = [
         (
             Exit::Unauthenticated,
-            "verify: the token is not valid: malformed, unknown, revoked or expired.",
+            "verify: the token is not valid: malformed, unknown, revoked, expired or suspended.",
         ),
         (
             Exit::Forbidden,

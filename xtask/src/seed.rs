@@ -66,6 +66,7 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                 scopes: ScopeSet::parse_list(&format!("{module}:write reports:read"))?,
                 allowed_ips: Vec::new(),
                 expires_at: Some(now + TimeDelta::days(30 + (i % 300) as i64)),
+                rate_limit: None,
             });
         }
         let made = store.create_tokens(&batch, "seed", created)?;
@@ -102,6 +103,7 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
                         allowed: n,
                         denied: u64::from(dice.next().is_multiple_of(50)),
                         ended: 0,
+                        limited: 0,
                         first_seen: h * 3600,
                         last_seen: at,
                     },

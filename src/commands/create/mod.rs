@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
             scopes,
             allowed_ips: args.allow_ips,
             expires_at,
+            rate_limit: args.rate_limit,
         },
         &actor(),
         ctx.now,

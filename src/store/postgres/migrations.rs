@@ -113,6 +113,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX usage_batches_at ON usage_batches(at);
     ",
+    // 4: suspension (a token refused until resumed, its expiry running on) and rate limits
+    // (at most `rate_limit` requests per `rate_per` seconds: 1, 60 or 3600); uses refused
+    // for being over the limit, counted apart within `denied` and found through a partial
+    // index, so that `audit` reads only the hours that had any.
+    "
+    ALTER TABLE tokens ADD COLUMN suspended_at BIGINT;
+    ALTER TABLE tokens ADD COLUMN suspend_reason TEXT;
+    ALTER TABLE tokens ADD COLUMN rate_limit BIGINT CHECK (rate_limit > 0);
+    ALTER TABLE tokens ADD COLUMN rate_per BIGINT CHECK (rate_per IN (1, 60, 3600));
+    ALTER TABLE tokens ADD CONSTRAINT tokens_rate_whole
+        CHECK ((rate_limit IS NULL) = (rate_per IS NULL));
+    ALTER TABLE usage ADD COLUMN limited BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX usage_limited ON usage(hour) WHERE limited > 0;
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -12,17 +12,18 @@ use serde_json::json;
 
 use super::events::insert_event;
 use super::{Postgres, from_ts, ts};
+use crate::rate_limit::RateLimit;
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
     Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
-    TokenFilter, TokenRecord, Tokens,
+    TokenChange, TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
 
 const COLUMNS: &str = "pk, id, name, description, env, scopes, allowed_ips, hint, \
      created_at, created_by, expires_at, revoked_at, revoke_reason, rotated_from, rotated_to, \
-     last_used_at, last_used_ip";
+     last_used_at, last_used_ip, suspended_at, suspend_reason, rate_limit, rate_per";
 
 /// How many times to draw a new public id when one collides (1 in 36^8 per existing token).
 const ID_ATTEMPTS: usize = 8;
@@ -38,6 +39,20 @@ fn networks(text: &str) -> anyhow::Result<Vec<IpNet>> {
                 .map_err(|e| anyhow!("stored network '{n}': {e}"))
         })
         .collect()
+}
+
+/// Columns `i` and `i + 1` as a stored rate limit (requests, and seconds they are per).
+fn rate_limit_at(r: &Row, i: usize) -> anyhow::Result<Option<RateLimit>> {
+    match (
+        r.try_get::<_, Option<i64>>(i)?,
+        r.try_get::<_, Option<i64>>(i + 1)?,
+    ) {
+        (None, None) => Ok(None),
+        (Some(n), Some(per)) => RateLimit::from_stored(n, per)
+            .map(Some)
+            .ok_or_else(|| anyhow!("stored rate limit {n} per {per}s")),
+        _ => bail!("stored rate limit is half a rate limit"),
+    }
 }
 
 fn from_row(r: &Row) -> anyhow::Result<TokenRecord> {
@@ -59,6 +74,9 @@ fn from_row(r: &Row) -> anyhow::Result<TokenRecord> {
         rotated_to: r.try_get(14)?,
         last_used_at: r.try_get::<_, Option<i64>>(15)?.map(from_ts),
         last_used_ip: r.try_get(16)?,
+        suspended_at: r.try_get::<_, Option<i64>>(17)?.map(from_ts),
+        suspend_reason: r.try_get(18)?,
+        rate_limit: rate_limit_at(r, 19)?,
     })
 }
 
@@ -89,8 +107,8 @@ fn insert(
         }
         tx.execute(
             "INSERT INTO tokens (id, hash, hint, name, description, env, scopes, allowed_ips, \
-             created_at, created_by, expires_at, rotated_from) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             created_at, created_by, expires_at, rotated_from, rate_limit, rate_per) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             &[
                 &id,
                 &&new.hash.0[..],
@@ -104,6 +122,8 @@ fn insert(
                 &actor,
                 &new.expires_at.map(ts),
                 &rotated_from,
+                &new.rate_limit.map(|l| i64::from(l.requests)),
+                &new.rate_limit.map(|l| i64::from(l.per.seconds())),
             ],
         )?;
         return Ok(id);
@@ -164,7 +184,8 @@ impl Tokens for Postgres {
     /// The lookup of every request: a statement prepared once per connection, reading
     /// only the columns the checks use.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
-        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
+        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
+                           suspended_at IS NOT NULL, rate_limit, rate_per \
                            FROM tokens WHERE hash = $1";
         self.with(|c| {
             let stmt = c.prepared(SQL)?;
@@ -183,6 +204,8 @@ impl Tokens for Postgres {
                 allowed_ips: networks(r.try_get(5)?)?,
                 expires_at: r.try_get::<_, Option<i64>>(6)?.map(from_ts),
                 revoked_at: r.try_get::<_, Option<i64>>(7)?.map(from_ts),
+                suspended: r.try_get(8)?,
+                rate_limit: rate_limit_at(&r, 9)?,
             }))
         })
     }
@@ -210,8 +233,8 @@ impl Tokens for Postgres {
         }
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE name = $1 ORDER BY pk");
         let mut found = self.with(|c| records(c.client.query(&sql, &[&reference])?))?;
-        if found.len() > 1 && found.iter().any(|t| t.status(now).works()) {
-            found.retain(|t| t.status(now).works());
+        if found.len() > 1 && found.iter().any(|t| t.status(now).is_live()) {
+            found.retain(|t| t.status(now).is_live());
         }
         if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
             found.retain(|t| t.rotated_to.is_none());
@@ -257,7 +280,12 @@ impl Tokens for Postgres {
                 Some(Box::new(ts(now))),
             ),
             Some(Status::Rotating) => clause(
-                "revoked_at IS NULL AND rotated_to IS NOT NULL \
+                "revoked_at IS NULL AND rotated_to IS NOT NULL AND suspended_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+                Some(Box::new(ts(now))),
+            ),
+            Some(Status::Suspended) => clause(
+                "revoked_at IS NULL AND suspended_at IS NOT NULL \
                  AND (expires_at IS NULL OR expires_at > ?)",
                 Some(Box::new(ts(now))),
             ),
@@ -379,6 +407,63 @@ impl Tokens for Postgres {
         self.write(true, |tx| rotate_in(tx, old_id, new, end, actor, now))
     }
 
+    fn suspend_token(
+        &mut self,
+        id: &str,
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange> {
+        change_token(self, id, "be suspended", actor, now, |tx, t| {
+            if t.suspended_at.is_some() {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET suspended_at = $2, suspend_reason = $3 WHERE id = $1",
+                &[&id, &ts(now), &reason],
+            )?;
+            Ok(Some(("suspend", json!({ "reason": reason }))))
+        })
+    }
+
+    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange> {
+        change_token(self, id, "be resumed", actor, now, |tx, t| {
+            if t.suspended_at.is_none() {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL WHERE id = $1",
+                &[&id],
+            )?;
+            Ok(Some(("resume", json!({}))))
+        })
+    }
+
+    fn set_rate_limit(
+        &mut self,
+        id: &str,
+        limit: Option<RateLimit>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange> {
+        change_token(self, id, "be given a rate limit", actor, now, |tx, t| {
+            if t.rate_limit == limit {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET rate_limit = $2, rate_per = $3 WHERE id = $1",
+                &[
+                    &id,
+                    &limit.map(|l| i64::from(l.requests)),
+                    &limit.map(|l| i64::from(l.per.seconds())),
+                ],
+            )?;
+            let shown = |l: Option<RateLimit>| l.map(|l| l.to_string());
+            let details = json!({ "from": shown(t.rate_limit), "to": shown(limit) });
+            Ok(Some(("rate_limit", details)))
+        })
+    }
+
     /// One transaction, queued behind every other credential change (a dry run changes
     /// nothing, and leaves the revision alone).
     fn prune_tokens(
@@ -392,6 +477,36 @@ impl Tokens for Postgres {
             prune_in(tx, ts(before), dry_run, actor, now, before)
         })
     }
+}
+
+/// What a change to one token did: its action and the event's details, or `None` for
+/// nothing to do.
+type Update = anyhow::Result<Option<(&'static str, serde_json::Value)>>;
+
+/// Runs `update` on the token `id`, its row locked, in one transaction queued behind
+/// every other credential change (it moves the revision), and logs its event. `change`
+/// says what is refused of a revoked or expired token ("be resumed").
+fn change_token(
+    pg: &mut Postgres,
+    id: &str,
+    change: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    update: impl FnOnce(&mut postgres::Transaction<'_>, &TokenRecord) -> Update,
+) -> Result<TokenChange> {
+    pg.write(true, |tx| {
+        let current = require(tx, id, true)?;
+        current.check_live(change, now)?;
+        let done = update(tx, &current)?;
+        let changed = done.is_some();
+        if let Some((action, details)) = done {
+            insert_event(tx, now, actor, action, Some(id), &details)?;
+        }
+        Ok(TokenChange {
+            token: require(tx, id, false)?,
+            changed,
+        })
+    })
 }
 
 /// Tokens revoked before `$1`, or expired (not revoked) before it.

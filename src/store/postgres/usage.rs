@@ -146,11 +146,13 @@ fn add_token_row(
 ) -> anyhow::Result<bool> {
     let c = &row.counts;
     let added = tx.execute(
-        "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = $1) \
+        "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen, \
+           limited) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = $1) \
          ON CONFLICT (token_pk, hour, ip) DO UPDATE SET \
            allowed = usage.allowed + excluded.allowed, \
            denied = usage.denied + excluded.denied, ended = usage.ended + excluded.ended, \
+           limited = usage.limited + excluded.limited, \
            first_seen = least(usage.first_seen, excluded.first_seen), \
            last_seen = greatest(usage.last_seen, excluded.last_seen)",
         &[
@@ -162,6 +164,7 @@ fn add_token_row(
             &(c.ended as i64),
             &c.first_seen,
             &c.last_seen,
+            &(c.limited as i64),
         ],
     )?;
     if added == 0 {
@@ -340,7 +343,8 @@ impl UsageCounters for Postgres {
         self.with(|c| {
             let rows = c.client.query(
                 "SELECT token_pk, sum(allowed)::bigint, sum(denied)::bigint, count(DISTINCT ip), \
-                   max(last_seen) FROM usage WHERE hour >= $1 GROUP BY token_pk \
+                   max(last_seen), sum(limited)::bigint FROM usage WHERE hour >= $1 \
+                 GROUP BY token_pk \
                  HAVING sum(allowed + denied) > 0",
                 &[&hour_of(since)],
             )?;
@@ -349,6 +353,7 @@ impl UsageCounters for Postgres {
                     let totals = WindowTotals {
                         allowed: count(r, 1)?,
                         denied: count(r, 2)?,
+                        limited: count(r, 5)?,
                         distinct_ips: count(r, 3)?,
                         last_seen: r.try_get::<_, Option<i64>>(4)?.map(from_ts),
                     };

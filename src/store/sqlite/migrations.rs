@@ -267,6 +267,20 @@ pub const MIGRATIONS: &[&str] = &[
         hours    BLOB NOT NULL
     ) STRICT;
     ",
+    // 8: suspension (a token refused until resumed, its expiry running on) and rate limits
+    // (at most `rate_limit` requests per `rate_per` seconds: 1, 60 or 3600); uses refused
+    // for being over the limit, counted apart within `denied` and found through a partial
+    // index, so that `audit` reads only the hours that had any.
+    "
+    ALTER TABLE tokens ADD COLUMN suspended_at INTEGER;
+    ALTER TABLE tokens ADD COLUMN suspend_reason TEXT;
+    ALTER TABLE tokens ADD COLUMN rate_limit INTEGER CHECK (rate_limit > 0);
+    ALTER TABLE tokens ADD COLUMN rate_per INTEGER CHECK (
+        CASE WHEN rate_per IS NULL THEN rate_limit IS NULL
+             ELSE rate_per IN (1, 60, 3600) AND rate_limit IS NOT NULL END);
+    ALTER TABLE usage ADD COLUMN limited INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX usage_limited ON usage(hour) WHERE limited > 0;
+    ",
 ];
 
 /// What a migration needs beyond its SQL, run in its transaction right after it: the

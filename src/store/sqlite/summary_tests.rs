@@ -40,6 +40,7 @@ fn token(name: &str) -> NewToken {
         scopes: ScopeSet::parse_list("cases:read").unwrap(),
         allowed_ips: vec![],
         expires_at: None,
+        rate_limit: None,
     }
 }
 
@@ -77,8 +78,8 @@ fn raw_requests(conn: &Connection, now: DateTime<Utc>) -> HashMap<i64, Requests>
 
 fn raw_window_totals(conn: &Connection, since: DateTime<Utc>) -> HashMap<i64, WindowTotals> {
     conn.prepare(
-        "SELECT token_pk, sum(allowed), sum(denied), count(DISTINCT ip), max(last_seen) \
-         FROM usage WHERE hour >= ?1 GROUP BY token_pk",
+        "SELECT token_pk, sum(allowed), sum(denied), count(DISTINCT ip), max(last_seen), \
+           sum(limited) FROM usage WHERE hour >= ?1 GROUP BY token_pk",
     )
     .unwrap()
     .query_map([hour_of(since)], |r| {
@@ -87,6 +88,7 @@ fn raw_window_totals(conn: &Connection, since: DateTime<Utc>) -> HashMap<i64, Wi
             WindowTotals {
                 allowed: r.get(1)?,
                 denied: r.get(2)?,
+                limited: r.get(5)?,
                 distinct_ips: r.get(3)?,
                 last_seen: r.get::<_, Option<i64>>(4)?.map(super::from_ts),
             },

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rusqlite::{ToSql, params};
 
+use super::token_recent::Windows;
 use super::usage::{bind, for_token};
 use super::{Sqlite, from_ts};
 use crate::store::Result;
@@ -264,28 +265,59 @@ impl Sqlite {
     /// the running totals.
     pub(super) fn totals_since(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {
         let since = hour_of(since);
-        if let Some(windows) = self.recent_windows(None, [since])? {
-            let mut ips = self.conn.prepare_cached(
-                "SELECT token_pk, count(*), max(last_kept) FROM token_ips \
-                 WHERE last_kept >= ?1 * 3600 GROUP BY token_pk",
-            )?;
-            let ips: HashMap<i64, (u64, Option<i64>)> = ips
-                .query_map([since], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
-                .collect::<rusqlite::Result<_>>()?;
-            return Ok(windows
-                .into_iter()
-                .map(|(token, [(allowed, denied)])| {
-                    let (distinct_ips, last) = ips.get(&token).copied().unwrap_or((0, None));
-                    let totals = WindowTotals {
-                        allowed,
-                        denied,
-                        distinct_ips,
-                        last_seen: last.map(from_ts),
-                    };
-                    (token, totals)
-                })
-                .collect());
+        let mut all = match self.recent_windows(None, [since])? {
+            Some(windows) => self.recent_totals(windows, since)?,
+            None => self.day_row_totals(since)?,
+        };
+        // Rate-limited uses are rare and kept out of the summaries: read from the hours
+        // that had any, through the partial index `usage_limited`.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT token_pk, sum(limited) FROM usage WHERE limited > 0 AND hour >= ?1 \
+             GROUP BY token_pk",
+        )?;
+        let limited = stmt.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        for row in limited {
+            let (key, n) = row?;
+            if let Some(w) = all.get_mut(&key) {
+                w.limited = n;
+            }
         }
+        Ok(all)
+    }
+
+    /// [`Sqlite::totals_since`] from `token_recent`'s sums over the window (`windows`)
+    /// and the IPs last kept from hour `since` on.
+    fn recent_totals(
+        &self,
+        windows: HashMap<i64, Windows<1>>,
+        since: i64,
+    ) -> Result<HashMap<i64, WindowTotals>> {
+        let mut ips = self.conn.prepare_cached(
+            "SELECT token_pk, count(*), max(last_kept) FROM token_ips \
+             WHERE last_kept >= ?1 * 3600 GROUP BY token_pk",
+        )?;
+        let ips: HashMap<i64, (u64, Option<i64>)> = ips
+            .query_map([since], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(windows
+            .into_iter()
+            .map(|(token, [(allowed, denied)])| {
+                let (distinct_ips, last) = ips.get(&token).copied().unwrap_or((0, None));
+                let totals = WindowTotals {
+                    allowed,
+                    denied,
+                    limited: 0,
+                    distinct_ips,
+                    last_seen: last.map(from_ts),
+                };
+                (token, totals)
+            })
+            .collect())
+    }
+
+    /// [`Sqlite::totals_since`] from the running totals, for windows longer than
+    /// `token_recent`'s rows.
+    fn day_row_totals(&self, since: i64) -> Result<HashMap<i64, WindowTotals>> {
         let sql = window_totals_sql(since.rem_euclid(24));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let params = [
@@ -298,6 +330,7 @@ impl Sqlite {
                 WindowTotals {
                     allowed: r.get(1)?,
                     denied: r.get(2)?,
+                    limited: 0,
                     distinct_ips: r.get(3)?,
                     last_seen: r.get::<_, Option<i64>>(4)?.map(from_ts),
                 },

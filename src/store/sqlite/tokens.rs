@@ -11,17 +11,18 @@ use serde_json::json;
 
 use super::events::insert_event;
 use super::{Sqlite, from_ts, ts};
+use crate::rate_limit::RateLimit;
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
     Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
-    TokenFilter, TokenRecord, Tokens,
+    TokenChange, TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
 
 pub(super) const COLUMNS: &str = "pk, id, name, description, env, scopes, allowed_ips, hint, \
      created_at, created_by, expires_at, revoked_at, revoke_reason, rotated_from, rotated_to, \
-     last_used_at, last_used_ip";
+     last_used_at, last_used_ip, suspended_at, suspend_reason, rate_limit, rate_per";
 
 /// How many times to draw a new public id when one collides (1 in 36^8 per existing token).
 const ID_ATTEMPTS: usize = 8;
@@ -38,6 +39,17 @@ fn networks_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<IpNet>> {
         .split_whitespace()
         .map(|n| n.parse::<IpNet>().map_err(|e| bad_column(i, e.to_string())))
         .collect()
+}
+
+/// Columns `i` and `i + 1` as a stored rate limit (requests, and seconds they are per).
+fn rate_limit_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<RateLimit>> {
+    match (r.get::<_, Option<i64>>(i)?, r.get::<_, Option<i64>>(i + 1)?) {
+        (None, None) => Ok(None),
+        (Some(n), Some(per)) => RateLimit::from_stored(n, per)
+            .map(Some)
+            .ok_or_else(|| bad_column(i, format!("rate limit {n} per {per}s"))),
+        _ => Err(bad_column(i, "half a rate limit".into())),
+    }
 }
 
 fn bad_column(i: usize, why: String) -> rusqlite::Error {
@@ -63,6 +75,9 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         rotated_to: r.get(14)?,
         last_used_at: r.get::<_, Option<i64>>(15)?.map(from_ts),
         last_used_ip: r.get(16)?,
+        suspended_at: r.get::<_, Option<i64>>(17)?.map(from_ts),
+        suspend_reason: r.get(18)?,
+        rate_limit: rate_limit_at(r, 19)?,
     })
 }
 
@@ -88,8 +103,8 @@ fn insert(
         }
         tx.execute(
             "INSERT INTO tokens (id, hash, hint, name, description, env, scopes, allowed_ips, \
-             created_at, created_by, expires_at, rotated_from) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             created_at, created_by, expires_at, rotated_from, rate_limit, rate_per) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 id,
                 &new.hash.0[..],
@@ -103,6 +118,8 @@ fn insert(
                 actor,
                 new.expires_at.map(ts),
                 rotated_from,
+                new.rate_limit.map(|l| l.requests),
+                new.rate_limit.map(|l| l.per.seconds()),
             ],
         )?;
         return Ok(id);
@@ -169,7 +186,8 @@ impl Tokens for Sqlite {
     /// What verification needs of the token with this hash: the lookup done for every
     /// request, so it reads only the columns the checks use, through a cached statement.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
-        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
+        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
+                           suspended_at IS NOT NULL, rate_limit, rate_per \
                            FROM tokens WHERE hash = ?1";
         Ok(self
             .conn
@@ -188,6 +206,8 @@ impl Tokens for Sqlite {
                     allowed_ips: networks_at(r, 5)?,
                     expires_at: r.get::<_, Option<i64>>(6)?.map(from_ts),
                     revoked_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
+                    suspended: r.get(8)?,
+                    rate_limit: rate_limit_at(r, 9)?,
                 })
             })
             .optional()?)
@@ -220,8 +240,8 @@ impl Tokens for Sqlite {
         let mut found: Vec<TokenRecord> = stmt
             .query_map([reference], from_row)?
             .collect::<rusqlite::Result<_>>()?;
-        if found.len() > 1 && found.iter().any(|t| t.status(now).works()) {
-            found.retain(|t| t.status(now).works());
+        if found.len() > 1 && found.iter().any(|t| t.status(now).is_live()) {
+            found.retain(|t| t.status(now).is_live());
         }
         if found.len() > 1 && found.iter().any(|t| t.rotated_to.is_none()) {
             found.retain(|t| t.rotated_to.is_none());
@@ -272,7 +292,12 @@ impl Tokens for Sqlite {
                 Some(ts(now).into()),
             ),
             Some(Status::Rotating) => clause(
-                "revoked_at IS NULL AND rotated_to IS NOT NULL \
+                "revoked_at IS NULL AND rotated_to IS NOT NULL AND suspended_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+                Some(ts(now).into()),
+            ),
+            Some(Status::Suspended) => clause(
+                "revoked_at IS NULL AND suspended_at IS NOT NULL \
                  AND (expires_at IS NULL OR expires_at > ?)",
                 Some(ts(now).into()),
             ),
@@ -411,6 +436,72 @@ impl Tokens for Sqlite {
         Ok(both)
     }
 
+    /// Written even on a full disk, as a revocation is: suspending is how an incident
+    /// is stopped while it is looked into.
+    fn suspend_token(
+        &mut self,
+        id: &str,
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange> {
+        let done = self.write_despite_full_disk(|tx| {
+            change_in(tx, id, "be suspended", now, |t| {
+                if t.suspended_at.is_some() {
+                    return Ok(None);
+                }
+                tx.execute(
+                    "UPDATE tokens SET suspended_at = ?2, suspend_reason = ?3 WHERE id = ?1",
+                    params![id, ts(now), reason],
+                )?;
+                Ok(Some(("suspend", json!({ "reason": reason }))))
+            })
+            .and_then(|done| log_change(tx, id, actor, now, done))
+        })?;
+        if done.changed {
+            self.changed_credentials();
+        }
+        Ok(done)
+    }
+
+    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange> {
+        self.change_token(id, "be resumed", actor, now, |tx, t| {
+            if t.suspended_at.is_none() {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL WHERE id = ?1",
+                [id],
+            )?;
+            Ok(Some(("resume", json!({}))))
+        })
+    }
+
+    fn set_rate_limit(
+        &mut self,
+        id: &str,
+        limit: Option<RateLimit>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenChange> {
+        self.change_token(id, "be given a rate limit", actor, now, |tx, t| {
+            if t.rate_limit == limit {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET rate_limit = ?2, rate_per = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    limit.map(|l| l.requests),
+                    limit.map(|l| l.per.seconds())
+                ],
+            )?;
+            let shown = |l: Option<RateLimit>| l.map(|l| l.to_string());
+            let details = json!({ "from": shown(t.rate_limit), "to": shown(limit) });
+            Ok(Some(("rate_limit", details)))
+        })
+    }
+
     fn prune_tokens(
         &mut self,
         before: DateTime<Utc>,
@@ -452,6 +543,65 @@ impl Tokens for Sqlite {
         self.changed_credentials();
         Ok(pruned)
     }
+}
+
+/// A change to one token, as `update` decides it on the token as it is under the write
+/// lock: the statement it ran and its event (action and details), or `None` for
+/// nothing to do.
+type Update = anyhow::Result<Option<(&'static str, serde_json::Value)>>;
+
+impl Sqlite {
+    /// Runs `update` on the token `id` in one write transaction and logs its event; the
+    /// revision moves when something changed. `change` says what was refused of a revoked
+    /// or expired token ("be resumed").
+    fn change_token(
+        &mut self,
+        id: &str,
+        change: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+        update: impl FnOnce(&rusqlite::Transaction<'_>, &TokenRecord) -> Update,
+    ) -> Result<TokenChange> {
+        let tx = self.write()?;
+        let done = change_in(&tx, id, change, now, |t| update(&tx, t))?;
+        let done = log_change(&tx, id, actor, now, done)?;
+        tx.commit()?;
+        if done.changed {
+            self.changed_credentials();
+        }
+        Ok(done)
+    }
+}
+
+/// The token `id` under the write lock, refused if revoked or expired, then `update`d.
+fn change_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    change: &str,
+    now: DateTime<Utc>,
+    update: impl FnOnce(&TokenRecord) -> Update,
+) -> anyhow::Result<Option<(&'static str, serde_json::Value)>> {
+    let current = require(tx, id)?;
+    current.check_live(change, now)?;
+    update(&current)
+}
+
+/// Logs the event of a change that was made, and reads the token as it is now.
+fn log_change(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    done: Option<(&'static str, serde_json::Value)>,
+) -> anyhow::Result<TokenChange> {
+    let changed = done.is_some();
+    if let Some((action, details)) = done {
+        insert_event(tx, now, actor, action, Some(id), &details)?;
+    }
+    Ok(TokenChange {
+        token: require(tx, id)?,
+        changed,
+    })
 }
 
 /// Tokens revoked before `:cutoff`, or expired (not revoked) before it.

@@ -156,10 +156,12 @@ impl UsageCounters for Sqlite {
         let tx = self.write()?;
         {
             let mut usage = tx.prepare_cached(
-                "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = ?1) \
+                "INSERT INTO usage (token_pk, hour, ip, allowed, denied, ended, first_seen, last_seen, \
+                   limited) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM tokens WHERE pk = ?1) \
                  ON CONFLICT DO UPDATE SET allowed = allowed + excluded.allowed, \
                    denied = denied + excluded.denied, ended = ended + excluded.ended, \
+                   limited = limited + excluded.limited, \
                    first_seen = min(first_seen, excluded.first_seen), \
                    last_seen = max(last_seen, excluded.last_seen)",
             )?;
@@ -193,7 +195,8 @@ impl UsageCounters for Sqlite {
                             c.denied,
                             c.ended,
                             c.first_seen,
-                            c.last_seen
+                            c.last_seen,
+                            c.limited
                         ])?;
                         if added == 0 {
                             continue;
