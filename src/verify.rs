@@ -39,6 +39,10 @@ pub struct Grant {
     pub env: Arc<str>,
     /// The token's grants, canonical and space-separated (`cases:write documents:read`).
     pub scopes: Arc<str>,
+    /// When the token stops working (`None`: never), and when it was issued: what
+    /// introspection tells (`exp`, `iat`).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
 }
 
 /// A refused request; the token's id and name when it was one of ours.
@@ -453,6 +457,8 @@ fn judge<T>(
             name: Arc::clone(&t.name),
             env: Arc::clone(&t.env),
             scopes: Arc::clone(&t.scopes),
+            expires_at: t.expires_at,
+            issued_at: t.created_at,
         }),
     }
 }

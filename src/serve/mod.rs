@@ -27,11 +27,15 @@
 pub mod connections;
 pub mod endpoints;
 pub mod flusher;
+pub mod form;
 pub mod forwarded;
 pub mod glob;
+mod introspect;
 pub mod mapping;
 pub mod metrics;
+mod revoke;
 pub mod rules;
+pub mod throttle;
 pub mod uri;
 pub mod verifiers;
 
@@ -56,7 +60,9 @@ use connections::{Connections, Limits, Ticket, Watched};
 use endpoints::App;
 use flusher::Flusher;
 use metrics::Metrics;
+use revoke::Revocations;
 use rules::Rules;
+use throttle::{REVOCATIONS_PER_MINUTE, Throttle};
 use uri::UriPolicy;
 use verifiers::Verifiers;
 
@@ -104,6 +110,10 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         &usage,
     )?;
     let health = Store::open(&config.db, OpenMode::Existing)?;
+    let revocations = Revocations::new(
+        Store::open(&config.db, OpenMode::Existing)?,
+        Throttle::new(REVOCATIONS_PER_MINUTE, throttle::MAX_ADDRESSES),
+    );
     let flusher = Flusher::start(
         Store::open(&config.db, OpenMode::Existing)?,
         Arc::clone(&usage),
@@ -128,6 +138,8 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         metrics,
         health: Arc::new(Mutex::new(health)),
         last_error_log: AtomicI64::new(0),
+        revocations,
+        body_timeout: config.limits.header_timeout,
     });
     let runtime = runtime(parallelism)?;
     let served = runtime.block_on(serve(listener, Arc::clone(&app), &config, notice));

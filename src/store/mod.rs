@@ -210,6 +210,8 @@ pub struct Credential {
     pub allowed_ips: Vec<IpNet>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the token was issued (introspection's `iat`).
+    pub created_at: DateTime<Utc>,
 }
 
 impl Credential {

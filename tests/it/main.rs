@@ -16,6 +16,7 @@ mod docs;
 mod faults;
 mod init;
 mod list;
+mod oauth;
 mod operators;
 mod postgres;
 mod prompts;

@@ -164,8 +164,8 @@ impl Tokens for Postgres {
     /// The lookup of every request: a statement prepared once per connection, reading
     /// only the columns the checks use.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
-        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
-                           FROM tokens WHERE hash = $1";
+        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
+                           created_at FROM tokens WHERE hash = $1";
         self.with(|c| {
             let stmt = c.prepared(SQL)?;
             let Some(r) = c.client.query_opt(&stmt, &[&&hash.0[..]])? else {
@@ -183,6 +183,7 @@ impl Tokens for Postgres {
                 allowed_ips: networks(r.try_get(5)?)?,
                 expires_at: r.try_get::<_, Option<i64>>(6)?.map(from_ts),
                 revoked_at: r.try_get::<_, Option<i64>>(7)?.map(from_ts),
+                created_at: from_ts(r.try_get(8)?),
             }))
         })
     }

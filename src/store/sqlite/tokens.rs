@@ -169,8 +169,8 @@ impl Tokens for Sqlite {
     /// What verification needs of the token with this hash: the lookup done for every
     /// request, so it reads only the columns the checks use, through a cached statement.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
-        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at \
-                           FROM tokens WHERE hash = ?1";
+        const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
+                           created_at FROM tokens WHERE hash = ?1";
         Ok(self
             .conn
             .prepare_cached(SQL)?
@@ -188,6 +188,7 @@ impl Tokens for Sqlite {
                     allowed_ips: networks_at(r, 5)?,
                     expires_at: r.get::<_, Option<i64>>(6)?.map(from_ts),
                     revoked_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
+                    created_at: from_ts(r.get(8)?),
                 })
             })
             .optional()?)
