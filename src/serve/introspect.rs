@@ -4,9 +4,13 @@
 //! Two questions, each decided by the verifier threads exactly as an `/auth` request's
 //! is (same checks in the same order, same recording): first the caller's own bearer
 //! token, which must grant `tokenctl:read` (else 401 or 403 with the challenge `/auth`
-//! would answer), then the form's token, which needs nothing more. Only when the caller
-//! may ask is the form read at all, so a caller without the scope learns nothing of the
-//! token it sent, and its use is not recorded. Anything that denies on `/auth` (unknown,
+//! would answer), then the form's token, which needs nothing more. Both go to a verifier
+//! thread in one hand-off (a second would cost a cross-thread round trip per request),
+//! but the form's token is decided only when the caller may ask: a caller without the
+//! scope learns nothing of the token it sent, and its use is not recorded. (A caller
+//! that presents no bearer token at all is refused before its body is read; one that
+//! presents any gets the form's errors, which tell nothing about tokens, first.)
+//! Anything that denies on `/auth` (unknown,
 //! revoked, expired, another environment, an address outside its allow list, and every
 //! reason added later) makes the token inactive: exactly `{"active":false}`, whatever
 //! the reason, so that the answer never tells which.
@@ -102,33 +106,53 @@ impl App {
             need: INTROSPECT.clone(),
             ip,
         };
-        match self.decide(caller).await {
-            Some(Decision::Allowed(_)) => {}
-            refused => return refused_caller(refused.as_ref()),
+        // A caller that presents no bearer token is refused before the body is read.
+        if matches!(caller.authorization, Authorization::Bearer(_)) {
+            let read = async {
+                form::check_head(req.headers())?;
+                let body = form::read(req.into_body(), self.body_timeout).await?;
+                form::parse(&body)
+            };
+            let asked = match read.await {
+                Ok(asked) => asked,
+                Err(e) => return (form_refused(e), Introspected::InvalidRequest),
+            };
+            let question = Question {
+                authorization: Authorization::Bearer(Bearer::from_body(asked.token)),
+                need: Need::Nothing,
+                ip,
+            };
+            return self.introspected(caller, question).await;
         }
-        let read = async {
-            form::check_head(req.headers())?;
-            let body = form::read(req.into_body(), self.body_timeout).await?;
-            form::parse(&body)
+        refused_caller(self.decide(caller).await.as_ref())
+    }
+
+    /// Decides the caller's token and, only if it may introspect, the token asked about:
+    /// both in one hand-off to a verifier thread.
+    async fn introspected(
+        &self,
+        caller: Question<Bearer>,
+        question: Question<Bearer>,
+    ) -> (Response<Body>, Introspected) {
+        let (first, then) = self.verifiers.verify_then(caller, Some(question)).await;
+        let decided = match first {
+            Ok(Decision::Allowed(_)) => then,
+            Ok(refused) => return refused_caller(Some(&refused)),
+            Err(e) => Some(Err(e)),
         };
-        let asked = match read.await {
-            Ok(asked) => asked,
-            Err(e) => return (form_refused(e), Introspected::InvalidRequest),
-        };
-        let question = Question {
-            authorization: Authorization::Bearer(Bearer::from_body(asked.token)),
-            need: Need::Nothing,
-            ip,
-        };
-        match self.decide(question).await {
-            Some(Decision::Allowed(grant)) => (
+        match decided {
+            Some(Ok(Decision::Allowed(grant))) => (
                 json(StatusCode::OK, &Active::of(&grant)),
                 Introspected::Active,
             ),
-            Some(Decision::Denied(_)) => (
+            Some(Ok(Decision::Denied(_))) => (
                 json(StatusCode::OK, &serde_json::json!({ "active": false })),
                 Introspected::Inactive,
             ),
+            Some(Err(e)) => {
+                self.log_storage_error(&e);
+                (answer(None, &Need::Nothing), Introspected::Error)
+            }
             None => (answer(None, &Need::Nothing), Introspected::Error),
         }
     }

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::TestEnv;
-use crate::serve::{PATIENCE, Reply, Server, auth, create_expired, exchange, get};
+use crate::serve::{
+    Nginx, PATIENCE, Reply, Server, auth, create_expired, exchange, get, nginx,
+    readme_nginx_config, replace_once,
+};
 
 /// `POST path` with these headers and body, `Content-Length` set.
 fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
@@ -477,4 +480,55 @@ fn the_oauth2_crate_introspects_and_revokes() {
     let plain = |request| oauth2::SyncHttpClient::call(&agent, request);
     assert!(client.introspect(&asked).request(&plain).is_err());
     assert_eq!(env.show(&target.id)["status"], "revoked");
+}
+
+/// The README's nginx configuration, verbatim but for its addresses: `/introspect` and
+/// `/revoke` proxied as they are, the client's address passed on.
+#[test]
+fn both_endpoints_behind_nginx_as_in_the_readme() {
+    let Some(binary) = nginx() else { return };
+    let env = TestEnv::new();
+    let caller = env.create("resource server", &["tokenctl:read"], &[]);
+    let leaked = env.create("leaked", &["cases:read"], &[]);
+    let server = Server::start(&env, &[]);
+    let site = replace_once(
+        &readme_nginx_config(),
+        "127.0.0.1:8457",
+        &server.addr.to_string(),
+    );
+    let proxy = Nginx::start(&binary, &env.dir().join("nginx"), &site, None);
+    let log = || format!("nginx:\n{}\nserve:\n{}", proxy.error_log(), server.stderr());
+    let p = proxy.addr;
+
+    let r = introspect(p, &caller.secret, &leaked.secret, "198.51.100.1");
+    assert_eq!(r.status, 200, "{r:?}\n{}", log());
+    assert_eq!(body_json(&r)["client_id"], leaked.id.as_str());
+    let r = post(
+        p,
+        "/revoke",
+        &[FORM],
+        format!("token={}", leaked.secret).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{r:?}\n{}", log());
+    assert_eq!(r.body, "");
+    let r = introspect(p, &caller.secret, &leaked.secret, "198.51.100.1");
+    assert_eq!(r.body, r#"{"active":false}"#, "{}", log());
+    // nginx's own address for the client, whatever the client claimed.
+    let events = env
+        .run(&["audit", &leaked.id, "--events", "--json"])
+        .success()
+        .json();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "revoke" && e["actor"] == "holder at 127.0.0.1 via /revoke"),
+        "{events}"
+    );
+    // nginx refuses a large body itself.
+    let big = format!("token={}&pad={}", leaked.secret, "a".repeat(64 * 1024));
+    assert_eq!(post(p, "/revoke", &[FORM], big.as_bytes()).status, 413);
+    let r = get(p, "/revoke", &[]);
+    assert_eq!(r.status, 405, "{r:?}");
 }
