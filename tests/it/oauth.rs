@@ -532,3 +532,24 @@ fn both_endpoints_behind_nginx_as_in_the_readme() {
     let r = get(p, "/revoke", &[]);
     assert_eq!(r.status, 405, "{r:?}");
 }
+
+/// A body that stops arriving does not hold the connection: 408 once the header timeout
+/// has passed (a lower bound only; nothing here depends on speed).
+#[test]
+fn a_slow_body_is_cut_off() {
+    let env = TestEnv::new();
+    let caller = env.create("resource server", &["tokenctl:read"], &[]);
+    let server = Server::start(&env, &["--header-timeout", "1s"]);
+    let bearer = format!("Bearer {}", caller.secret);
+    for path in ["/introspect", "/revoke"] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: {bearer}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=tok_"
+        );
+        let started = Instant::now();
+        let r = exchange(server.addr, head.as_bytes()).expect("a reply");
+        assert_eq!(r.status, 408, "{r:?}");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(body_json(&r)["error"], "invalid_request");
+    }
+}
