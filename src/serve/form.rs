@@ -218,6 +218,21 @@ mod tests {
         assert!(!format!("{form:?}").contains("secret"));
     }
 
+    proptest::proptest! {
+        /// Any body parses or is refused, never panics; any token, encoded byte by
+        /// byte, comes back exactly.
+        #[test]
+        fn any_body_parses_or_is_refused(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            token in proptest::collection::vec(proptest::num::u8::ANY, 1..60),
+        ) {
+            let _ = parse(&body);
+            let encoded: String = token.iter().map(|b| format!("%{b:02x}")).collect();
+            let form = parse(format!("a=1&token={encoded}&b").as_bytes()).unwrap();
+            proptest::prop_assert_eq!(form.token.to_vec(), token);
+        }
+    }
+
     #[test]
     fn only_a_form_of_a_small_size_is_read() {
         let head = |pairs: &[(&'static str, &str)]| {

@@ -122,7 +122,9 @@ fn introspection_answers_as_rfc_7662_says() {
     let other_env = env.create("staging", &["cases:read"], &["--env", "test"]);
     let fenced = env.create("fenced", &["cases:read"], &["--allow-ip", "192.0.2.0/24"]);
     let unknown = stranger();
-    let broken = format!("{}x", &target.secret[..target.secret.len() - 1]);
+    // The last character changed: the checksum no longer matches.
+    let (body, last) = target.secret.split_at(target.secret.len() - 1);
+    let broken = format!("{body}{}", if last == "x" { "y" } else { "x" });
     for token in [
         &revoked.secret,
         &expired.secret,
