@@ -577,6 +577,12 @@ pub struct VerifyArgs {
 /// so a revoked token is refused at once. Usage is committed every second; SIGTERM or
 /// SIGINT commit it and exit 0 (SIGKILL loses at most the last second of counts). Also
 /// serves /healthz and /metrics (Prometheus).
+///
+/// For OAuth clients: POST /introspect (RFC 7662) answers about the form's token to a
+/// caller whose own bearer token grants tokenctl:read (only by name: * does not cover
+/// it): {"active":false} for any token /auth would refuse. POST /revoke (RFC 7009)
+/// revokes the form's token, its presentation being the authorisation; it answers 200
+/// whatever the token was, at most 20 times a minute per client address.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -592,7 +598,10 @@ Examples:
       -H 'X-Original-Method: GET' -H 'X-Original-URI: /api/cases/12'
   # or from a pipe (curl 7.55 or later), with no token in any program's arguments
   { printf 'Authorization: Bearer '; cat ~/.config/api-token; } |
-      curl -i -H @- -H 'X-Original-URI: /api/cases/12' http://127.0.0.1:8457/auth")]
+      curl -i -H @- -H 'X-Original-URI: /api/cases/12' http://127.0.0.1:8457/auth
+
+  # Found a token in a public repository? Revoke it from the file it is in
+  curl -i http://127.0.0.1:8457/revoke --data-urlencode token@leaked-token.txt")]
 pub struct ServeArgs {
     /// Address to listen on: IPv4 or [IPv6] with a port (port 0 picks a free one)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8457")]

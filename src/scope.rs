@@ -73,6 +73,19 @@ impl fmt::Display for Module {
     }
 }
 
+/// The module of tokenctl's own endpoints (`serve`'s `/introspect` needs
+/// `tokenctl:read`): always accepted whatever the modules catalogue says, never in it,
+/// never mapped to an API's request, and not covered by `*`, so that a token may ask
+/// tokenctl about other tokens only when it was issued for that by name.
+pub const RESERVED_MODULE: &str = "tokenctl";
+
+impl Module {
+    /// Whether this is [`RESERVED_MODULE`].
+    pub fn is_reserved(&self) -> bool {
+        matches!(self, Module::Named(n) if n == RESERVED_MODULE)
+    }
+}
+
 /// Whether `s` is a well-formed module name (`[a-z][a-z0-9_-]{0,31}`); `*` is not.
 pub fn is_valid_module(s: &str) -> bool {
     let b = s.as_bytes();
@@ -146,7 +159,7 @@ impl Scope {
     /// Whether this grant covers `required`.
     pub fn covers(&self, required: &Scope) -> bool {
         let module_ok = match (&self.module, &required.module) {
-            (Module::All, _) => true,
+            (Module::All, required) => !required.is_reserved(),
             (Module::Named(_), Module::All) => false,
             (Module::Named(a), Module::Named(b)) => a == b,
         };
@@ -243,12 +256,13 @@ pub struct UnknownModule {
     pub known: Vec<String>,
 }
 
-/// Checks every named module against the catalogue; an empty catalogue accepts all.
+/// Checks every named module against the catalogue; an empty catalogue accepts all, and
+/// every catalogue accepts the [`RESERVED_MODULE`].
 pub fn check_catalogue(scopes: &ScopeSet, catalogue: &[String]) -> Result<(), UnknownModule> {
     if catalogue.is_empty() {
         return Ok(());
     }
-    for m in scopes.modules() {
+    for m in scopes.modules().filter(|m| *m != RESERVED_MODULE) {
         if !catalogue.iter().any(|k| k == m) {
             let suggestion = catalogue
                 .iter()
@@ -291,6 +305,19 @@ mod tests {
         assert!(!s("cases:delete").covers(&s("*:read")));
         assert!(s("*:delete").is_unrestricted());
         assert!(!s("*:write").is_unrestricted());
+    }
+
+    /// Only a grant that names the reserved module covers it: `*` is every API module.
+    #[test]
+    fn the_reserved_module_is_granted_by_name_only() {
+        assert!(s("tokenctl:read").covers(&s("tokenctl:read")));
+        assert!(s("tokenctl:write").covers(&s("tokenctl:read")));
+        assert!(!s("*:delete").covers(&s("tokenctl:read")));
+        let set = ScopeSet::new([s("*:read"), s("tokenctl:read")]);
+        assert_eq!(set.to_string(), "*:read tokenctl:read");
+        let catalogue = vec!["cases".to_string()];
+        assert!(check_catalogue(&ScopeSet::new([s("tokenctl:read")]), &catalogue).is_ok());
+        assert!(check_catalogue(&ScopeSet::new([s("billing:read")]), &catalogue).is_err());
     }
 
     #[test]

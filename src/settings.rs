@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::expiry::{Limits, Span};
-use crate::scope::is_valid_module;
+use crate::scope::{RESERVED_MODULE, is_valid_module};
 use crate::text::escape;
 use crate::token::is_valid_prefix;
 
@@ -234,6 +234,11 @@ impl Settings {
                         escape(m)
                     )));
                 }
+                if list.iter().any(|m| m == RESERVED_MODULE) {
+                    return Err(bad(&format!(
+                        "module '{RESERVED_MODULE}' is reserved for tokenctl's own endpoints (it is always accepted): leave it out"
+                    )));
+                }
                 list.sort();
                 list.dedup();
                 self.modules = list;
@@ -319,6 +324,7 @@ mod tests {
         assert_eq!(v, "cases,invoices");
         assert_eq!(next.modules, vec!["cases", "invoices"]);
         assert!(s.with("modules", "Cases").is_err());
+        assert!(s.with("modules", "cases,tokenctl").is_err());
         assert_eq!(s.with("modules", "").unwrap().1, "");
         assert!(s.with("spike_factor", "NaN").is_err());
         assert!(s.with("spike_min_requests", "-1").is_err());

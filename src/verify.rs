@@ -45,6 +45,10 @@ pub struct Grant {
     pub scopes: Arc<str>,
     /// Where the token stands against its rate limit, if it has one.
     pub quota: Option<Quota>,
+    /// When the token stops working (`None`: never), and when it was issued: what
+    /// introspection tells (`exp`, `iat`).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
 }
 
 /// A refused request; the token's id and name when it was one of ours.
@@ -508,6 +512,8 @@ fn judge<T>(
             env: Arc::clone(&t.env),
             scopes: Arc::clone(&t.scopes),
             quota: None,
+            expires_at: t.expires_at,
+            issued_at: t.created_at,
         }),
         limit: t.rate_limit,
     }

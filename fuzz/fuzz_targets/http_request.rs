@@ -158,6 +158,8 @@ fuzz_target!(|data: &[u8]| {
         name: name.as_str().into(),
         env: "live".into(),
         scopes: "cases:read".into(),
+        expires_at: None,
+        issued_at: chrono::DateTime::UNIX_EPOCH,
     });
     let r = answer(Some(&grant), &asked.need);
     assert_eq!(r.status().as_u16(), 200);

@@ -1,4 +1,6 @@
-//! The three endpoints: `/auth` (the forward-auth decision), `/healthz` and `/metrics`.
+//! The endpoints: `/auth` (the forward-auth decision), `/healthz` and `/metrics`, and
+//! the routes to `/introspect` and `/revoke` (see [`introspect`](super::introspect) and
+//! [`revoke`](super::revoke)), with the JSON answers those share.
 //!
 //! `/auth` answers 200 with `X-Token-Id`, `X-Token-Name` and `X-Token-Scopes`; 401 with
 //! `WWW-Authenticate: Bearer` when no bearer token was presented, with
@@ -14,7 +16,7 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -24,9 +26,11 @@ use hyper::header::{
 use hyper::{Request, Response, StatusCode, Uri};
 use ipnet::IpNet;
 
+use super::form::FormError;
 use super::forwarded::{self, Bearer};
 use super::log;
 use super::metrics::{self, Metrics};
+use super::revoke::Revocations;
 use super::rules::Rules;
 use super::uri::{NormalPath, UriPolicy};
 use super::verifiers::Verifiers;
@@ -59,6 +63,10 @@ pub struct App {
     /// When a storage error was last logged (seconds since the epoch): at most one line
     /// a second, however many requests fail.
     pub last_error_log: AtomicI64,
+    /// `/revoke`'s connection and per-address budget.
+    pub revocations: Revocations,
+    /// How long the body of an `/introspect` or `/revoke` request may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl App {
@@ -71,9 +79,11 @@ impl App {
             "/healthz" => self.healthz().await,
             "/metrics" => self.metrics(),
             p if p == "/auth" || p.starts_with("/auth/") => self.auth(&req, peer).await,
+            "/introspect" => self.introspect(req, peer).await,
+            "/revoke" => self.revoke(req, peer).await,
             _ => text(
                 StatusCode::NOT_FOUND,
-                "not found: use /auth, /healthz or /metrics\n",
+                "not found: use /auth, /introspect, /revoke, /healthz or /metrics\n",
             ),
         })
     }
@@ -99,19 +109,25 @@ impl App {
         // The answer needs what the question asked (the scope a token lacks, the kind of
         // ambiguity) after the question itself has gone to a verifier thread.
         let need = question.need.clone();
-        let decided = match self.verifiers.verify(question).await {
-            Ok(decision) => Some(decision),
-            Err(e) => {
-                self.log_storage_error(&e);
-                None
-            }
-        };
+        let decided = self.decide(question).await;
         let mut response = answer(decided.as_ref(), &need);
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             over_limit_as(&mut response, self.rate_limited_status, &need);
         }
         self.metrics.request(decided.as_ref(), started.elapsed());
         response
+    }
+
+    /// Decides a question on the verifier threads; `None` when the database could not
+    /// answer (logged).
+    pub(super) async fn decide(&self, question: Question<Bearer>) -> Option<Decision> {
+        match self.verifiers.verify(question).await {
+            Ok(decision) => Some(decision),
+            Err(e) => {
+                self.log_storage_error(&e);
+                None
+            }
+        }
     }
 
     async fn healthz(&self) -> Response<Body> {
@@ -152,7 +168,7 @@ impl App {
         r
     }
 
-    fn log_storage_error(&self, e: &anyhow::Error) {
+    pub(super) fn log_storage_error(&self, e: &anyhow::Error) {
         let now = crate::clock::now().timestamp();
         if self.last_error_log.swap(now, Ordering::Relaxed) != now {
             log(&format!("denying requests: cannot verify: {e:#}"));
@@ -232,7 +248,7 @@ pub fn answer(decided: Option<&Decision>, need: &Need) -> Response<Body> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut()
@@ -242,6 +258,35 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+    }
+    r
+}
+
+/// A JSON answer (`/introspect`, and the errors of both OAuth endpoints).
+pub(super) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let mut r = text(status, "");
+    // Serialising plain strings and numbers cannot fail.
+    *r.body_mut() = Full::new(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An OAuth error answer (RFC 6749 section 5.2): its code and plain words.
+pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Body> {
+    json(
+        status,
+        &serde_json::json!({ "error": error, "error_description": description }),
+    )
+}
+
+/// A form request refused before any token in it was looked at.
+pub(super) fn form_refused(e: FormError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = oauth_error(status, "invalid_request", &e.description());
+    if e == FormError::Method {
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
     }
     r
 }
@@ -469,6 +514,8 @@ mod tests {
             env: "live".into(),
             scopes: "cases:read".into(),
             quota: None,
+            expires_at: None,
+            issued_at: chrono::DateTime::UNIX_EPOCH,
         };
         let need = scope("cases:write");
         let status = |d: Option<&Decision>| answer(d, &need).status().as_u16();
@@ -613,6 +660,8 @@ mod tests {
             env: "live".into(),
             scopes: "cases:read".into(),
             quota: Some(quota(41, 0)),
+            expires_at: None,
+            issued_at: chrono::DateTime::UNIX_EPOCH,
         });
         let r = answer(Some(&grant), &need);
         assert_eq!(

@@ -21,6 +21,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
@@ -41,17 +42,36 @@ static METHOD_OVERRIDES: [HeaderName; 3] = [
     HeaderName::from_static("x-http-method"),
 ];
 
-/// The token part of `Authorization: Bearer <token>`, as raw bytes (it may be anything,
-/// including non-UTF-8: the verifier decides).
+/// The token part of `Authorization: Bearer <token>`, or the token of an introspection
+/// form, as raw bytes (it may be anything, including non-UTF-8: the verifier decides).
 #[derive(Clone)]
 pub struct Bearer {
-    header: HeaderValue,
+    held: Held,
     start: usize,
 }
 
+/// Where the token's bytes are: in the header value or the body hyper read, not copied.
+#[derive(Clone)]
+enum Held {
+    Header(HeaderValue),
+    Body(Bytes),
+}
+
 impl Bearer {
+    /// A token read from a request's body (`/introspect`'s form).
+    pub fn from_body(token: Bytes) -> Bearer {
+        Bearer {
+            held: Held::Body(token),
+            start: 0,
+        }
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
-        &self.header.as_bytes()[self.start..]
+        let all = match &self.held {
+            Held::Header(h) => h.as_bytes(),
+            Held::Body(b) => b.as_ref(),
+        };
+        &all[self.start..]
     }
 }
 
@@ -96,7 +116,7 @@ pub fn authorization(headers: &HeaderMap) -> Authorization<Bearer> {
         return Authorization::Malformed;
     }
     Authorization::Bearer(Bearer {
-        header: value.clone(),
+        held: Held::Header(value.clone()),
         start,
     })
 }

@@ -10,7 +10,7 @@
 
 use super::rules::{Fallback, PathPattern, Rule, Rules};
 use super::uri::NormalPath;
-use crate::scope::{Access, Module, Scope, is_valid_module};
+use crate::scope::{Access, Module, RESERVED_MODULE, Scope, is_valid_module};
 use crate::verify::{Ambiguity, Unmapped};
 
 impl Rules {
@@ -81,7 +81,10 @@ pub fn convention(method: &str, path: &NormalPath<'_>) -> Option<Scope> {
     if segments.next() != Some("api") {
         return None;
     }
-    let module = segments.next().filter(|m| is_valid_module(m))?;
+    // The reserved module names tokenctl's own endpoints, never an API's.
+    let module = segments
+        .next()
+        .filter(|m| is_valid_module(m) && *m != RESERVED_MODULE)?;
     Some(Scope {
         module: Module::Named(module.to_string()),
         access,
@@ -124,6 +127,7 @@ mod tests {
             ("GET", "/api/Cases/1", None),
             ("GET", "/api/*/1", None),
             ("GET", "/", None),
+            ("GET", "/api/tokenctl/tokens", None),
         ];
         for (method, uri, want) in cases {
             assert_eq!(required(&r, method, uri).as_deref(), want, "{method} {uri}");

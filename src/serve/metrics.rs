@@ -1,6 +1,7 @@
 //! The server's metrics, in the Prometheus text format (0.0.4): requests by outcome and
-//! reason, ambiguous requests by kind, `/auth` latency, flushes and their duration,
-//! whether usage can be committed, buffered uses, connections held and closed.
+//! reason, ambiguous requests by kind, `/introspect` and `/revoke` requests by result,
+//! `/auth` latency, flushes and their duration, whether usage can be committed, buffered
+//! uses, connections held and closed.
 //!
 //! Labels are fixed words (outcomes and denial reasons), never request data: no token,
 //! name, path or address ever becomes a label, so a flood of garbage cannot grow the
@@ -86,6 +87,78 @@ struct FlushLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// How an `/introspect` request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Introspected {
+    Active,
+    Inactive,
+    /// The caller's own token was missing or not valid (401).
+    Unauthenticated,
+    /// The caller's token may not introspect (403).
+    Forbidden,
+    /// The request itself was refused (400, 405, 408, 413, 415).
+    InvalidRequest,
+    /// The database could not answer (503).
+    Error,
+}
+
+impl Introspected {
+    const ALL: [Introspected; 6] = [
+        Introspected::Active,
+        Introspected::Inactive,
+        Introspected::Unauthenticated,
+        Introspected::Forbidden,
+        Introspected::InvalidRequest,
+        Introspected::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Introspected::Active => "active",
+            Introspected::Inactive => "inactive",
+            Introspected::Unauthenticated => "unauthenticated",
+            Introspected::Forbidden => "forbidden",
+            Introspected::InvalidRequest => "invalid_request",
+            Introspected::Error => "error",
+        }
+    }
+}
+
+/// How a `/revoke` request ended. Whether a token was revoked is deliberately not among
+/// them: `/metrics` is as reachable as `/revoke`, and would tell whoever revokes what
+/// the answer hides (the admin event log has every revocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Answered 200: the token is revoked now, if it was one.
+    Accepted,
+    RateLimited,
+    InvalidRequest,
+    Error,
+}
+
+impl Revoked {
+    const ALL: [Revoked; 4] = [
+        Revoked::Accepted,
+        Revoked::RateLimited,
+        Revoked::InvalidRequest,
+        Revoked::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Revoked::Accepted => "accepted",
+            Revoked::RateLimited => "rate_limited",
+            Revoked::InvalidRequest => "invalid_request",
+            Revoked::Error => "error",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Vec<Counter>,
@@ -93,6 +166,8 @@ pub struct Metrics {
     latency: Histogram,
     connections: Gauge,
     closed: Vec<Counter>,
+    introspections: Vec<Counter>,
+    revocations: Vec<Counter>,
     usage: UsageMetrics,
 }
 
@@ -154,8 +229,22 @@ impl Metrics {
             "Time to answer a forward-auth request",
             latency,
         );
+        let introspections = counters(
+            r,
+            "introspection_requests",
+            "/introspect requests answered, by result (active, inactive, unauthenticated, forbidden, invalid_request, error)",
+            Introspected::ALL.map(|i| ResultLabels { result: i.label() }),
+        );
+        let revocations = counters(
+            r,
+            "revocation_requests",
+            "/revoke requests answered, by result (accepted, rate_limited, invalid_request, error)",
+            Revoked::ALL.map(|x| ResultLabels { result: x.label() }),
+        );
         let usage = UsageMetrics::register(r);
         Metrics {
+            introspections,
+            revocations,
             registry,
             requests,
             ambiguous,
@@ -173,6 +262,18 @@ impl Metrics {
             c.inc();
         }
         self.latency.observe(took.as_secs_f64());
+    }
+
+    pub fn introspected(&self, result: Introspected) {
+        if let Some(i) = Introspected::ALL.iter().position(|x| *x == result) {
+            self.introspections[i].inc();
+        }
+    }
+
+    pub fn revoked(&self, result: Revoked) {
+        if let Some(i) = Revoked::ALL.iter().position(|x| *x == result) {
+            self.revocations[i].inc();
+        }
     }
 
     pub fn ambiguous(&self, kind: Ambiguity) {
@@ -319,6 +420,8 @@ mod tests {
             env: "live".into(),
             scopes: "cases:read".into(),
             quota: None,
+            expires_at: None,
+            issued_at: chrono::DateTime::UNIX_EPOCH,
         });
         let denials: Vec<Decision> = DenyReason::ALL.into_iter().map(denial).collect();
         let mut outcomes = vec![Some(&allowed)];
@@ -334,6 +437,8 @@ mod tests {
         m.flush_failed(Duration::from_millis(1));
         assert!(m.usage_commit_failing());
         m.ambiguous(Ambiguity::DotSegment);
+        m.introspected(Introspected::Inactive);
+        m.revoked(Revoked::RateLimited);
         m.connection_opened();
         m.connection_opened();
         m.connection_ended(Some(Closed::IdleTimeout));
@@ -358,6 +463,10 @@ mod tests {
             "tokenctl_serve_usage_flush_duration_seconds_count 2",
             "tokenctl_serve_usage_flushed_uses_total 3",
             "tokenctl_serve_usage_buffered_uses 7",
+            "tokenctl_serve_introspection_requests_total{result=\"inactive\"} 1",
+            "tokenctl_serve_introspection_requests_total{result=\"active\"} 0",
+            "tokenctl_serve_revocation_requests_total{result=\"rate_limited\"} 1",
+            "tokenctl_serve_revocation_requests_total{result=\"accepted\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }

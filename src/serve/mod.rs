@@ -29,11 +29,15 @@
 pub mod connections;
 pub mod endpoints;
 pub mod flusher;
+pub mod form;
 pub mod forwarded;
 pub mod glob;
+mod introspect;
 pub mod mapping;
 pub mod metrics;
+mod revoke;
 pub mod rules;
+pub mod throttle;
 pub mod uri;
 pub mod verifiers;
 
@@ -58,7 +62,9 @@ use connections::{Connections, Limits, Ticket, Watched};
 use endpoints::App;
 use flusher::Flusher;
 use metrics::Metrics;
+use revoke::Revocations;
 use rules::Rules;
+use throttle::{REVOCATIONS_PER_MINUTE, Throttle};
 use uri::UriPolicy;
 use verifiers::Verifiers;
 
@@ -117,6 +123,10 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         &config.env,
         &usage,
     )?;
+    let revocations = Revocations::new(
+        Store::open_serving(&config.db, connect_now)?.0,
+        Throttle::new(REVOCATIONS_PER_MINUTE, throttle::MAX_ADDRESSES),
+    );
     let flusher = Flusher::start(
         Store::open_serving(&config.db, connect_now)?.0,
         Arc::clone(&usage),
@@ -142,6 +152,8 @@ pub fn run(mut config: Config, notice: &dyn Fn(&str)) -> Result<()> {
         metrics,
         health: Arc::new(Mutex::new(health)),
         last_error_log: AtomicI64::new(0),
+        revocations,
+        body_timeout: config.limits.header_timeout,
     });
     let runtime = runtime(parallelism)?;
     let served = runtime.block_on(serve(listener, Arc::clone(&app), &config, notice));

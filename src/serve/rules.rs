@@ -27,7 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::glob::Glob;
-use crate::scope::Scope;
+use crate::scope::{RESERVED_MODULE, Scope};
 
 /// The largest rules file read; a real one is a few kilobytes.
 const MAX_FILE_LEN: usize = 1024 * 1024;
@@ -197,6 +197,14 @@ fn parse_rule(
         .get_ref()
         .parse::<Scope>()
         .map_err(|e| at(raw.scope.span(), e.to_string()))?;
+    if scope.module.is_reserved() {
+        return Err(at(
+            raw.scope.span(),
+            format!(
+                "the module '{RESERVED_MODULE}' is reserved for tokenctl's own endpoints; an API's requests cannot need it"
+            ),
+        ));
+    }
     let methods = match raw.methods {
         None => None,
         Some(list) => Some(parse_methods(list, at)?),
@@ -326,6 +334,11 @@ mod tests {
                 "access 'reed'",
             ),
             ("[[rule]]\nscope = \"cases:read\"\n", 1, "needs 'prefix'"),
+            (
+                "[[rule]]\nprefix = \"/a\"\nscope = \"tokenctl:read\"\n",
+                3,
+                "reserved",
+            ),
             (
                 "[[rule]]\nprefix = \"/a\"\npath = \"/b\"\nscope = \"a:read\"\n",
                 3,

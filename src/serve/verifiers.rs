@@ -32,11 +32,16 @@ use crate::verify::{Decision, Limiter, Question, Recorder, Verifier};
 /// The most questions a thread takes at once; the rest stay for the other threads.
 const BATCH: usize = 64;
 
-type Answer = (oneshot::Sender<Result<Decision>>, Result<Decision>);
+/// A job's decisions: its question's, and its follow-up's when that was asked.
+type Decided = (Result<Decision>, Option<Result<Decision>>);
+type Answer = (oneshot::Sender<Decided>, Decided);
 
 struct Job {
     question: Question<Bearer>,
-    reply: oneshot::Sender<Result<Decision>>,
+    /// Asked only when `question` is allowed, by the same thread right after it
+    /// (`/introspect`'s token after its caller's): one hand-off for both.
+    then: Option<Question<Bearer>>,
+    reply: oneshot::Sender<Decided>,
 }
 
 #[derive(Default)]
@@ -123,27 +128,45 @@ impl Verifiers {
     /// Decides `question`: on a verifier thread when it presents a bearer token, here
     /// otherwise. An error (the database failing, or the verifiers gone) means: deny.
     pub async fn verify(&self, question: Question<Bearer>) -> Result<Decision> {
+        self.verify_then(question, None).await.0
+    }
+
+    /// Decides `question` as [`verify`](Self::verify) does, and `then` only if
+    /// `question` is allowed (else `then` is neither decided nor recorded, and `None`).
+    pub async fn verify_then(
+        &self,
+        question: Question<Bearer>,
+        then: Option<Question<Bearer>>,
+    ) -> Decided {
         if let Some(decided) = self
             .recorder
             .decide_without_token(&question, crate::clock::now())
         {
-            return Ok(decided);
+            return (Ok(decided), None);
         }
+        let stopped = || (Err(anyhow!("the verifier threads have stopped")), None);
         let (reply, answer) = oneshot::channel();
         let wake = {
             let mut queue = lock(&self.shared.queue);
             if queue.closed {
-                return Err(anyhow!("the verifier threads have stopped"));
+                return stopped();
             }
-            queue.jobs.push_back(Job { question, reply });
+            queue.jobs.push_back(Job {
+                question,
+                then,
+                reply,
+            });
             queue.idle > 0
         };
         if wake {
             self.shared.work.notify_one();
         }
-        answer
-            .await
-            .map_err(|_| anyhow!("a verifier thread stopped while deciding"))?
+        answer.await.unwrap_or_else(|_| {
+            (
+                Err(anyhow!("a verifier thread stopped while deciding")),
+                None,
+            )
+        })
     }
 
     /// Whether the threads are working (none has panicked).
@@ -206,14 +229,44 @@ fn work(mut verifier: Verifier, shared: &Shared) {
             let n = queue.jobs.len().min(BATCH);
             queue.jobs.drain(..n).collect()
         };
-        // One snapshot for the batch: every question in it arrived before it is taken.
-        let (questions, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|j| (j.question, j.reply)).unzip();
-        let decisions = verifier.verify_all_at(&questions, crate::clock::now());
-        let answers: Vec<Answer> = replies.into_iter().zip(decisions).collect();
+        let answers = decide(&mut verifier, batch);
         lock(&shared.answers).extend(answers);
         shared.answered.notify_one();
     }
+}
+
+/// Decides a batch: its questions in one snapshot (every one of them arrived before it
+/// is taken), then, in a second one, the follow-ups of those allowed.
+fn decide(verifier: &mut Verifier, batch: Vec<Job>) -> Vec<Answer> {
+    let mut questions = Vec::with_capacity(batch.len());
+    let mut pending = Vec::with_capacity(batch.len());
+    for job in batch {
+        questions.push(job.question);
+        pending.push((job.then, job.reply));
+    }
+    let firsts = verifier.verify_all_at(&questions, crate::clock::now());
+    let mut follow_ups = Vec::new();
+    let mut asked_by = Vec::new();
+    for (i, ((then, _), first)) in pending.iter_mut().zip(&firsts).enumerate() {
+        if matches!(first, Ok(Decision::Allowed(_)))
+            && let Some(q) = then.take()
+        {
+            follow_ups.push(q);
+            asked_by.push(i);
+        }
+    }
+    let mut seconds: Vec<Option<Result<Decision>>> = pending.iter().map(|_| None).collect();
+    if !follow_ups.is_empty() {
+        let decided = verifier.verify_all_at(&follow_ups, crate::clock::now());
+        for (i, d) in asked_by.into_iter().zip(decided) {
+            seconds[i] = Some(d);
+        }
+    }
+    pending
+        .into_iter()
+        .zip(firsts.into_iter().zip(seconds))
+        .map(|((_, reply), decided)| (reply, decided))
+        .collect()
 }
 
 /// `SCHED_BATCH`: same share of the CPU, but a wake-up does not preempt the thread that

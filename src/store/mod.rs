@@ -255,6 +255,8 @@ pub struct Credential {
     pub revoked_at: Option<DateTime<Utc>>,
     pub suspended: bool,
     pub rate_limit: Option<RateLimit>,
+    /// When the token was issued (introspection's `iat`).
+    pub created_at: DateTime<Utc>,
 }
 
 impl Credential {

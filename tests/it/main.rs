@@ -19,6 +19,7 @@ mod faults;
 mod init;
 mod limits;
 mod list;
+mod oauth;
 mod operators;
 mod postgres;
 mod postgres_ops;

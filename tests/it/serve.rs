@@ -1108,8 +1108,8 @@ fn behind_nginx_auth_request_as_in_the_readme() {
     assert_eq!(ips[0]["ip"], "127.0.0.1", "{ips}");
 }
 
-/// The help's curl example reads the token from a file or a pipe: on curl's command
-/// line, `ps` would show it to every user.
+/// The help's curl examples read the token from a file or a pipe (a header, or
+/// `/revoke`'s form field): on curl's command line, `ps` would show it to every user.
 #[test]
 fn help_keeps_tokens_off_curl_command_lines() {
     let env = TestEnv::new();
@@ -1121,7 +1121,10 @@ fn help_keeps_tokens_off_curl_command_lines() {
             !line.contains("$TOKEN") && !line.contains("Bearer"),
             "{line}"
         );
-        assert!(line.contains("-H @"), "{line}");
+        assert!(
+            line.contains("-H @") || line.contains("--data-urlencode token@"),
+            "{line}"
+        );
     }
     assert!(curls >= 2, "{help}");
 }

@@ -185,7 +185,7 @@ impl Tokens for Postgres {
     /// only the columns the checks use.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
         const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
-                           suspended_at IS NOT NULL, rate_limit, rate_per \
+                           suspended_at IS NOT NULL, rate_limit, rate_per, created_at \
                            FROM tokens WHERE hash = $1";
         self.with(|c| {
             let stmt = c.prepared(SQL)?;
@@ -206,6 +206,7 @@ impl Tokens for Postgres {
                 revoked_at: r.try_get::<_, Option<i64>>(7)?.map(from_ts),
                 suspended: r.try_get(8)?,
                 rate_limit: rate_limit_at(&r, 9)?,
+                created_at: from_ts(r.try_get(11)?),
             }))
         })
     }

@@ -187,7 +187,7 @@ impl Tokens for Sqlite {
     /// request, so it reads only the columns the checks use, through a cached statement.
     fn credential_by_hash(&self, hash: &TokenHash) -> Result<Option<Credential>> {
         const SQL: &str = "SELECT pk, id, name, env, scopes, allowed_ips, expires_at, revoked_at, \
-                           suspended_at IS NOT NULL, rate_limit, rate_per \
+                           suspended_at IS NOT NULL, rate_limit, rate_per, created_at \
                            FROM tokens WHERE hash = ?1";
         Ok(self
             .conn
@@ -208,6 +208,7 @@ impl Tokens for Sqlite {
                     revoked_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
                     suspended: r.get(8)?,
                     rate_limit: rate_limit_at(r, 9)?,
+                    created_at: from_ts(r.get(11)?),
                 })
             })
             .optional()?)
