@@ -766,11 +766,12 @@ fn one_token_queries_use_the_token_key() {
 /// token in `token_recent` are scanned.
 #[test]
 fn all_token_queries_never_read_the_whole_history() {
-    use super::token_days::{requests_sql, spike_sql, window_totals_sql};
+    use super::token_days::{LIMITED_SQL, requests_sql, spike_sql, window_totals_sql};
     use super::token_recent::RECENT_SQL;
     use super::usage::{DENIED_AFTER_END_SQL, NEW_IPS_SQL, RESTRICTED_IPS_SQL, for_token};
     let store = Store::open_in_memory().unwrap();
     for sql in [
+        LIMITED_SQL.to_string(),
         spike_sql(5),
         RECENT_SQL.to_string(),
         requests_sql(5),
