@@ -9,7 +9,14 @@ seconds=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 targets=$(cargo fuzz list)
-cargo fuzz build 2>&1 | tail -1
+build_log=$(mktemp)
+if ! cargo fuzz build >"$build_log" 2>&1; then
+  grep -A12 -E '^error' "$build_log" | head -60 || tail -40 "$build_log"
+  echo "the fuzz targets do not build (the fuzz crate is outside the workspace: clippy does not see it)" >&2
+  exit 1
+fi
+tail -1 "$build_log"
+rm -f "$build_log"
 summary=""
 for t in $targets; do
   mkdir -p "fuzz/corpus/$t"

@@ -158,6 +158,7 @@ fuzz_target!(|data: &[u8]| {
         name: name.as_str().into(),
         env: "live".into(),
         scopes: "cases:read".into(),
+        quota: None,
         expires_at: None,
         issued_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -173,12 +174,16 @@ fuzz_target!(|data: &[u8]| {
             | DenyReason::Malformed
             | DenyReason::Unknown
             | DenyReason::Revoked
-            | DenyReason::Expired => 401,
+            | DenyReason::Expired
+            | DenyReason::Suspended => 401,
+            DenyReason::RateLimited => 429,
             _ => 403,
         };
         assert_eq!(r.status().as_u16(), want, "{reason:?}");
         assert!(r.headers().get("x-token-name").is_none());
-        assert!(r.headers().get("www-authenticate").is_some());
+        // A challenge for bad credentials; none for a token that must only wait.
+        let challenged = r.headers().get("www-authenticate").is_some();
+        assert_eq!(challenged, want != 429, "{reason:?}");
     }
 });
 
@@ -187,6 +192,7 @@ fn denied(reason: DenyReason) -> Decision {
         reason,
         token_id: None,
         name: None,
+        quota: None,
     })
 }
 
