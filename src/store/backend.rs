@@ -35,11 +35,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::location::Location;
 use super::records::{Copied, Sink, Source};
+use super::signal::ChangeSignal;
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
     Revocation, TokenChange, TokenFilter, TokenRecord, WarningSink,
@@ -72,6 +74,15 @@ pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
     /// through this handle once a credential has changed (guarantee 1 above). Read it in
     /// the same snapshot as the lookups it guards (guarantee 2).
     fn revision(&self) -> Result<Revision>;
+
+    /// The change signal of the database, for a backend on this machine (see
+    /// [`super::signal`]): counters that every credential change of tokenctl moves, and
+    /// that tell without a query that no credential changed. Checks that the file is
+    /// still the one mapped, so call it at the revision's pace, not per request. `None`:
+    /// read the revision every time.
+    fn change_signal(&self) -> Option<Arc<ChangeSignal>> {
+        None
+    }
 
     /// Reads a consistent snapshot: every read that `reads` makes through this store sees
     /// the same committed state, taken during this call (guarantee 2).

@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokenctl::verify::FILE_CHECK_INTERVAL;
+use tokenctl::verify::CHECK_INTERVAL;
 
 use crate::common::{Made, TestEnv};
 use crate::faults::Dice;
@@ -351,8 +351,8 @@ fn a_deleted_or_replaced_database_is_refused_until_restart() {
         get(a, "/healthz", &[]).expect(503);
     };
     std::fs::remove_file(env.db()).unwrap();
-    // Verifiers look at the path at most every FILE_CHECK_INTERVAL.
-    std::thread::sleep(FILE_CHECK_INTERVAL);
+    // Verifiers look at the path at most every CHECK_INTERVAL.
+    std::thread::sleep(CHECK_INTERVAL);
     refused("deleted");
     // Garbage is refused without the database, and its use recorded: the flusher has
     // something to write, and must not write it into the deleted file.
@@ -529,7 +529,7 @@ fn an_unreadable_database_denies() {
     let moved = env.dir().join("moved.db");
     std::fs::rename(env.db(), &moved).unwrap();
     std::fs::create_dir(env.db()).unwrap();
-    std::thread::sleep(FILE_CHECK_INTERVAL);
+    std::thread::sleep(CHECK_INTERVAL);
     auth(server.addr, &made.secret, "GET", "/api/cases/1").expect(503);
     get(server.addr, "/healthz", &[]).expect(503);
     verify_fails(false, "is a directory");
@@ -580,7 +580,7 @@ fn metrics_and_log_never_show_a_token() {
     // A storage error is logged: still without the token that met it.
     let moved = env.dir().join("moved.db");
     std::fs::rename(env.db(), &moved).unwrap();
-    std::thread::sleep(FILE_CHECK_INTERVAL);
+    std::thread::sleep(CHECK_INTERVAL);
     ask_all();
     let metrics = get(a, "/metrics", &[]).expect(200).body;
     let (_, log) = server.terminate();
