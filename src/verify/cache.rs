@@ -7,7 +7,7 @@
 //! The cache is only trusted while it is known to reflect every credential change
 //! committed so far. Two things prove it:
 //!
-//! - **The revision** ([`Revision`]), read from the database by [`refresh`]: the
+//! - **The revision** ([`Revision`]), read from the database by `CredentialCache::refresh`: the
 //!   storage contract changes it in the same transaction as any credential change,
 //!   whoever commits it. A refresh reads it in the same snapshot as the lookups that
 //!   follow, and empties the cache when it differs from the one the entries were read
@@ -18,7 +18,7 @@
 //!   keeps its value as the stamp. Afterwards, as long as the signal still reads the
 //!   stamp, no ticket was taken since, so no tokenctl change can have committed since
 //!   the revision was read: a request can be decided from the cache with two memory
-//!   reads and no query ([`CredentialCache::fast`]). Any other reading (a change in
+//!   reads and no query (`CredentialCache::fast`). Any other reading (a change in
 //!   progress, a writer that died half-way, a later change) sends the request to a
 //!   refresh.
 //!
@@ -35,7 +35,6 @@
 //! decided in a snapshot uses the cached entries only while the generation is still the
 //! one its own refresh validated against that snapshot.
 //!
-//! [`refresh`]: CredentialCache::refresh
 //! [`CachedDecider`]: super::CachedDecider
 
 use std::collections::HashMap;

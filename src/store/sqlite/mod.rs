@@ -15,7 +15,7 @@
 //!    database's [`ChangeSignal`] (see `store::signal`), so that a verifier on this machine
 //!    can tell, without a query, that nothing changed.
 //! 2. A snapshot is a read transaction (`BEGIN DEFERRED`): in WAL mode, every read in it
-//!    sees the database as of its first read, `data_version` included.
+//!    sees the database as of its first read, the revision included.
 //! 3. The database is the file opened as long as the path names the same device and
 //!    inode (one `stat`, see [`Sqlite::check_same_database`](Backend::check_same_database)).
 
