@@ -9,28 +9,29 @@
 //! from it.
 //!
 //! A revocation committed by another process denies the very next verification: see
-//! [`CredentialCache`] for why the cache cannot outlive it. Any error (the database
+//! [`cache`] for why the credentials a process keeps cannot outlive it. Any error (the database
 //! missing, locked, corrupt) is returned as an error, which callers treat as a denial:
 //! verification fails closed.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::rate_limit::RateLimit;
-use crate::store::{Credential, OpenMode, Revision, Status, Store};
+use crate::store::{Credential, OpenMode, Status, Store};
 use crate::token::{self, TokenHash};
 use crate::usage::{Outcome, Presented, UsageBuffer};
 
+pub mod cache;
 mod limiter;
 mod question;
 mod reason;
 
+pub use crate::store::signal::CHECK_INTERVAL;
+pub use cache::CredentialCache;
+use cache::Fast;
 pub use limiter::{Limiter, Quota};
 pub use question::{Authorization, Need, Question};
 pub use reason::{Ambiguity, DenyReason, Unmapped};
@@ -106,9 +107,8 @@ pub struct Verifier {
     recorder: Recorder,
     /// The environment this verifier serves; `None` accepts every environment.
     env: Option<Box<str>>,
-    cache: CredentialCache,
-    /// When the file at the database's path was last found to be the one open.
-    file_checked: Option<Instant>,
+    /// The credentials read, possibly shared with the other verifiers of the process.
+    cache: Arc<CredentialCache>,
     /// Every limited token's allowance, shared with the other verifiers of the process.
     limiter: Arc<Limiter>,
 }
@@ -169,78 +169,56 @@ impl Recorder {
     }
 }
 
-/// How long a verifier trusts that the database at its path is still the one it has
-/// open. Looking costs a `stat` on SQLite, a fifth of a verification's time; a database
-/// replaced under a running verifier is an operator's mistake to catch soon, while
-/// revocations, which must count from the next request, are seen through the store's
-/// revision instead.
-pub const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Credentials read since the database last changed, by token hash.
-///
-/// Why this can never serve a revoked token, given the storage contract
-/// ([`crate::store::Backend`]): before every lookup, in the same snapshot as the lookups,
-/// the verifier reads the store's [`Revision`], which changes in the same transaction as
-/// any credential change, whoever committed it. Any change empties the cache. A
-/// revocation that committed before a request arrived therefore reaches that request
-/// through a fresh lookup. Expiry needs no invalidation: it is computed from `expires_at`
-/// at request time. A database deleted or replaced at its path, which no revision would
-/// reveal, is caught by [`Store::check_same_database`] (at most [`FILE_CHECK_INTERVAL`]
-/// later), and denies.
-#[derive(Default)]
-struct CredentialCache {
-    revision: Option<Revision>,
-    entries: HashMap<TokenHash, Arc<Credential>, BuildHasherDefault<DigestHasher>>,
+/// Decides questions from a verifier's cache alone, on any thread and without its
+/// database connection (a server's runtime, so that no request waits for a verifier
+/// thread): when the change signal proves the cache current and holds the token, it
+/// decides and records exactly as the verifier would (see [`cache`]). Otherwise it
+/// declines, records nothing, and the question goes to a verifier.
+#[derive(Clone)]
+pub struct CachedDecider {
+    cache: Arc<CredentialCache>,
+    env: Option<Box<str>>,
+    limiter: Arc<Limiter>,
+    recorder: Recorder,
 }
 
-/// Keys of the cache are SHA-256 digests of tokens that exist, already uniformly
-/// distributed and not chosen by an attacker: their first bytes are the hash.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        let n = bytes.len().min(8);
-        word[..n].copy_from_slice(&bytes[..n]);
-        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl CredentialCache {
-    /// Bounds memory: a flood of distinct valid tokens only empties the cache more often.
-    const MAX_ENTRIES: usize = 10_000;
-
-    /// Empties the cache if the store's revision changed since it was filled. Must run
-    /// before [`lookup`](Self::lookup), in the same read snapshot when there is one.
-    fn validate(&mut self, store: &Store) -> Result<()> {
-        let revision = store.revision()?;
-        if self.revision != Some(revision) {
-            self.entries.clear();
-            self.revision = Some(revision);
-        }
-        Ok(())
-    }
-
-    /// The credential with this hash, from the cache or the database. Unknown hashes are
-    /// never cached: only tokens of this database take room.
-    fn lookup(&mut self, store: &Store, hash: &TokenHash) -> Result<Option<Arc<Credential>>> {
-        if let Some(c) = self.entries.get(hash) {
-            return Ok(Some(Arc::clone(c)));
-        }
-        let Some(found) = store.credential_by_hash(hash)? else {
-            return Ok(None);
+impl CachedDecider {
+    /// `question`, and `then` only if `question` is allowed (as a server's verifier
+    /// thread decides `/introspect`'s pair): both from the cache, or `None` and nothing
+    /// decided or recorded.
+    pub fn try_decide<T: AsRef<[u8]>>(
+        &self,
+        question: &Question<T>,
+        then: Option<&Question<T>>,
+        now: DateTime<Utc>,
+    ) -> Option<(Decision, Option<Decision>)> {
+        let first = self.judge(question, now)?;
+        let second = match then {
+            Some(then) if first.decision.is_allowed() => Some(self.judge(then, now)?),
+            _ => None,
         };
-        if self.entries.len() >= Self::MAX_ENTRIES {
-            self.entries.clear();
+        let first = self
+            .recorder
+            .record(question, limit(&self.limiter, first), now);
+        let second = match (then, second) {
+            (Some(then), Some(judged)) if first.is_allowed() => Some(self.recorder.record(
+                then,
+                limit(&self.limiter, judged),
+                now,
+            )),
+            _ => None,
+        };
+        Some((first, second))
+    }
+
+    fn judge<T: AsRef<[u8]>>(&self, question: &Question<T>, now: DateTime<Utc>) -> Option<Judged> {
+        match read_credential(question) {
+            Read::Decided(judged) => Some(judged),
+            Read::Lookup(hash) => match self.cache.fast(&hash) {
+                Fast::Hit(found) => Some(judge(question, self.env.as_deref(), now, Some(&found))),
+                Fast::Miss(_) | Fast::Stale => None,
+            },
         }
-        let found = Arc::new(found);
-        self.entries.insert(*hash, Arc::clone(&found));
-        Ok(Some(found))
     }
 }
 
@@ -272,9 +250,26 @@ impl Verifier {
             store,
             recorder: Recorder::new(usage),
             env: None,
-            cache: CredentialCache::default(),
-            file_checked: None,
+            cache: Arc::default(),
             limiter: Arc::new(Limiter::new()),
+        }
+    }
+
+    /// Keeps credentials in `cache`, shared with the other verifiers of the process (a
+    /// server's threads, and its [`CachedDecider`]): a token read by one is known to all.
+    pub fn with_cache(mut self, cache: Arc<CredentialCache>) -> Verifier {
+        self.cache = cache;
+        self
+    }
+
+    /// Decides from this verifier's cache alone, on any thread, whenever the change
+    /// signal proves it current; see [`CachedDecider`].
+    pub fn cached_decider(&self) -> CachedDecider {
+        CachedDecider {
+            cache: Arc::clone(&self.cache),
+            env: self.env.clone(),
+            limiter: Arc::clone(&self.limiter),
+            recorder: self.recorder.clone(),
         }
     }
 
@@ -316,15 +311,24 @@ impl Verifier {
         let decided = match read_credential(question) {
             Read::Decided(judged) => Ok(judged),
             Read::Lookup(hash) => self
-                .check_same_database()
-                .and_then(|()| self.cache.validate(&self.store))
-                .and_then(|()| self.cache.lookup(&self.store, &hash))
+                .credential(&hash)
                 .map(|found| judge(question, self.env.as_deref(), now, found.as_deref())),
         };
         decided.map(|judged| {
             let judged = limit(&self.limiter, judged);
             self.recorder.record(question, judged, now)
         })
+    }
+
+    /// The credential with this hash: from the cache when the change signal proves it
+    /// current, else after a refresh (see [`cache`]).
+    fn credential(&self, hash: &TokenHash) -> Result<Option<Arc<Credential>>> {
+        let generation = match self.cache.fast(hash) {
+            Fast::Hit(found) => return Ok(Some(found)),
+            Fast::Miss(generation) => generation,
+            Fast::Stale => self.cache.refresh(&self.store)?,
+        };
+        self.cache.lookup(&self.store, hash, generation)
     }
 
     /// Verifies requests that have all arrived already (a server's batch) as of `now`,
@@ -340,35 +344,15 @@ impl Verifier {
         if questions.len() == 1 {
             return vec![self.verify_at(&questions[0], now)];
         }
-        if let Err(e) = self.check_same_database() {
-            return questions
-                .iter()
-                .map(|_| Err(anyhow::anyhow!("{e:#}")))
-                .collect();
-        }
-        let Verifier {
-            store, cache, env, ..
-        } = self;
-        let decided = store.in_one_snapshot(|| -> Result<Vec<Result<Judged>>> {
-            cache.validate(store)?;
-            Ok(questions
-                .iter()
-                .map(|q| match read_credential(q) {
-                    Read::Decided(judged) => Ok(judged),
-                    Read::Lookup(hash) => {
-                        let found = cache.lookup(store, &hash)?;
-                        Ok(judge(q, env.as_deref(), now, found.as_deref()))
-                    }
-                })
-                .collect())
-        });
-        match decided.map_err(anyhow::Error::from).and_then(|d| d) {
+        let decided = match self.decide_from_cache(questions, now) {
+            Some(decided) => Ok(decided),
+            None => self.decide_in_one_snapshot(questions, now),
+        };
+        match decided {
             Ok(decided) => questions
                 .iter()
                 .zip(decided)
-                .map(|(q, d)| {
-                    d.map(|judged| self.recorder.record(q, limit(&self.limiter, judged), now))
-                })
+                .map(|(q, judged)| Ok(self.recorder.record(q, limit(&self.limiter, judged), now)))
                 .collect(),
             Err(e) => questions
                 .iter()
@@ -377,18 +361,48 @@ impl Verifier {
         }
     }
 
-    /// [`Store::check_same_database`], at most every [`FILE_CHECK_INTERVAL`]; once it
-    /// failed, it fails for every request until the verifier is re-created.
-    fn check_same_database(&mut self) -> Result<()> {
-        if self
-            .file_checked
-            .is_some_and(|t| t.elapsed() < FILE_CHECK_INTERVAL)
-        {
-            return Ok(());
-        }
-        self.store.check_same_database()?;
-        self.file_checked = Some(Instant::now());
-        Ok(())
+    /// The whole batch from the cache, if the change signal proves every credential it
+    /// needs current and cached; `None` sends it to the database.
+    fn decide_from_cache<T: AsRef<[u8]>>(
+        &self,
+        questions: &[Question<T>],
+        now: DateTime<Utc>,
+    ) -> Option<Vec<Judged>> {
+        questions
+            .iter()
+            .map(|q| match read_credential(q) {
+                Read::Decided(judged) => Some(judged),
+                Read::Lookup(hash) => match self.cache.fast(&hash) {
+                    Fast::Hit(found) => Some(judge(q, self.env.as_deref(), now, Some(&found))),
+                    Fast::Miss(_) | Fast::Stale => None,
+                },
+            })
+            .collect()
+    }
+
+    /// The batch in one read snapshot: the cache refreshed in it, then every lookup.
+    fn decide_in_one_snapshot<T: AsRef<[u8]>>(
+        &self,
+        questions: &[Question<T>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Judged>> {
+        let Verifier {
+            store, cache, env, ..
+        } = self;
+        let decided = store.in_one_snapshot(|| -> Result<Vec<Judged>> {
+            let generation = cache.refresh(store)?;
+            questions
+                .iter()
+                .map(|q| match read_credential(q) {
+                    Read::Decided(judged) => Ok(judged),
+                    Read::Lookup(hash) => {
+                        let found = cache.lookup(store, &hash, generation)?;
+                        Ok(judge(q, env.as_deref(), now, found.as_deref()))
+                    }
+                })
+                .collect()
+        });
+        decided.map_err(anyhow::Error::from).and_then(|d| d)
     }
 
     /// Commits the recorded uses in one transaction. On failure the uses go back into the
@@ -546,6 +560,9 @@ pub fn commit_buffered(store: &mut Store, buffer: &UsageBuffer) -> Result<u64> {
 }
 
 #[cfg(test)]
+mod signal_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::scope::{Scope, ScopeSet};
@@ -664,8 +681,8 @@ mod tests {
             assert_eq!(v.usage().len(), uses);
         };
         std::fs::rename(&copy, &path).unwrap();
-        // A verifier looks at its path at most every FILE_CHECK_INTERVAL.
-        std::thread::sleep(FILE_CHECK_INTERVAL);
+        // A verifier looks at its path at most every CHECK_INTERVAL.
+        std::thread::sleep(CHECK_INTERVAL);
         refuses(&mut v);
         // The old file's -wal and -shm were moved aside, not left for the new file.
         let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -686,7 +703,7 @@ mod tests {
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), Some(DenyReason::Revoked));
         std::fs::remove_file(&path).unwrap();
-        std::thread::sleep(FILE_CHECK_INTERVAL);
+        std::thread::sleep(CHECK_INTERVAL);
         refuses(&mut v);
     }
 
@@ -709,7 +726,10 @@ mod tests {
         let (_, secret) = issue(&mut admin, "cases:read", now);
         let mut v = Verifier::open(&path).unwrap();
         assert_eq!(reason(&mut v, &secret, now), None);
+        // Damage done behind tokenctl's back, which the change signal cannot see: found
+        // by the next check of the revision, within CHECK_INTERVAL.
         crate::store::testing::drop_tokens_table(&admin);
+        std::thread::sleep(CHECK_INTERVAL);
         assert!(v.verify_at(&Question::new(&secret), now).is_err());
     }
 

@@ -6,13 +6,13 @@
 //! threads, one connection each, decide (see [`verifiers`]); a flusher thread commits the
 //! shared usage buffer every second (see [`flusher`]).
 //!
-//! Why nothing can outlive a revocation: a verifier thread takes the requests queued so
-//! far and decides them in one read snapshot that begins after all of them arrived; the
-//! store's contract (`store/backend.rs`) makes that snapshot see every transaction
-//! committed before it began, so a request that arrives after `tokenctl revoke` has
-//! returned is denied. Token rows are reused between batches only while the store's
-//! revision, read in that same snapshot, shows that no credential has changed since (see
-//! [`Verifier::verify_all_at`](crate::verify::Verifier::verify_all_at)).
+//! Why nothing can outlive a revocation: a request is decided from the token rows the
+//! process has read only while the change signal proves that no credential changed since
+//! they were read (see `verify::cache`); otherwise a verifier thread takes the requests
+//! queued so far and decides them in one read snapshot that begins after all of them
+//! arrived, and the store's contract (`store/backend.rs`) makes that snapshot see every
+//! transaction committed before it began. Either way, a request that arrives after
+//! `tokenctl revoke` has returned is denied.
 //!
 //! Fail closed: the database is opened before listening (a missing or unreadable one
 //! stops the server with exit 1; a PostgreSQL server that cannot be reached yet is opened

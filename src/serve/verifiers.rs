@@ -1,8 +1,11 @@
 //! A few threads, each with its own [`Verifier`] (one SQLite connection), that decide
 //! the async side's questions about bearer tokens so that no database call ever runs on
-//! the runtime. A question without a bearer token needs no database: it is decided on
-//! the runtime, by the same rules and recorded through the same [`Recorder`]. Everything
-//! is recorded into the one shared [`UsageBuffer`] that the flusher commits.
+//! the runtime. Two kinds of question are decided on the runtime instead, by the same
+//! rules and recorded through the same [`Recorder`]: one without a bearer token, which
+//! needs no database, and one whose token the threads' shared cache holds while the
+//! change signal proves that cache current ([`CachedDecider`], see `verify::cache`),
+//! which is most of them on a busy server. Everything is recorded into the one shared
+//! [`UsageBuffer`] that the flusher commits.
 //!
 //! The hand-off is built to move questions in batches, because on a busy server the
 //! cost of waking threads, not of SQLite, decides the throughput:
@@ -18,6 +21,7 @@
 //! connection, and connections are limited.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -27,7 +31,9 @@ use tokio::sync::{Notify, oneshot};
 use super::forwarded::Bearer;
 use crate::store::Store;
 use crate::usage::UsageBuffer;
-use crate::verify::{Decision, Limiter, Question, Recorder, Verifier};
+use crate::verify::{
+    CachedDecider, CredentialCache, Decision, Limiter, Question, Recorder, Verifier,
+};
 
 /// The most questions a thread takes at once; the rest stay for the other threads.
 const BATCH: usize = 64;
@@ -60,6 +66,8 @@ struct Shared {
     work: Condvar,
     answers: Mutex<Vec<Answer>>,
     answered: Notify,
+    /// The threads were stopped, or one panicked: the runtime decides nothing either.
+    stopped: AtomicBool,
 }
 
 pub struct Verifiers {
@@ -67,6 +75,8 @@ pub struct Verifiers {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Records what is decided on the runtime, into the threads' buffer.
     recorder: Recorder,
+    /// Decides from the threads' shared cache, on the runtime.
+    cached: CachedDecider,
 }
 
 /// A poisoned lock only means another thread panicked; the data is still consistent
@@ -90,11 +100,20 @@ impl Verifiers {
         let mut verifiers = Vec::with_capacity(count);
         // One allowance per token for the whole process: each limit is exact here.
         let limiter = Arc::new(Limiter::new());
+        // One cache: a token read by one thread is known to all, and to the runtime.
+        let cache = Arc::new(CredentialCache::default());
         for _ in 0..count {
             let (store, _) = Store::open_serving(db, connect_now)?;
-            let verifier = Verifier::with_buffer(store, Arc::clone(usage)).for_env(env);
-            verifiers.push(verifier.with_limiter(Arc::clone(&limiter)));
+            let verifier = Verifier::with_buffer(store, Arc::clone(usage))
+                .for_env(env)
+                .with_limiter(Arc::clone(&limiter))
+                .with_cache(Arc::clone(&cache));
+            verifiers.push(verifier);
         }
+        let cached = verifiers
+            .first()
+            .context("no verifier thread to start")?
+            .cached_decider();
         let shared = Arc::new(Shared::default());
         let mut threads = Vec::with_capacity(count);
         for (i, verifier) in verifiers.into_iter().enumerate() {
@@ -109,6 +128,7 @@ impl Verifiers {
             shared,
             threads: Mutex::new(threads),
             recorder: Recorder::new(Arc::clone(usage)),
+            cached,
         })
     }
 
@@ -138,11 +158,15 @@ impl Verifiers {
         question: Question<Bearer>,
         then: Option<Question<Bearer>>,
     ) -> Decided {
-        if let Some(decided) = self
-            .recorder
-            .decide_without_token(&question, crate::clock::now())
-        {
+        let now = crate::clock::now();
+        if let Some(decided) = self.recorder.decide_without_token(&question, now) {
             return (Ok(decided), None);
+        }
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return (Err(anyhow!("the verifier threads have stopped")), None);
+        }
+        if let Some((first, second)) = self.cached.try_decide(&question, then.as_ref(), now) {
+            return (Ok(first), second.map(Ok));
         }
         let stopped = || (Err(anyhow!("the verifier threads have stopped")), None);
         let (reply, answer) = oneshot::channel();
@@ -176,6 +200,7 @@ impl Verifiers {
 
     /// Lets the threads finish the questions already queued, and waits for them.
     pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
         lock(&self.shared.queue).closed = true;
         self.shared.work.notify_all();
         let threads = std::mem::take(&mut *lock(&self.threads));
@@ -203,6 +228,7 @@ impl Drop for PanicGuard<'_> {
             super::log(
                 "a verifier thread panicked: denying every request from now on; restart the server",
             );
+            self.0.stopped.store(true, Ordering::Release);
             let mut queue = lock(&self.0.queue);
             queue.closed = true;
             queue.failed = true;

@@ -8,10 +8,10 @@
 //! # No revoked credential is ever served
 //!
 //! A verifier may keep the credentials it has read, but only for as long as the database
-//! has not changed: before every lookup (or batch of lookups) it reads the
-//! [`Revision`], in the same snapshot as the lookups, and forgets everything if the
-//! revision differs from the one its cache was filled under. That is correct if every
-//! backend guarantees:
+//! has not changed: before a lookup (or batch of lookups) it reads the [`Revision`], in
+//! the same snapshot as the lookups, and forgets everything if the revision differs from
+//! the one its cache was filled under; it skips that read only while a backend's change
+//! signal (4.) proves that nothing changed. That is correct if every backend guarantees:
 //!
 //! 1. **A revision that moves with every credential.** Every transaction that creates,
 //!    revokes, rotates, suspends or resumes a token, or changes its rate limit (anything
@@ -30,16 +30,24 @@
 //!    database at the store's location is no longer the one this handle opened (deleted,
 //!    replaced, restored behind its back), where revocations would no longer arrive.
 //!    Whoever decides on requests denies while it fails.
+//! 4. **A change signal, if any, that never claims too much.** A backend that offers one
+//!    ([`Backend::change_signal`]) takes a ticket of it in every credential change it
+//!    commits, as `store::signal` describes; the signal reads settled and unchanged only
+//!    if no such change committed since. Changes it cannot see (other programs) must
+//!    still move the revision, which verifiers read at least every
+//!    [`CHECK_INTERVAL`](super::signal::CHECK_INTERVAL).
 //!
 //! Expiry needs nothing of this: it is computed from `expires_at` at request time.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::location::Location;
 use super::records::{Copied, Sink, Source};
+use super::signal::ChangeSignal;
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
     Revocation, TokenChange, TokenFilter, TokenRecord, WarningSink,
@@ -72,6 +80,15 @@ pub trait Backend: Tokens + UsageCounters + EventLog + Configuration {
     /// through this handle once a credential has changed (guarantee 1 above). Read it in
     /// the same snapshot as the lookups it guards (guarantee 2).
     fn revision(&self) -> Result<Revision>;
+
+    /// The change signal of the database, for a backend on this machine (see
+    /// [`super::signal`]): counters that every credential change of tokenctl moves, and
+    /// that tell without a query that no credential changed. Checks that the file is
+    /// still the one mapped, so call it at the revision's pace, not per request. `None`:
+    /// read the revision every time.
+    fn change_signal(&self) -> Option<Arc<ChangeSignal>> {
+        None
+    }
 
     /// Reads a consistent snapshot: every read that `reads` makes through this store sees
     /// the same committed state, taken during this call (guarantee 2).

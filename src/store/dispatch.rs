@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::location::Location;
 use super::postgres::Postgres;
 use super::records::{Copied, Sink};
+use super::signal::ChangeSignal;
 use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, Import,
@@ -137,6 +139,7 @@ dispatch! {
     reading {
         fn location() -> &Location;
         fn revision() -> Result<Revision>;
+        fn change_signal() -> Option<Arc<ChangeSignal>>;
         fn check_same_database() -> Result<()>;
         fn health() -> Result<()>;
         fn schema_version() -> Result<i64>;

@@ -12,6 +12,7 @@ mod error;
 pub mod location;
 mod postgres;
 pub mod records;
+pub mod signal;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;

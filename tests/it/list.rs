@@ -193,7 +193,8 @@ fn counts_survive_the_upgrade_that_adds_running_totals() {
     assert_eq!(current.0[0]["requests_30d"], 9, "{}", current.0);
 
     crate::common::Sqlite3::open(env.db()).run(
-        "DROP TABLE token_days; DROP TABLE token_recent; \
+        "DROP TRIGGER tokens_inserted; DROP TRIGGER tokens_deleted; DROP TRIGGER tokens_changed; \
+         DROP TABLE credentials_revision; DROP TABLE token_days; DROP TABLE token_recent; \
          ALTER TABLE token_ips DROP COLUMN last_kept; \
          ALTER TABLE usage DROP COLUMN ended; DROP INDEX usage_limited; \
          ALTER TABLE usage DROP COLUMN limited; ALTER TABLE tokens DROP COLUMN suspended_at; \

@@ -9,6 +9,7 @@ mod tools;
 
 mod audit;
 mod backup;
+mod change_signal;
 mod completions;
 mod concurrency;
 mod config;

@@ -281,6 +281,28 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE usage ADD COLUMN limited INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX usage_limited ON usage(hour) WHERE limited > 0;
     ",
+    // 9: the credentials' revision, moved by triggers in the same transaction as any
+    // change to what a verifier reads of a token, whoever writes it (the sqlite3 shell
+    // included; recording usage, which only moves last_used_*, does not). A new random
+    // value each time, so that equal values mean the same credentials even across a
+    // restore from a backup.
+    "
+    CREATE TABLE credentials_revision (
+        only  INTEGER PRIMARY KEY CHECK (only = 0),
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO credentials_revision (only, value) VALUES (0, random());
+    CREATE TRIGGER tokens_inserted AFTER INSERT ON tokens
+    BEGIN UPDATE credentials_revision SET value = random(); END;
+    CREATE TRIGGER tokens_deleted AFTER DELETE ON tokens
+    BEGIN UPDATE credentials_revision SET value = random(); END;
+    CREATE TRIGGER tokens_changed AFTER UPDATE OF
+        pk, id, hash, hint, name, description, env, scopes, allowed_ips, created_at,
+        created_by, expires_at, revoked_at, revoke_reason, rotated_from, rotated_to,
+        suspended_at, suspend_reason, rate_limit, rate_per
+    ON tokens
+    BEGIN UPDATE credentials_revision SET value = random(); END;
+    ",
 ];
 
 /// What a migration needs beyond its SQL, run in its transaction right after it: the

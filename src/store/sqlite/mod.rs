@@ -9,13 +9,13 @@
 //!
 //! # How SQLite keeps the contract's guarantees (see `store::backend`)
 //!
-//! 1. The revision is `PRAGMA data_version`, which SQLite changes whenever another
-//!    connection (another process's `tokenctl revoke`, a rotation, a server's usage
-//!    flusher) has committed since this connection's previous read, beside a count of
-//!    this connection's own credential changes, which `data_version` does not see. A
-//!    commit is atomic, so the number and the change are seen together.
+//! 1. The revision is the value of `credentials_revision`, which triggers on `tokens`
+//!    replace with a random one in the same transaction as any credential change,
+//!    whoever writes it. tokenctl's own credential writes also take a ticket of the
+//!    database's [`ChangeSignal`] (see `store::signal`), so that a verifier on this machine
+//!    can tell, without a query, that nothing changed.
 //! 2. A snapshot is a read transaction (`BEGIN DEFERRED`): in WAL mode, every read in it
-//!    sees the database as of its first read, `data_version` included.
+//!    sees the database as of its first read, the revision included.
 //! 3. The database is the file opened as long as the path names the same device and
 //!    inode (one `stat`, see [`Sqlite::check_same_database`](Backend::check_same_database)).
 
@@ -34,8 +34,9 @@ mod token_recent;
 mod tokens;
 mod usage;
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeZone, Utc};
@@ -44,6 +45,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::error::Kind;
 use super::location::Location;
 use super::records::Sink;
+use super::signal::{ChangeSignal, Ticket};
 use super::{Backend, BackupReport, Error, Result, Revision, WarningSink};
 
 pub use reserve::RESERVE_BYTES;
@@ -83,9 +85,10 @@ pub struct Sqlite {
     /// The space kept beside the database for revocations on a full disk; `None` in
     /// memory.
     reserve: Option<reserve::Reserve>,
-    /// Credential changes committed through this connection, which `data_version` leaves
-    /// out of the revision.
-    own_changes: Cell<i64>,
+    /// The database's change signal, once opened (see [`Sqlite::change_signal`]); its
+    /// owner is the database file's.
+    signal: RefCell<Option<Arc<ChangeSignal>>>,
+    owner: (u32, u32),
     warnings: Vec<String>,
     /// Where warnings go as they arise, once the caller has said so.
     warning_sink: Option<WarningSink>,
@@ -103,13 +106,24 @@ impl Backend for Sqlite {
         &self.location
     }
 
-    /// `data_version` is read through a cached statement: on the verification path.
+    /// Read through a cached statement: on the verification path. With the schema's
+    /// version, which any change to the schema moves (a table or trigger dropped by
+    /// hand), so that cached credentials do not outlive the table they came from.
     fn revision(&self) -> Result<Revision> {
-        let version = self
+        const SQL: &str = "SELECT value, (SELECT schema_version FROM pragma_schema_version) \
+                           FROM credentials_revision";
+        let (value, schema) = self
             .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        Ok(Revision::new(version, self.own_changes.get()))
+            .prepare_cached(SQL)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Revision::new(value, schema))
+    }
+
+    /// The file beside the database (see `store::signal`), opened on first use and again
+    /// whenever the file at its path is no longer the one mapped (one `stat`). `None` in
+    /// memory, or when it cannot be opened: verifiers then read the revision every time.
+    fn change_signal(&self) -> Option<Arc<ChangeSignal>> {
+        self.open_signal().ok().map(|(signal, _)| signal)
     }
 
     /// One read transaction: every query in it sees the same snapshot, the one current
@@ -226,15 +240,70 @@ impl Sqlite {
         &self.conn
     }
 
-    /// Counts a credential change committed through this connection, for the revision.
-    fn changed_credentials(&self) {
-        self.own_changes.set(self.own_changes.get() + 1);
-    }
-
+    /// A write transaction that changes no credential (usage, settings, events).
     fn write(&mut self) -> anyhow::Result<Transaction<'_>> {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// The change signal, and whether this call made its file, (re)opened as
+    /// [`change_signal`](Backend::change_signal) says.
+    fn open_signal(&self) -> anyhow::Result<(Arc<ChangeSignal>, bool)> {
+        let mut slot = self.signal.borrow_mut();
+        if let Some(signal) = &*slot
+            && signal.is_current()
+        {
+            return Ok((Arc::clone(signal), false));
+        }
+        *slot = None;
+        if self.file.is_none() {
+            anyhow::bail!("an in-memory database has none");
+        }
+        let path = ChangeSignal::path_for(&self.path);
+        let (opened, made) = ChangeSignal::open(&path, self.owner)
+            .with_context(|| format!("cannot open the change signal {}", path.display()))?;
+        let opened = Arc::new(opened);
+        *slot = Some(Arc::clone(&opened));
+        Ok((opened, made))
+    }
+
+    /// A write transaction that changes credentials: it takes a ticket of the change
+    /// signal once it holds the write lock (see `store::signal`).
+    fn write_credentials(&mut self) -> anyhow::Result<CredentialWrite<'_>> {
+        let signal = self.signal_for_write();
+        Ok(CredentialWrite::begin(&mut self.conn, signal)?)
+    }
+
+    /// The signal a credential change takes its ticket from. A verifier may still have
+    /// mapped a file this one cannot reach: when the signal cannot be opened, or this
+    /// call had to make its file anew (it was deleted), the change returns only after
+    /// [`CHECK_INTERVAL`](super::signal::CHECK_INTERVAL), by when every verifier has read
+    /// the database's revision again. Either way its caller can rely on the next request
+    /// seeing it.
+    fn signal_for_write(&mut self) -> Signalled {
+        if self.file.is_none() {
+            return Signalled {
+                signal: None,
+                wait: false,
+            };
+        }
+        match self.open_signal() {
+            Ok((signal, made)) => Signalled {
+                signal: Some(signal),
+                wait: made,
+            },
+            Err(e) => {
+                self.warn(format!(
+                    "{e:#}: this change waits {} ms, until every server on this machine has read the database again",
+                    super::signal::CHECK_INTERVAL.as_millis()
+                ));
+                Signalled {
+                    signal: None,
+                    wait: true,
+                }
+            }
+        }
     }
 
     /// Runs `change` in a write transaction and commits it, for a write that must not
@@ -244,7 +313,7 @@ impl Sqlite {
         &mut self,
         change: impl Fn(&Transaction<'_>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let first = self.write().and_then(|tx| {
+        let first = self.write_credentials().and_then(|tx| {
             let out = change(&tx)?;
             tx.commit()?;
             Ok(out)
@@ -253,13 +322,15 @@ impl Sqlite {
             Err(e) if is_disk_full(&e) => e,
             done => return done,
         };
-        let Sqlite { conn, reserve, .. } = self;
-        let Some(reserve) = reserve else {
+        if self.reserve.is_none() {
             return Err(err);
-        };
+        }
+        let signal = self.signal_for_write();
+        let Sqlite { conn, reserve, .. } = self;
+        let reserve = reserve.as_ref().expect("checked above");
         // The write lock first: until this commits, no other writer (a server's usage
         // flush) can take the space the reserve frees.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = CredentialWrite::begin(conn, signal)?;
         let released = reserve
             .release()
             .with_context(|| format!("cannot delete the reserve {}", reserve.path().display()))?;
@@ -279,6 +350,71 @@ impl Sqlite {
         let msg = reserve.used();
         self.warn(msg);
         Ok(out)
+    }
+}
+
+/// Where a credential change takes its ticket, and whether it must wait before
+/// returning (see [`Sqlite::signal_for_write`]).
+struct Signalled {
+    signal: Option<Arc<ChangeSignal>>,
+    wait: bool,
+}
+
+/// A credential-changing write transaction (see `store::signal` for the protocol): the
+/// ticket is taken once `BEGIN IMMEDIATE` holds the write lock, and finished only after
+/// the commit or the rollback (when dropped) has returned.
+struct CredentialWrite<'a> {
+    tx: Option<Transaction<'a>>,
+    ticket: Option<(Arc<ChangeSignal>, Ticket)>,
+    wait: bool,
+}
+
+impl<'a> CredentialWrite<'a> {
+    fn begin(
+        conn: &'a mut Connection,
+        signalled: Signalled,
+    ) -> rusqlite::Result<CredentialWrite<'a>> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ticket = signalled.signal.map(|s| {
+            let t = s.begin();
+            (s, t)
+        });
+        Ok(CredentialWrite {
+            tx: Some(tx),
+            ticket,
+            wait: signalled.wait,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.tx.take().expect("committed once").commit()?;
+        self.finish();
+        if self.wait {
+            std::thread::sleep(super::signal::CHECK_INTERVAL + std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if let Some((signal, ticket)) = self.ticket.take() {
+            signal.finish(ticket);
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for CredentialWrite<'a> {
+    type Target = Transaction<'a>;
+
+    fn deref(&self) -> &Transaction<'a> {
+        self.tx.as_ref().expect("not yet committed")
+    }
+}
+
+impl Drop for CredentialWrite<'_> {
+    fn drop(&mut self) {
+        // Rolled back (if not committed) before the ticket is finished.
+        drop(self.tx.take());
+        self.finish();
     }
 }
 

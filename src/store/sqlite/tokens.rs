@@ -159,7 +159,7 @@ impl Tokens for Sqlite {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<TokenRecord>> {
-        let tx = self.write()?;
+        let tx = self.write_credentials()?;
         let mut records = Vec::with_capacity(new.len());
         for n in new {
             let id = insert(&tx, n, None, actor, now)?;
@@ -179,7 +179,6 @@ impl Tokens for Sqlite {
             records.push(require(&tx, &id)?);
         }
         tx.commit()?;
-        self.changed_credentials();
         Ok(records)
     }
 
@@ -378,7 +377,6 @@ impl Tokens for Sqlite {
             }
             Ok(done)
         })?;
-        self.changed_credentials();
         Ok(done)
     }
 
@@ -426,14 +424,13 @@ impl Tokens for Sqlite {
             // The old token must stop now: as sure to be written as a revocation.
             OldTokenEnd::RevokedNow => self.write_despite_full_disk(rotate)?,
             OldTokenEnd::ExpiresAt(_) => {
-                let tx = self.write()?;
+                let tx = self.write_credentials()?;
                 let both = rotate(&tx)?;
                 tx.commit()
                     .context("could not commit the rotation; nothing was changed")?;
                 both
             }
         };
-        self.changed_credentials();
         Ok(both)
     }
 
@@ -459,9 +456,6 @@ impl Tokens for Sqlite {
             })
             .and_then(|done| log_change(tx, id, actor, now, done))
         })?;
-        if done.changed {
-            self.changed_credentials();
-        }
         Ok(done)
     }
 
@@ -511,7 +505,7 @@ impl Tokens for Sqlite {
         now: DateTime<Utc>,
     ) -> Result<PrunedTokens> {
         let cutoff = ts(before);
-        let tx = self.write()?;
+        let tx = self.write_credentials()?;
         let each = ended_before(&tx, cutoff)?;
         let pruned = PrunedTokens {
             ids: each.iter().map(|(id, ..)| id.clone()).collect(),
@@ -541,7 +535,6 @@ impl Tokens for Sqlite {
             insert_event(&tx, now, actor, "prune", Some(id), &details)?;
         }
         tx.commit()?;
-        self.changed_credentials();
         Ok(pruned)
     }
 }
@@ -563,13 +556,10 @@ impl Sqlite {
         now: DateTime<Utc>,
         update: impl FnOnce(&rusqlite::Transaction<'_>, &TokenRecord) -> Update,
     ) -> Result<TokenChange> {
-        let tx = self.write()?;
+        let tx = self.write_credentials()?;
         let done = change_in(&tx, id, change, now, |t| update(&tx, t))?;
         let done = log_change(&tx, id, actor, now, done)?;
         tx.commit()?;
-        if done.changed {
-            self.changed_credentials();
-        }
         Ok(done)
     }
 }
