@@ -22,8 +22,12 @@
 //! A crash at any step is safe: before `started` moves nothing has committed; between the
 //! steps the counters differ and every verifier reads the database; after `finished`
 //! moves the change is visible. What the counters cannot see, verifiers catch by reading
-//! the database's own revision at least every [`CHECK_INTERVAL`] (50 ms): a change written by a program that does not take tickets (the sqlite3 shell), this file
-//! deleted or replaced, a writer that could not open it.
+//! the database's own revision at least every [`CHECK_INTERVAL`] (50 ms): a change
+//! written by a program that does not take tickets (the sqlite3 shell), this file deleted
+//! or replaced, a writer that could not open it. A tokenctl writer that cannot open the
+//! file, or finds it younger than that interval (a verifier may still map the file it
+//! replaced), waits out the interval after its commit: its caller can still rely on the
+//! next request seeing the change.
 //!
 //! Like SQLite's own `-shm` file, this file is trusted by whoever can write the
 //! database: a process of its owner that truncates it makes the mapped pages vanish, and
@@ -42,7 +46,8 @@ use std::time::Duration;
 /// the bound on how late a change the signal cannot see is noticed.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
-/// The file's size: one page, of which the first 24 bytes are used.
+/// The file's size: one page, of which the first 32 bytes are used: the magic,
+/// `started`, `finished`, and when the file was made.
 const SIZE: usize = 4096;
 /// Marks a file laid out as this module expects ("tokcsig1").
 const MAGIC: u64 = u64::from_le_bytes(*b"tokcsig1");
@@ -83,9 +88,9 @@ impl ChangeSignal {
     }
 
     /// Opens (making it if missing: 0600, owned like the database, `owner`) and maps the
-    /// signal file at `path`; also tells whether this call made it. Refuses a link,
-    /// anything but a plain file, and a file that holds something else.
-    pub fn open(path: &Path, owner: (u32, u32)) -> io::Result<(ChangeSignal, bool)> {
+    /// signal file at `path`. Refuses a link, anything but a plain file, and a file that
+    /// holds something else.
+    pub fn open(path: &Path, owner: (u32, u32)) -> io::Result<ChangeSignal> {
         let options = |create_new: bool| {
             let mut o = OpenOptions::new();
             o.read(true)
@@ -95,12 +100,9 @@ impl ChangeSignal {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
             o
         };
-        let (file, made) = match options(true).open(path) {
-            Ok(file) => (file, true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                (options(false).open(path)?, false)
-            }
-            Err(e) => return Err(e),
+        let file = match options(true).open(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options(false).open(path)?,
+            opened => opened?,
         };
         let meta = file.metadata()?;
         if !meta.file_type().is_file() {
@@ -122,16 +124,30 @@ impl ChangeSignal {
             identity: (meta.dev(), meta.ino()),
             words: map(&file)?,
         };
-        // A new file is all zeros: the first to open it marks it.
+        // A new file is all zeros: the first to open it says when it was made, then
+        // marks it (a process that dies in between leaves it unmarked, for the next).
         let magic = signal.word(0);
-        if let Err(found) = magic.compare_exchange(0, MAGIC, Ordering::AcqRel, Ordering::Acquire)
-            && found != MAGIC
-        {
-            return Err(io::Error::other(
-                "it holds something other than a tokenctl change signal",
-            ));
+        if magic.load(Ordering::SeqCst) == 0 {
+            signal.word(3).store(monotonic_nanos(), Ordering::SeqCst);
         }
-        Ok((signal, made))
+        match magic.compare_exchange(0, MAGIC, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) | Err(MAGIC) => Ok(signal),
+            Err(_) => Err(io::Error::other(
+                "it holds something other than a tokenctl change signal",
+            )),
+        }
+    }
+
+    /// Whether this file was made less than [`CHECK_INTERVAL`] ago: a
+    /// verifier may then still have the file it replaced mapped, one that no longer
+    /// moves, until its next check of the path. A change committed now must wait out the
+    /// rest of the interval before it returns (see `Sqlite::signal_for_write`). Measured
+    /// on the machine's monotonic clock, which every process shares; a file older than
+    /// the last boot counts as old (no process can have mapped its predecessor).
+    pub fn young(&self) -> bool {
+        let made = self.word(3).load(Ordering::SeqCst);
+        let now = monotonic_nanos();
+        made <= now && now - made < CHECK_INTERVAL.as_nanos() as u64
     }
 
     pub fn path(&self) -> &Path {
@@ -139,9 +155,9 @@ impl ChangeSignal {
     }
 
     fn word(&self, i: usize) -> &AtomicU64 {
-        debug_assert!(i < 3);
+        debug_assert!(i < 4);
         // SAFETY: the mapping is SIZE bytes, page-aligned, and lives as long as `self`;
-        // word 2 ends at byte 24.
+        // word 3 ends at byte 32.
         unsafe { &*self.words.as_ptr().add(i) }
     }
 
@@ -169,6 +185,12 @@ impl ChangeSignal {
     pub fn is_current(&self) -> bool {
         std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
+}
+
+/// Nanoseconds on the machine's monotonic clock (since boot, the same in every process).
+fn monotonic_nanos() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 fn map(file: &File) -> io::Result<NonNull<AtomicU64>> {
@@ -210,8 +232,8 @@ mod tests {
     fn counters_are_shared_between_mappings_and_settle_after_every_ticket() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db-signal");
-        let a = ChangeSignal::open(&path, owner(dir.path())).unwrap().0;
-        let b = ChangeSignal::open(&path, owner(dir.path())).unwrap().0;
+        let a = ChangeSignal::open(&path, owner(dir.path())).unwrap();
+        let b = ChangeSignal::open(&path, owner(dir.path())).unwrap();
         assert_eq!(a.read(), Some(0));
         let first = a.begin();
         assert_eq!(b.read(), None, "a change in progress");
@@ -230,6 +252,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert!(a.young() && b.young());
+        std::thread::sleep(CHECK_INTERVAL);
+        assert!(!a.young());
     }
 
     #[test]
@@ -244,7 +269,7 @@ mod tests {
         assert!(ChangeSignal::open(&path, owner(dir.path())).is_err());
         assert!(!target.exists(), "a link is not followed");
         std::fs::remove_file(&path).unwrap();
-        let signal = ChangeSignal::open(&path, owner(dir.path())).unwrap().0;
+        let signal = ChangeSignal::open(&path, owner(dir.path())).unwrap();
         assert!(signal.is_current());
         std::fs::remove_file(&path).unwrap();
         assert!(!signal.is_current());

@@ -89,6 +89,8 @@ pub struct Sqlite {
     /// owner is the database file's.
     signal: RefCell<Option<Arc<ChangeSignal>>>,
     owner: (u32, u32),
+    /// The database file was made by this handle's opening.
+    made_here: bool,
     warnings: Vec<String>,
     /// Where warnings go as they arise, once the caller has said so.
     warning_sink: Option<WarningSink>,
@@ -123,7 +125,7 @@ impl Backend for Sqlite {
     /// whenever the file at its path is no longer the one mapped (one `stat`). `None` in
     /// memory, or when it cannot be opened: verifiers then read the revision every time.
     fn change_signal(&self) -> Option<Arc<ChangeSignal>> {
-        self.open_signal().ok().map(|(signal, _)| signal)
+        self.open_signal().ok()
     }
 
     /// One read transaction: every query in it sees the same snapshot, the one current
@@ -247,25 +249,24 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
-    /// The change signal, and whether this call made its file, (re)opened as
-    /// [`change_signal`](Backend::change_signal) says.
-    fn open_signal(&self) -> anyhow::Result<(Arc<ChangeSignal>, bool)> {
+    /// The change signal, (re)opened as [`change_signal`](Backend::change_signal) says.
+    fn open_signal(&self) -> anyhow::Result<Arc<ChangeSignal>> {
         let mut slot = self.signal.borrow_mut();
         if let Some(signal) = &*slot
             && signal.is_current()
         {
-            return Ok((Arc::clone(signal), false));
+            return Ok(Arc::clone(signal));
         }
         *slot = None;
         if self.file.is_none() {
             anyhow::bail!("an in-memory database has none");
         }
         let path = ChangeSignal::path_for(&self.path);
-        let (opened, made) = ChangeSignal::open(&path, self.owner)
+        let opened = ChangeSignal::open(&path, self.owner)
             .with_context(|| format!("cannot open the change signal {}", path.display()))?;
         let opened = Arc::new(opened);
         *slot = Some(Arc::clone(&opened));
-        Ok((opened, made))
+        Ok(opened)
     }
 
     /// A write transaction that changes credentials: it takes a ticket of the change
@@ -276,11 +277,13 @@ impl Sqlite {
     }
 
     /// The signal a credential change takes its ticket from. A verifier may still have
-    /// mapped a file this one cannot reach: when the signal cannot be opened, or this
-    /// call had to make its file anew (it was deleted), the change returns only after
-    /// [`CHECK_INTERVAL`](super::signal::CHECK_INTERVAL), by when every verifier has read
-    /// the database's revision again. Either way its caller can rely on the next request
-    /// seeing it.
+    /// mapped a file this change cannot reach: one deleted or replaced less than
+    /// [`CHECK_INTERVAL`](super::signal::CHECK_INTERVAL) ago (the signal file is that
+    /// young), or any when the signal cannot be opened. The change then returns only
+    /// after that interval, by when every verifier has looked at the path and read the
+    /// database's revision again, so that its caller can still rely on the next request
+    /// seeing it. Not for a database this handle made: no verifier can have known an
+    /// older signal of it (one of a deleted database denies anyway).
     fn signal_for_write(&mut self) -> Signalled {
         if self.file.is_none() {
             return Signalled {
@@ -289,9 +292,9 @@ impl Sqlite {
             };
         }
         match self.open_signal() {
-            Ok((signal, made)) => Signalled {
+            Ok(signal) => Signalled {
+                wait: signal.young() && !self.made_here,
                 signal: Some(signal),
-                wait: made,
             },
             Err(e) => {
                 self.warn(format!(

@@ -5,12 +5,10 @@
 //! corrupt one) or that a newer tokenctl wrote is refused before any write, so it is left
 //! byte-for-byte as it was.
 
-use std::cell::RefCell;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -19,7 +17,6 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::migrations::{self, APPLICATION_ID, MIGRATIONS};
 use super::{Sqlite, file, reserve};
 use crate::store::location::Location;
-use crate::store::signal::ChangeSignal;
 use crate::store::{Error, OpenMode, Refusal};
 
 /// How long a command waits for another process's write lock before giving up.
@@ -116,12 +113,6 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Sqlite> {
             *seen = Some(f.identity());
         }
     }
-    // A new database's signal is made now, before any credential is written, so that no
-    // verifier can have mapped an older file of that name (see `Sqlite::signal_for_write`).
-    let new_signal = (identity == Identity::Empty)
-        .then(|| ChangeSignal::open(&ChangeSignal::path_for(&path), (found.uid, found.gid)))
-        .and_then(|opened| opened.ok())
-        .map(|(signal, _)| Arc::new(signal));
     let reserve = reserve::Reserve::beside(&path, &found);
     if mode.is_admin() {
         warnings.extend(reserve.keep());
@@ -133,8 +124,9 @@ pub fn open(given: &Path, mode: OpenMode) -> Result<Sqlite> {
         location: Location::File(path.clone()),
         path,
         reserve: Some(reserve),
-        signal: RefCell::new(new_signal),
+        signal: Default::default(),
         owner: (found.uid, found.gid),
+        made_here: identity == Identity::Empty,
         warnings,
         warning_sink: None,
     })
@@ -308,6 +300,7 @@ pub fn open_in_memory() -> Result<Sqlite> {
         reserve: None,
         signal: Default::default(),
         owner: (0, 0),
+        made_here: true,
         warnings: Vec::new(),
         warning_sink: None,
     })

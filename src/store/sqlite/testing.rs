@@ -58,7 +58,7 @@ pub(crate) fn revoke_in_steps(
         panic!("revoke_in_steps is for SQLite stores")
     };
     let conn = s.conn_for_tests();
-    let signal = s.open_signal().expect("the change signal").0;
+    let signal = s.open_signal().expect("the change signal");
     let died = |step: Step| dies_after == Some(step);
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
     at(Step::Locked);
