@@ -93,3 +93,35 @@ fn revokers_killed_at_any_moment_never_leave_a_revoked_token_allowed() {
     }
     eprintln!("revocations killed after their commit: {killed_revoked}");
 }
+
+/// serve with its fast path, and with the fast path failing: the signal file deleted
+/// while it runs, or replaced by something that is no signal. Every revocation made
+/// through the CLI is refused on the very next request, with no pause in between.
+#[test]
+fn serve_refuses_revoked_tokens_at_once_whether_or_not_its_signal_works() {
+    use crate::serve::{Server, auth, revoke};
+    let env = TestEnv::sqlite();
+    env.run(&["init"]).success();
+    let signal = ChangeSignal::path_for(env.db());
+    let server = Server::start(&env, &[]);
+    let cases: [(&str, &dyn Fn()); 3] = [
+        ("working", &|| {}),
+        ("deleted", &|| std::fs::remove_file(&signal).unwrap()),
+        ("foreign", &|| {
+            let _ = std::fs::remove_file(&signal);
+            std::fs::write(&signal, vec![b'x'; 4096]).unwrap();
+        }),
+    ];
+    for (case, break_it) in cases {
+        let t = env.create(case, &["cases:read"], &[]);
+        for _ in 0..200 {
+            auth(server.addr, &t.secret, "GET", "/api/cases/1").expect(200);
+        }
+        break_it();
+        auth(server.addr, &t.secret, "GET", "/api/cases/1").expect(200);
+        revoke(&env, &t.id);
+        auth(server.addr, &t.secret, "GET", "/api/cases/1").unauthorized();
+    }
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+}
