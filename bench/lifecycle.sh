@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
 # Whole-process cost of `tokenctl create` and `tokenctl list --json` on a database of
 # 10,000 tokens, against the equivalent INSERT and SELECT through the sqlite3 shell on the
-# same file, in the same hyperfine runs. Target: tokenctl within 2x of sqlite3.
+# same file. Target: tokenctl within 1.2x of sqlite3.
 #
-# Needs: hyperfine, sqlite3, jq (Debian packages). Prints times and ratios.
+# The commands take turns (tokenctl, sqlite3, tokenctl, ...; RUNS rounds after 3 of
+# warm-up), so that load from elsewhere on a shared machine falls on both alike; the
+# medians are compared. The shell reads its SQL with -init and then meets the end of its
+# (empty) input, so it closes the database as tokenctl does: the last connection to close
+# checkpoints the write-ahead log into the file and removes it. (With `.quit` as its last
+# argument the shell exits without closing, leaving that work, and the log, to the next
+# process.)
+#
+#   bench/lifecycle.sh
+#   RUNS=300 BASELINE=/tmp/old/tokenctl bench/lifecycle.sh   # also an older build, in turn
+#
+# Needs: sqlite3, python3. Prints, per command, the median wall-clock and CPU (user +
+# system) times, and their ratios to the shell's: CPU time is the less disturbed by a
+# busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in hyperfine sqlite3 jq; do
+RUNS=${RUNS:-100}
+for tool in sqlite3 python3; do
   command -v "$tool" >/dev/null || { echo "bench/lifecycle.sh needs $tool" >&2; exit 1; }
 done
 cargo build --release --quiet -p tokenctl -p xtask
@@ -33,17 +47,50 @@ select="SELECT id, name, description, env, scopes, allowed_ips, hint, created_at
 printf '%s\n' "$insert" > "$dir/insert.sql"
 printf '%s\n' "$select" > "$dir/select.sql"
 
-hyperfine --shell=none --warmup 3 --runs 40 --export-json "$dir/create.json" \
-  -n "tokenctl create" "$bin -q create --name bench --scope cases:read" \
-  -n "sqlite3 INSERT" "sqlite3 $db -init $dir/insert.sql .quit"
-hyperfine --shell=none --warmup 3 --runs 40 --export-json "$dir/list.json" \
-  -n "tokenctl list --json" "$bin list --json" \
-  -n "sqlite3 SELECT (json)" "sqlite3 -json $db -init $dir/select.sql .quit"
-
-ratio() {
-  jq -r '.results as $r | "\($r[0].command): \($r[0].mean*1000 | .*100|round/100) ms, \($r[1].command): \($r[1].mean*1000 | .*100|round/100) ms, ratio \($r[0].mean / $r[1].mean | .*100|round/100)"' "$1"
+# Runs the commands (name, then the command's words, "--" between) in turn; prints medians
+# and ratios to the second command's.
+alternate() {
+  python3 - "$RUNS" "$@" <<'PY'
+import os, statistics, sys, time
+runs, words = int(sys.argv[1]), sys.argv[2:] + ["--"]
+commands, current = [], []
+for word in words:
+    if word == "--":
+        commands.append(current)
+        current = []
+    else:
+        current.append(word)
+null = os.open(os.devnull, os.O_RDWR)
+quiet = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+times = {c[0]: ([], []) for c in commands}
+for round in range(3 + runs):
+    for name, *argv in commands:
+        started = time.perf_counter()
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
+        _, status, usage = os.wait4(pid, 0)
+        if status != 0:
+            sys.exit(f"{' '.join(argv)} failed ({status})")
+        if round >= 3:
+            times[name][0].append(time.perf_counter() - started)
+            times[name][1].append(usage.ru_utime + usage.ru_stime)
+medians = {n: (statistics.median(w), statistics.median(c)) for n, (w, c) in times.items()}
+shell = commands[1][0]
+for name, (wall, cpu) in medians.items():
+    if name != shell:
+        print(f"{name}: {wall * 1000:.2f} ms against {medians[shell][0] * 1000:.2f} ms: "
+              f"{wall / medians[shell][0]:.2f}x wall clock, {cpu / medians[shell][1]:.2f}x CPU")
+PY
 }
-echo
-echo "== summary (target: ratio <= 2.0)"
-ratio "$dir/create.json"
-ratio "$dir/list.json"
+
+baseline=()
+if [ -n "${BASELINE:-}" ]; then
+  baseline=(-- "baseline create" "$BASELINE" -q create --name bench --scope cases:read)
+fi
+echo "== tokenctl against the sqlite3 shell, medians of $RUNS runs each (target: <= 1.2x)"
+alternate "tokenctl create" "$bin" -q create --name bench --scope cases:read \
+  -- "sqlite3 INSERT" sqlite3 "$db" -init "$dir/insert.sql" "${baseline[@]}"
+if [ -n "${BASELINE:-}" ]; then
+  baseline=(-- "baseline list --json" "$BASELINE" list --json)
+fi
+alternate "tokenctl list --json" "$bin" list --json \
+  -- "sqlite3 SELECT (json)" sqlite3 -json "$db" -init "$dir/select.sql" "${baseline[@]}"

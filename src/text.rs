@@ -71,11 +71,48 @@ pub fn rfc3339_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// [`rfc3339_text`] written into `out` without allocating, for the years 0 to 9999 (any
+/// time tokenctl records); `None` for the others (and a leap second), which chrono
+/// writes. JSON writes several times per token, thousands of tokens at once.
+fn rfc3339_fixed(t: DateTime<Utc>, out: &mut [u8; 20]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    // The naive time once: each accessor of a `DateTime` would add the offset again.
+    let n = t.naive_utc();
+    let year = u32::try_from(n.year()).ok().filter(|y| *y <= 9999)?;
+    if n.nanosecond() >= 1_000_000_000 {
+        return None;
+    }
+    let fields = [
+        (0, 4, year),
+        (5, 2, n.month()),
+        (8, 2, n.day()),
+        (11, 2, n.hour()),
+        (14, 2, n.minute()),
+        (17, 2, n.second()),
+    ];
+    *out = *b"0000-00-00T00:00:00Z";
+    for (at, width, mut value) in fields {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    std::str::from_utf8(out).ok()
+}
+
+fn serialize_time<S: serde::Serializer>(t: DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let mut text = [0u8; 20];
+    match rfc3339_fixed(t, &mut text) {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_str(&rfc3339_text(t)),
+    }
+}
+
 /// `#[serde(with = "crate::text::rfc3339")]` for `DateTime<Utc>`.
 pub mod rfc3339 {
     use chrono::{DateTime, Utc};
     pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::rfc3339_text(*t))
+        super::serialize_time(*t, s)
     }
 }
 
@@ -87,7 +124,7 @@ pub mod rfc3339_opt {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         match t {
-            Some(t) => s.serialize_str(&super::rfc3339_text(*t)),
+            Some(t) => super::serialize_time(*t, s),
             None => s.serialize_none(),
         }
     }
@@ -126,6 +163,36 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fixed writer gives chrono's text to the byte, and leaves other years to it.
+    #[test]
+    fn rfc3339_without_chrono_is_chrono() {
+        let mut text = [0u8; 20];
+        let mut seconds: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+        let last = 253_402_300_799; // 9999-12-31T23:59:59Z
+        while seconds <= last {
+            for nanos in [0, 999_999_999] {
+                let t = DateTime::from_timestamp(seconds, nanos).unwrap();
+                assert_eq!(
+                    rfc3339_fixed(t, &mut text),
+                    Some(&*rfc3339_text(t)),
+                    "{seconds}"
+                );
+            }
+            seconds += 86_399 * 97 + 3_601;
+        }
+        for outside in [-62_167_219_201, last + 1] {
+            let t = DateTime::from_timestamp(outside, 0).unwrap();
+            assert_eq!(rfc3339_fixed(t, &mut text), None);
+        }
+        #[derive(serde::Serialize)]
+        struct At(#[serde(with = "rfc3339")] DateTime<Utc>);
+        for seconds in [0, last + 1] {
+            let t = DateTime::from_timestamp(seconds, 0).unwrap();
+            let json = serde_json::to_string(&At(t)).unwrap();
+            assert_eq!(json, format!("\"{}\"", rfc3339_text(t)));
+        }
+    }
 
     #[test]
     fn words_agree_with_numbers() {

@@ -232,6 +232,12 @@ fn verifier_threads(parallelism: usize) -> usize {
     parallelism.clamp(1, 8)
 }
 
+/// Threads for the runtime's blocking work: `/revoke` and `/healthz`, each of which waits
+/// for its one store behind a mutex. More would only wait too, each with its stack and
+/// its allocator's heap (tokio's default of 512 let a flood of `/revoke` from many
+/// addresses grow memory by tens of MiB); their requests queue instead.
+const BLOCKING_THREADS: usize = 4;
+
 /// One CPU: a single-threaded runtime (no cross-thread wake-ups); more: one worker each,
 /// up to 4 (the verifiers, not HTTP parsing, are the work).
 fn runtime(parallelism: usize) -> Result<tokio::runtime::Runtime> {
@@ -244,6 +250,7 @@ fn runtime(parallelism: usize) -> Result<tokio::runtime::Runtime> {
     };
     builder
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("tokenctl-http")
         .build()
         .context("cannot start the async runtime")

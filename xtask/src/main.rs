@@ -24,7 +24,9 @@ Commands:
         files there that are no longer generated (such as the page of a removed command)
   seed  Fill the database DB with TOKENS tokens and DAYS days (default 0) of hourly usage
         from IPS_PER_TOKEN addresses each (default 2); prints the first token's id and
-        secret. For benchmarks: run it with --release for large databases";
+        secret, and with SEED_SECRETS=FILE writes every token's secret to the new file
+        FILE (0600), one a line. For benchmarks: run it with --release for large
+        databases";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
                 tokens: tokens as usize,
                 days,
                 ips_per_token: ips as usize,
+                secrets: std::env::var_os("SEED_SECRETS").map(PathBuf::from),
             };
             match seed::seed(Path::new(db), &plan) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //! usage, for benchmarks and manual testing. Goes through tokenctl's store API, so the
 //! data is exactly what the product itself would have written.
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -15,6 +17,9 @@ pub struct Plan {
     pub tokens: usize,
     pub days: i64,
     pub ips_per_token: usize,
+    /// A new file (0600) to write every token's secret to, one a line, in creation order:
+    /// for benchmarks that present every token.
+    pub secrets: Option<std::path::PathBuf>,
 }
 
 const MODULES: [&str; 6] = [
@@ -49,12 +54,26 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
     let created = now - TimeDelta::days(plan.days + 1);
     let mut keys = Vec::with_capacity(plan.tokens);
     let mut first = None;
+    let mut secrets = match &plan.secrets {
+        Some(file) => Some(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(file)
+                .with_context(|| format!("creating {}", file.display()))?,
+        )),
+        None => None,
+    };
     for start in (0..plan.tokens).step_by(1_000) {
         let mut batch = Vec::new();
         for i in start..(start + 1_000).min(plan.tokens) {
             let g = tokenctl::token::generate("tok", "live")?;
             if first.is_none() {
                 first = Some(g.secret.expose().to_string());
+            }
+            if let Some(out) = &mut secrets {
+                writeln!(out, "{}", g.secret.expose())?;
             }
             let module = MODULES[i % MODULES.len()];
             batch.push(NewToken {
@@ -71,6 +90,9 @@ pub fn seed(path: &Path, plan: &Plan) -> Result<()> {
         }
         let made = store.create_tokens(&batch, "seed", created)?;
         keys.extend(made.iter().map(|t| t.key()));
+    }
+    if let Some(out) = secrets {
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
 
     let hours = plan.days * 24;

@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use postgres::config::Host;
-use postgres::{Client, Config, Statement};
+use postgres::{Client, Config, NoTls, Statement};
 use postgres_openssl::MakeTlsConnector;
 
 use super::{pgpass, tls};
@@ -48,7 +48,8 @@ impl Conn {
 /// Idle connections to one server, and how to open more.
 pub(super) struct Pool {
     config: Config,
-    tls: MakeTlsConnector,
+    /// `None` for `sslmode=disable`: plain connections, no TLS context at all.
+    tls: Option<MakeTlsConnector>,
     idle: Mutex<Vec<Conn>>,
 }
 
@@ -82,8 +83,12 @@ impl Pool {
                 None => break,
             }
         }
+        let client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         Ok(Conn {
-            client: self.config.connect(self.tls.clone())?,
+            client,
             prepared: HashMap::new(),
         })
     }

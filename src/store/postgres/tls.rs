@@ -103,11 +103,13 @@ enum Roots {
 }
 
 /// Sets the driver's mode on `config` and returns the connector for `requested` (the
-/// environment filling in what the URL leaves out).
+/// environment filling in what the URL leaves out); `None` for `disable`, which connects
+/// in plain text. No OpenSSL context is built then: making one loads the system's root
+/// certificates, which cost a command tens of milliseconds for a connector never used.
 pub(super) fn connector(
     requested: &Requested,
     config: &mut Config,
-) -> anyhow::Result<MakeTlsConnector> {
+) -> anyhow::Result<Option<MakeTlsConnector>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let root_cert = requested.root_cert.clone().or_else(|| env("PGSSLROOTCERT"));
     let mode = match (requested.mode, env("PGSSLMODE")) {
@@ -123,6 +125,9 @@ pub(super) fn connector(
         SslMode::Prefer => DriverMode::Prefer,
         _ => DriverMode::Require,
     });
+    if mode == SslMode::Disable {
+        return Ok(None);
+    }
     let roots = roots(mode, root_cert)?;
     let mut builder = SslConnector::builder(SslMethod::tls_client())?;
     match &roots {
@@ -148,7 +153,7 @@ pub(super) fn connector(
         ssl.set_verify_hostname(check_name);
         Ok(())
     });
-    Ok(connector)
+    Ok(Some(connector))
 }
 
 /// The roots `mode` checks the certificate against; `root_cert` as given.
