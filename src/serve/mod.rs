@@ -378,9 +378,12 @@ impl Serving<'_> {
             TokioIo::new(Watched::new(stream, Arc::clone(&phase))),
             service_fn(move |req| {
                 phase.busy();
-                let (app, phase) = (Arc::clone(&app), Arc::clone(&phase));
+                // Not inside the async block: its future, which hyper moves for every
+                // request, would then hold the request too.
+                let answering = Arc::clone(&app).handle(req, peer_ip);
+                let phase = Arc::clone(&phase);
                 async move {
-                    let answer = app.handle(req, peer_ip).await;
+                    let answer = answering.await;
                     phase.idle();
                     answer
                 }
