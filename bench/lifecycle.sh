@@ -5,11 +5,11 @@
 #
 # The commands take turns (tokenctl, sqlite3, tokenctl, ...; RUNS rounds after 3 of
 # warm-up), so that load from elsewhere on a shared machine falls on both alike; the
-# medians are compared. The shell reads its SQL with -init and then meets the end of its
-# (empty) input, so it closes the database as tokenctl does: the last connection to close
-# checkpoints the write-ahead log into the file and removes it. (With `.quit` as its last
-# argument the shell exits without closing, leaving that work, and the log, to the next
-# process.)
+# medians are compared. The shell gets its SQL as an argument, so that it closes the
+# database as tokenctl does (the last connection to close checkpoints the write-ahead log
+# into the file and removes it) and writes JSON with -json. (With `.quit` as its last
+# argument it exits without closing, leaving that work, and the log, to the next process;
+# SQL read with -init runs before -json takes effect, so it was printed as plain lists.)
 #
 #   bench/lifecycle.sh
 #   RUNS=300 BASELINE=/tmp/old/tokenctl bench/lifecycle.sh   # also an older build, in turn
@@ -44,9 +44,12 @@ select="SELECT id, name, description, env, scopes, allowed_ips, hint, created_at
   expires_at, revoked_at, revoke_reason, rotated_from, rotated_to, last_used_at, last_used_ip
   FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > unixepoch())
   ORDER BY created_at, pk;"
-printf '%s\n' "$insert" > "$dir/insert.sql"
-printf '%s\n' "$select" > "$dir/select.sql"
 
+# Both sides must print the same thing: JSON rows.
+[ "$(sqlite3 -json "$db" "$select" | head -c 1)" = "[" ] || {
+  echo "bench/lifecycle.sh: the sqlite3 shell did not print JSON" >&2
+  exit 1
+}
 # Runs the commands (name, then the command's words, "--" between) in turn; prints medians
 # and ratios to the second command's.
 alternate() {
@@ -88,9 +91,9 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 echo "== tokenctl against the sqlite3 shell, medians of $RUNS runs each (target: <= 1.2x)"
 alternate "tokenctl create" "$bin" -q create --name bench --scope cases:read \
-  -- "sqlite3 INSERT" sqlite3 "$db" -init "$dir/insert.sql" "${baseline[@]}"
+  -- "sqlite3 INSERT" sqlite3 "$db" "$insert" "${baseline[@]}"
 if [ -n "${BASELINE:-}" ]; then
   baseline=(-- "baseline list --json" "$BASELINE" list --json)
 fi
 alternate "tokenctl list --json" "$bin" list --json \
-  -- "sqlite3 SELECT (json)" sqlite3 -json "$db" -init "$dir/select.sql" "${baseline[@]}"
+  -- "sqlite3 SELECT (json)" sqlite3 -json "$db" "$select" "${baseline[@]}"
