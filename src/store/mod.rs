@@ -286,6 +286,23 @@ pub struct NewToken {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl NewToken {
+    /// The details its `create` event keeps, the same on every backend: the rate limit
+    /// only when it has one (as `--rate-limit` takes it: `100/min`).
+    pub(crate) fn create_details(&self) -> serde_json::Value {
+        let mut details = serde_json::json!({
+            "name": self.name,
+            "env": self.env,
+            "scopes": self.scopes,
+            "expires_at": self.expires_at.map(crate::render::rfc3339_text),
+        });
+        if let Some(limit) = self.rate_limit {
+            details["rate_limit"] = serde_json::Value::String(limit.to_string());
+        }
+        details
+    }
+}
+
 /// Which tokens `list` shows.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {

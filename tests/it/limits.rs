@@ -127,6 +127,19 @@ fn set_shown_changed_and_removed_from_the_command_line() {
             r#"{"from":"2/s","to":null}"#
         ]
     );
+    // The create event records the limit a token started with, and only when it has one.
+    let created: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "create")
+        .map(|e| &e["details"]["rate_limit"])
+        .collect();
+    assert!(
+        created.contains(&&serde_json::json!("100/min")),
+        "{created:?}"
+    );
+    assert!(created.contains(&&serde_json::Value::Null), "{created:?}");
     // A revoked token's limit cannot matter again.
     env.run(&["revoke", &new_id, "--yes"]).success();
     env.run(&["limit", &new_id, "1/s"]).code(2);

@@ -168,13 +168,7 @@ impl Tokens for Postgres {
             let mut records = Vec::with_capacity(new.len());
             for n in new {
                 let id = insert(tx, n, None, actor, now)?;
-                let details = json!({
-                    "name": n.name,
-                    "env": n.env,
-                    "scopes": n.scopes,
-                    "expires_at": n.expires_at.map(rfc3339_text),
-                });
-                insert_event(tx, now, actor, "create", Some(&id), &details)?;
+                insert_event(tx, now, actor, "create", Some(&id), &n.create_details())?;
                 records.push(require(tx, &id, false)?);
             }
             Ok(records)

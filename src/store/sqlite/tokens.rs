@@ -175,19 +175,7 @@ impl Tokens for Sqlite {
         let mut records = Vec::with_capacity(new.len());
         for n in new {
             let id = insert(&tx, n, None, actor, now)?;
-            insert_event(
-                &tx,
-                now,
-                actor,
-                "create",
-                Some(&id),
-                &json!({
-                    "name": n.name,
-                    "env": n.env,
-                    "scopes": n.scopes,
-                    "expires_at": n.expires_at.map(rfc3339_text),
-                }),
-            )?;
+            insert_event(&tx, now, actor, "create", Some(&id), &n.create_details())?;
             records.push(require(&tx, &id)?);
         }
         tx.commit()?;
