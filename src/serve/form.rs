@@ -121,6 +121,17 @@ pub async fn read(body: Incoming, limit: Duration) -> Result<Bytes, FormError> {
     }
 }
 
+/// A form endpoint's request, from its head to its parameters: the head checked, the
+/// body read within `limit`, then parsed.
+pub async fn read_form(
+    req: hyper::Request<Incoming>,
+    limit: Duration,
+) -> Result<TokenForm, FormError> {
+    check_head(req.headers())?;
+    let body = read(req.into_body(), limit).await?;
+    parse(&body)
+}
+
 /// Parses the form: `token` once and not empty, `token_type_hint` at most once.
 pub fn parse(body: &[u8]) -> Result<TokenForm, FormError> {
     let mut token = None;

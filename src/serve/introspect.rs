@@ -91,15 +91,9 @@ impl App {
         req: Request<Incoming>,
         peer: std::net::IpAddr,
     ) -> (Response<Body>, Introspected) {
-        if req.method() != Method::POST {
-            return (
-                form_refused(form::FormError::Method),
-                Introspected::InvalidRequest,
-            );
-        }
-        let ip = match forwarded::client_ip(peer, req.headers(), &self.trusted_proxies) {
+        let ip = match self.post_from(&req, peer) {
             Ok(ip) => ip,
-            Err(kind) => return (bad_address(kind), Introspected::InvalidRequest),
+            Err(refused) => return (*refused, Introspected::InvalidRequest),
         };
         let caller = Question {
             authorization: forwarded::authorization(req.headers()),
@@ -108,12 +102,7 @@ impl App {
         };
         // A caller that presents no bearer token is refused before the body is read.
         if matches!(caller.authorization, Authorization::Bearer(_)) {
-            let read = async {
-                form::check_head(req.headers())?;
-                let body = form::read(req.into_body(), self.body_timeout).await?;
-                form::parse(&body)
-            };
-            let asked = match read.await {
+            let asked = match form::read_form(req, self.body_timeout).await {
                 Ok(asked) => asked,
                 Err(e) => return (form_refused(e), Introspected::InvalidRequest),
             };
@@ -169,10 +158,27 @@ fn refused_caller(decided: Option<&Decision>) -> (Response<Body>, Introspected) 
 }
 
 /// Copies of the client-address header disagree: no address can be trusted.
-pub(super) fn bad_address(kind: crate::verify::Ambiguity) -> Response<Body> {
+fn bad_address(kind: crate::verify::Ambiguity) -> Response<Body> {
     oauth_error(
         StatusCode::BAD_REQUEST,
         "invalid_request",
         kind.description(),
     )
+}
+
+impl App {
+    /// What both form endpoints (`/introspect`, `/revoke`) check before anything else: a
+    /// POST, and the client's address (`None`: a trusted proxy sent none readable). `Err`
+    /// holds the refusal to answer with (boxed: it is rare, and large).
+    pub(super) fn post_from(
+        &self,
+        req: &Request<Incoming>,
+        peer: std::net::IpAddr,
+    ) -> Result<Option<std::net::IpAddr>, Box<Response<Body>>> {
+        if req.method() != Method::POST {
+            return Err(Box::new(form_refused(form::FormError::Method)));
+        }
+        forwarded::client_ip(peer, req.headers(), &self.trusted_proxies)
+            .map_err(|kind| Box::new(bad_address(kind)))
+    }
 }

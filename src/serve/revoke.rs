@@ -20,12 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
 use super::endpoints::{App, Body, form_refused, oauth_error, text};
 use super::form;
-use super::forwarded;
-use super::introspect::bad_address;
 use super::log;
 use super::metrics::Revoked;
 use super::throttle::Throttle;
@@ -90,15 +88,9 @@ impl App {
 
     async fn revocation(&self, req: Request<Incoming>, peer: IpAddr) -> (Response<Body>, Revoked) {
         let arrived = Instant::now();
-        if req.method() != Method::POST {
-            return (
-                form_refused(form::FormError::Method),
-                Revoked::InvalidRequest,
-            );
-        }
-        let client = match forwarded::client_ip(peer, req.headers(), &self.trusted_proxies) {
+        let client = match self.post_from(&req, peer) {
             Ok(ip) => ip,
-            Err(kind) => return (bad_address(kind), Revoked::InvalidRequest),
+            Err(refused) => return (*refused, Revoked::InvalidRequest),
         };
         // A trusted proxy that sent no readable address: its own budget.
         if let Err(wait) = self
@@ -108,12 +100,7 @@ impl App {
         {
             return (too_many(wait), Revoked::RateLimited);
         }
-        let read = async {
-            form::check_head(req.headers())?;
-            let body = form::read(req.into_body(), self.body_timeout).await?;
-            form::parse(&body)
-        };
-        let asked = match read.await {
+        let asked = match form::read_form(req, self.body_timeout).await {
             Ok(asked) => asked,
             Err(e) => return (form_refused(e), Revoked::InvalidRequest),
         };
