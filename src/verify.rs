@@ -733,7 +733,10 @@ mod tests {
         assert!(v.verify_at(&Question::new(&secret), now).is_err());
     }
 
-    fn new_token(store: &mut Store, name: &str) -> (token::Generated, crate::store::TokenRecord) {
+    pub(super) fn new_token(
+        store: &mut Store,
+        name: &str,
+    ) -> (token::Generated, crate::store::TokenRecord) {
         let made = token::generate("tok", "live").unwrap();
         let record = store
             .create_token(

@@ -158,6 +158,14 @@ impl CredentialCache {
         };
         let stamp = signal.as_ref().and_then(|s| s.read());
         let revision = store.revision()?;
+        // Without a signal (PostgreSQL) the fast path is never taken, so an unchanged
+        // revision needs no write: every verification of such a backend comes here.
+        if !due && signal.is_none() {
+            let state = self.read();
+            if state.revision == Some(revision) && state.stamp.is_none() {
+                return Ok(state.generation);
+            }
+        }
         let mut state = self.write();
         if state.revision != Some(revision) || state.stamp != stamp {
             state.entries.clear();

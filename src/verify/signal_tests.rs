@@ -3,8 +3,6 @@
 //! written behind tokenctl's back.
 
 use super::*;
-use crate::scope::ScopeSet;
-use crate::store::NewToken;
 use crate::store::signal::ChangeSignal;
 use crate::store::testing::{Step, revoke_in_steps};
 
@@ -18,24 +16,7 @@ struct Setup {
 
 /// Creates a token; returns its id and secret.
 fn issue(admin: &mut Store, name: &str) -> (String, String) {
-    let made = token::generate("tok", "live").unwrap();
-    let record = admin
-        .create_token(
-            &NewToken {
-                hash: made.hash,
-                hint: made.hint.clone(),
-                name: name.into(),
-                description: None,
-                env: "live".into(),
-                scopes: ScopeSet::parse_list("cases:read").unwrap(),
-                allowed_ips: vec![],
-                expires_at: None,
-                rate_limit: None,
-            },
-            "test",
-            crate::clock::now(),
-        )
-        .unwrap();
+    let (made, record) = super::tests::new_token(admin, name);
     (record.id, made.secret.expose().to_string())
 }
 
