@@ -7,7 +7,8 @@
 //! Names are stored in Unicode normal form C, so that `é` typed as one character or as
 //! `e` and a combining accent is the same name.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::canonical_combining_class;
+use unicode_normalization::{UnicodeNormalization, is_nfd};
 use unicode_script::Script;
 use unicode_security::mixed_script::AugmentedScriptSet;
 use unicode_security::skeleton;
@@ -101,15 +102,83 @@ fn single_script_family(name: &str) -> bool {
 }
 
 /// The first of `others` that `name` could be mistaken for without being it (`rn` for
-/// `m`, `0` for `O`, `l` for `I`): the same confusable skeleton (UTS #39, §4).
+/// `m`, `0` for `O`, `l` for `I`): see [`LookAlike`].
 pub fn confusable_with<'a>(
     name: &str,
     others: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let mine: String = skeleton(name).collect();
-    others
-        .into_iter()
-        .find(|other| *other != name && skeleton(other).eq(mine.chars()))
+    let look_alike = LookAlike::new(name);
+    others.into_iter().find(|other| look_alike.of(other))
+}
+
+/// A name and its confusable skeleton (UTS #39, §4): two names with the same skeleton
+/// can be mistaken for each other.
+pub struct LookAlike {
+    name: String,
+    skeleton: String,
+}
+
+impl LookAlike {
+    pub fn new(name: &str) -> LookAlike {
+        LookAlike {
+            name: name.to_string(),
+            skeleton: skeleton(name).collect(),
+        }
+    }
+
+    /// The ASCII characters a name that could be mistaken for this one may begin with
+    /// (`r` and `m` for `rn`): the rest cannot. Names that begin with any other character
+    /// may, and are always to be asked about.
+    pub fn ascii_starts(&self) -> Vec<u8> {
+        let first = self.skeleton.chars().next();
+        (0..128u8)
+            .filter(|&b| match ascii_prototypes() {
+                Some(table) => table[usize::from(b)].chars().next() == first,
+                None => true,
+            })
+            .collect()
+    }
+
+    /// Whether `other` is another name that could be mistaken for this one. `create`
+    /// asks this of every name in use, so an ASCII name (most are) is compared through a
+    /// table, without the normalisation and allocations of a full skeleton.
+    pub fn of(&self, other: &str) -> bool {
+        if other == self.name {
+            return false;
+        }
+        match ascii_prototypes() {
+            Some(table) if other.is_ascii() => {
+                let mut rest = self.skeleton.as_bytes();
+                for b in other.bytes() {
+                    match rest.strip_prefix(table[usize::from(b)].as_bytes()) {
+                        Some(after) => rest = after,
+                        None => return false,
+                    }
+                }
+                rest.is_empty()
+            }
+            _ => skeleton(other).eq(self.skeleton.chars()),
+        }
+    }
+}
+
+/// The skeleton of each ASCII character. The skeleton of an ASCII string is then theirs
+/// put together: normalisation leaves ASCII as it is, and leaves their concatenation as it
+/// is while each is in normal form D without combining marks (`%` becomes `°/₀`, which
+/// is). The table is not used (`None`) if the data ever says otherwise.
+fn ascii_prototypes() -> Option<&'static [String; 128]> {
+    static TABLE: std::sync::OnceLock<Option<[String; 128]>> = std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let table: [String; 128] = std::array::from_fn(|b| {
+                let c = char::from(u8::try_from(b).expect("below 128"));
+                skeleton(c.encode_utf8(&mut [0; 4])).collect()
+            });
+            let stable =
+                |p: &String| is_nfd(p) && p.chars().all(|c| canonical_combining_class(c) == 0);
+            table.iter().all(stable).then_some(table)
+        })
+        .as_ref()
 }
 
 #[cfg(test)]
@@ -170,5 +239,65 @@ mod tests {
         assert_eq!(confusable_with("irnporter", existing), Some("importer"));
         assert_eq!(confusable_with("importer", existing), None);
         assert_eq!(confusable_with("exporter", existing), None);
+    }
+
+    #[test]
+    fn the_ascii_table_is_used() {
+        // Otherwise the table would be unused, and `create` slower, without any test failing.
+        assert!(ascii_prototypes().is_some());
+        let table = ascii_prototypes().unwrap();
+        assert_eq!(table[usize::from(b'm')], "rn");
+        assert_eq!(table[usize::from(b'%')], "°/₀");
+    }
+
+    /// Names from a few characters that look alike, so that pairs often share a skeleton;
+    /// ASCII (through the table) and not (`а`, `ο`, `І`, `°`, `₀`: the full skeleton).
+    const LOOK_ALIKE_NAMES: &str = "[rnmlI1|O0o% ]{1,6}|[a-zA-Z0-9 !()._-]{1,8}|[rnmlIo\\u{430}\\u{3bf}\\u{406}\\u{b0}\\u{2080}/]{1,4}";
+
+    proptest::proptest! {
+        /// The table gives the skeletons' answer.
+        #[test]
+        fn look_alikes_as_the_skeletons_say(
+            name in LOOK_ALIKE_NAMES,
+            other in LOOK_ALIKE_NAMES,
+        ) {
+            let expected = other != name && skeleton(&other).eq(skeleton(&name));
+            proptest::prop_assert_eq!(LookAlike::new(&name).of(&other), expected);
+        }
+    }
+
+    proptest::proptest! {
+        /// A look-alike begins with one of `ascii_starts` or with a character that is not
+        /// ASCII, so `create` need not ask about the others.
+        #[test]
+        fn look_alikes_begin_as_ascii_starts_says(
+            name in LOOK_ALIKE_NAMES,
+            other in LOOK_ALIKE_NAMES,
+        ) {
+            let look_alike = LookAlike::new(&name);
+            let first = other.as_bytes()[0];
+            if look_alike.of(&other) {
+                proptest::prop_assert!(!first.is_ascii() || look_alike.ascii_starts().contains(&first));
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_starts_of_look_alikes() {
+        assert_eq!(LookAlike::new("rn").ascii_starts(), b"mr");
+        assert_eq!(LookAlike::new("Il").ascii_starts(), b"1Il|");
+        assert_eq!(LookAlike::new("\u{43e}k").ascii_starts(), b"o");
+    }
+
+    #[test]
+    fn ascii_look_alikes_found_through_the_table() {
+        for (name, other) in [("rn", "m"), ("O0", "0O"), ("Il1", "lll"), ("a%", "a°/₀")] {
+            assert!(LookAlike::new(name).of(other), "{name} {other}");
+            assert!(LookAlike::new(other).of(name), "{other} {name}");
+        }
+        assert!(!LookAlike::new("rn").of("rm"));
+        assert!(!LookAlike::new("m").of("m"));
+        assert!(!LookAlike::new("mx").of("m"));
+        assert!(!LookAlike::new("m").of("mx"));
     }
 }

@@ -185,8 +185,15 @@ pub trait Tokens {
     /// [`super::Error::Ambiguous`] if that still leaves several.
     fn resolve(&self, reference: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
 
-    /// Every name in use, once each, in no particular order.
-    fn token_names(&self) -> Result<Vec<String>>;
+    /// The first name in use that `wanted` accepts, among those that begin with one of
+    /// the ASCII characters `ascii_starts` or with a character that is not ASCII; each
+    /// offered once, in no particular order. (`create` checks every name that could look
+    /// like a new one: a scan, without a list, over as few as can.)
+    fn find_name(
+        &self,
+        ascii_starts: &[u8],
+        wanted: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<String>>;
 
     /// Active tokens with this exact name, oldest first.
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;

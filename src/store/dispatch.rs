@@ -158,7 +158,7 @@ dispatch! {
         fn find_by_hash(hash: &TokenHash) -> Result<Option<TokenRecord>>;
         fn token(id: &str) -> Result<Option<TokenRecord>>;
         fn resolve(reference: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
-        fn token_names() -> Result<Vec<String>>;
+        fn find_name(ascii_starts: &[u8], wanted: &mut dyn FnMut(&str) -> bool) -> Result<Option<String>>;
         fn active_named(name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn list_tokens(filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn rotation_chain(id: &str) -> Result<Vec<TokenRecord>>;

@@ -48,6 +48,10 @@ const RULES: &[(&str, Rule)] = &[
         "a rate limit is stored, changed, removed and carried",
         rate_limits,
     ),
+    (
+        "names are found by their first character",
+        names_found_by_first_character,
+    ),
 ];
 
 /// Runs every rule, each on a new database from `new_database`.
@@ -392,6 +396,49 @@ fn rotated_once(open: &mut dyn FnMut() -> Store) {
     let chain = second.rotation_chain(&next.id).unwrap();
     let ids: Vec<&str> = chain.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, [made.id.as_str(), next.id.as_str()]);
+}
+
+/// `find_name` offers each name that begins with one of the ASCII starts, or with any
+/// character beyond ASCII, once; and no other.
+fn names_found_by_first_character(open: &mut dyn FnMut() -> Store) {
+    let mut store = open();
+    let names = [
+        "alpha", "alpha", "beta", "a", "b", "Z", "~x", "\u{7f}y", "é", "東京", "\u{80}",
+    ];
+    for name in names {
+        store.create_token(&new_token(name), "t", now()).unwrap();
+    }
+    let offered = |starts: &[u8]| {
+        let mut seen = Vec::new();
+        let found = store
+            .find_name(starts, &mut |name| {
+                seen.push(name.to_string());
+                false
+            })
+            .unwrap();
+        assert_eq!(found, None);
+        seen.sort();
+        seen
+    };
+    let sorted = |names: &[&str]| {
+        let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    };
+    let beyond_ascii = ["é", "東京", "\u{80}"];
+    assert_eq!(offered(b""), sorted(&beyond_ascii));
+    assert_eq!(
+        offered(b"a"),
+        sorted(&[&["a", "alpha"][..], &beyond_ascii].concat())
+    );
+    assert_eq!(
+        offered(b"~\x7f"),
+        sorted(&[&["~x", "\u{7f}y"][..], &beyond_ascii].concat())
+    );
+    let found = store
+        .find_name(b"abZ", &mut |name| name.len() > 1 && name.starts_with('b'))
+        .unwrap();
+    assert_eq!(found.as_deref(), Some("beta"));
 }
 
 /// `prune_tokens` deletes the tokens that ended before the cutoff with their usage,

@@ -313,6 +313,20 @@ fn warns_when_an_active_token_has_the_name() {
 }
 
 #[test]
+fn the_same_name_warning_names_the_newest_five() {
+    let env = TestEnv::new();
+    let ids: Vec<String> = (0..7)
+        .map(|_| env.create("nightly", &["cases:read"], &[]).id)
+        .collect();
+    let run = env
+        .run(&["create", "--name", "nightly", "--scope", "cases:read"])
+        .success();
+    let expected = format!("(2 older, {})", ids[2..].join(", "));
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert!(!run.stderr.contains(&ids[1]), "{}", run.stderr);
+}
+
+#[test]
 fn missing_values_without_a_terminal_are_errors() {
     let env = TestEnv::new();
     let run = env.run(&["create", "--scope", "cases:read"]).code(2);

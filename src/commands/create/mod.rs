@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Ctx, actor, check_name, check_text};
 use crate::cli::{CreateArgs, ExpiryArg};
 use crate::error::{Exit, usage, usage_with_hint};
+use crate::name::LookAlike;
 use crate::render::{ExistingToken, Issued, OldToken, TokenJson};
 use crate::scope::{MAX_GRANTS, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
@@ -45,11 +46,10 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
         return exists_already(ctx, &store, existing, &same_name, &env, &scopes);
     }
     if !same_name.is_empty() {
-        let ids: Vec<&str> = same_name.iter().map(|t| t.id.as_str()).collect();
         ctx.ui.warn(&format!(
             "an active token is already named '{}' ({}); the new one will share the name",
             escape(&name),
-            ids.join(", ")
+            some_ids(&same_name)
         ));
     }
 
@@ -71,6 +71,18 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
     )?;
     print_issued(ctx, &record, &generated.secret, "Created", None)?;
     Ok(Exit::Success)
+}
+
+/// The ids of `tokens` (oldest first), only the newest few when there are many: a CI job
+/// that creates a token named after itself on every run would otherwise get a screenful.
+fn some_ids(tokens: &[TokenRecord]) -> String {
+    const SHOWN: usize = 5;
+    let older = tokens.len().saturating_sub(SHOWN);
+    let ids: Vec<&str> = tokens[older..].iter().map(|t| t.id.as_str()).collect();
+    match older {
+        0 => ids.join(", "),
+        older => format!("{older} older, {}", ids.join(", ")),
+    }
 }
 
 /// The flags, each checked before anything is asked; then, on a terminal, answers for what
@@ -196,12 +208,14 @@ fn refuse_lookalike_name(store: &Store, name: &str) -> Result<()> {
             escape(&t.name)
         )));
     }
-    let names = store.token_names()?;
-    if let Some(other) = crate::name::confusable_with(name, names.iter().map(String::as_str)) {
+    let look_alike = LookAlike::new(name);
+    if let Some(other) = store.find_name(&look_alike.ascii_starts(), &mut |other| {
+        look_alike.of(other)
+    })? {
         return Err(usage(format!(
             "the name '{}' looks like the name of an existing token, '{}'; use that exact name or a clearly different one",
             escape(name),
-            escape(other)
+            escape(&other)
         )));
     }
     Ok(())

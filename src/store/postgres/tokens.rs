@@ -244,11 +244,24 @@ impl Tokens for Postgres {
         }
     }
 
-    fn token_names(&self) -> Result<Vec<String>> {
-        self.with(|c| {
-            let rows = c.client.query("SELECT DISTINCT name FROM tokens", &[])?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
-        })
+    fn find_name(
+        &self,
+        ascii_starts: &[u8],
+        wanted: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<String>> {
+        // ascii() is the first character's code point.
+        let starts: Vec<i32> = ascii_starts.iter().map(|&b| i32::from(b)).collect();
+        let rows = self.with(|c| {
+            Ok(c.client.query(
+                "SELECT DISTINCT name FROM tokens WHERE ascii(name) = ANY($1) OR ascii(name) >= 128",
+                &[&starts],
+            )?)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<_, &str>(0))
+            .find(|name| wanted(name))
+            .map(str::to_string))
     }
 
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {

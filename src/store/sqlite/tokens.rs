@@ -257,15 +257,41 @@ impl Tokens for Sqlite {
     }
 
     /// Every name in use, once each, in no particular order.
-    fn token_names(&self) -> Result<Vec<String>> {
-        let mut names = Vec::with_capacity(self.token_count()?);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT name FROM tokens")?;
-        for name in stmt.query_map([], |r| r.get(0))? {
-            names.push(name?);
+    fn find_name(
+        &self,
+        ascii_starts: &[u8],
+        wanted: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<String>> {
+        // Ranges of the index on names, which compares UTF-8 bytes: [b, b + 1) for each
+        // ASCII start b, and from U+0080 on for names that begin with any other character.
+        let mut ranges: Vec<(String, Option<String>)> = ascii_starts
+            .iter()
+            .filter(|b| b.is_ascii())
+            .map(|&b| {
+                let from = if b == 0 {
+                    String::new()
+                } else {
+                    char::from(b).to_string()
+                };
+                (from, Some(char::from(b + 1).to_string()))
+            })
+            .collect();
+        ranges.push(('\u{80}'.to_string(), None));
+        for (from, to) in &ranges {
+            let mut stmt = self.conn.prepare_cached(if to.is_some() {
+                "SELECT DISTINCT name FROM tokens WHERE name >= ?1 AND name < ?2"
+            } else {
+                "SELECT DISTINCT name FROM tokens WHERE name >= ?1 AND ?2 IS NULL"
+            })?;
+            let mut rows = stmt.query(params![from, to])?;
+            while let Some(row) = rows.next()? {
+                let name: &str = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                if wanted(name) {
+                    return Ok(Some(name.to_string()));
+                }
+            }
         }
-        Ok(names)
+        Ok(None)
     }
 
     /// Active tokens with this exact name (for the "already exists" warning).
