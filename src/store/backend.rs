@@ -198,6 +198,9 @@ pub trait Tokens {
     /// Active tokens with this exact name, oldest first.
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
 
+    /// The ids of `active_named`'s tokens, without reading the rest of them.
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
+
     /// Tokens matching `filter`, oldest first.
     fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
 

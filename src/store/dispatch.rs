@@ -160,6 +160,7 @@ dispatch! {
         fn resolve(reference: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
         fn find_name(ascii_starts: &[u8], wanted: &mut dyn FnMut(&str) -> bool) -> Result<Option<String>>;
         fn active_named(name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+        fn active_ids_named(name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
         fn list_tokens(filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn rotation_chain(id: &str) -> Result<Vec<TokenRecord>>;
     }

@@ -49,7 +49,7 @@ const RULES: &[(&str, Rule)] = &[
         rate_limits,
     ),
     (
-        "names are found by their first character",
+        "names are found by their first character, and tokens by their name",
         names_found_by_first_character,
     ),
 ];
@@ -399,15 +399,24 @@ fn rotated_once(open: &mut dyn FnMut() -> Store) {
 }
 
 /// `find_name` offers each name that begins with one of the ASCII starts, or with any
-/// character beyond ASCII, once; and no other.
+/// character beyond ASCII, once; and no other. `active_ids_named` gives the ids of
+/// `active_named`'s tokens.
 fn names_found_by_first_character(open: &mut dyn FnMut() -> Store) {
     let mut store = open();
     let names = [
         "alpha", "alpha", "beta", "a", "b", "Z", "~x", "\u{7f}y", "é", "東京", "\u{80}",
     ];
-    for name in names {
-        store.create_token(&new_token(name), "t", now()).unwrap();
-    }
+    let ids: Vec<String> = names
+        .iter()
+        .map(|name| store.create_token(&new_token(name), "t", now()).unwrap().id)
+        .collect();
+    let named = store.active_ids_named("alpha", now()).unwrap();
+    assert_eq!(named, ids[..2]);
+    let records = store.active_named("alpha", now()).unwrap();
+    assert_eq!(
+        records.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        named.iter().collect::<Vec<_>>()
+    );
     let offered = |starts: &[u8]| {
         let mut seen = Vec::new();
         let found = store

@@ -39,12 +39,13 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
         env,
     } = wanted(ctx, &store, &settings, &args)?;
     warn_about_a_new_env(ctx, &store, &env)?;
-    let same_name = store.active_named(&name, ctx.now)?;
-    if args.if_absent
-        && let Some(existing) = same_name.last()
-    {
-        return exists_already(ctx, &store, existing, &same_name, &env, &scopes);
+    if args.if_absent {
+        let same_name = store.active_named(&name, ctx.now)?;
+        if let Some(existing) = same_name.last() {
+            return exists_already(ctx, &store, existing, &same_name, &env, &scopes);
+        }
     }
+    let same_name = store.active_ids_named(&name, ctx.now)?;
     if !same_name.is_empty() {
         ctx.ui.warn(&format!(
             "an active token is already named '{}' ({}); the new one will share the name",
@@ -73,15 +74,15 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// The ids of `tokens` (oldest first), only the newest few when there are many: a CI job
-/// that creates a token named after itself on every run would otherwise get a screenful.
-fn some_ids(tokens: &[TokenRecord]) -> String {
+/// `ids` (oldest first), only the newest few when there are many: a CI job that creates
+/// a token named after itself on every run would otherwise get a screenful.
+fn some_ids(ids: &[String]) -> String {
     const SHOWN: usize = 5;
-    let older = tokens.len().saturating_sub(SHOWN);
-    let ids: Vec<&str> = tokens[older..].iter().map(|t| t.id.as_str()).collect();
+    let older = ids.len().saturating_sub(SHOWN);
+    let newest = ids[older..].join(", ");
     match older {
-        0 => ids.join(", "),
-        older => format!("{older} older, {}", ids.join(", ")),
+        0 => newest,
+        older => format!("{older} older, {newest}"),
     }
 }
 

@@ -272,6 +272,17 @@ impl Tokens for Postgres {
         self.with(|c| records(c.client.query(&sql, &[&name, &ts(now)])?))
     }
 
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let rows = self.with(|c| {
+            Ok(c.client.query(
+                "SELECT id FROM tokens WHERE name = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2) ORDER BY pk",
+                &[&name, &ts(now)],
+            )?)
+        })?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
         let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE true");
         let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();

@@ -139,6 +139,20 @@ impl Sqlite {
     }
 }
 
+/// The first name among `rows` (one column) that `wanted` accepts.
+fn first_wanted(
+    mut rows: rusqlite::Rows<'_>,
+    wanted: &mut dyn FnMut(&str) -> bool,
+) -> Result<Option<String>> {
+    while let Some(row) = rows.next()? {
+        let name = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if wanted(name) {
+            return Ok(Some(name.to_string()));
+        }
+    }
+    Ok(None)
+}
+
 fn by_id(conn: &rusqlite::Connection, id: &str) -> anyhow::Result<Option<TokenRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1");
     Ok(conn
@@ -263,35 +277,25 @@ impl Tokens for Sqlite {
         wanted: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Option<String>> {
         // Ranges of the index on names, which compares UTF-8 bytes: [b, b + 1) for each
-        // ASCII start b, and from U+0080 on for names that begin with any other character.
-        let mut ranges: Vec<(String, Option<String>)> = ascii_starts
-            .iter()
-            .filter(|b| b.is_ascii())
-            .map(|&b| {
-                let from = if b == 0 {
-                    String::new()
-                } else {
-                    char::from(b).to_string()
-                };
-                (from, Some(char::from(b + 1).to_string()))
-            })
-            .collect();
-        ranges.push(('\u{80}'.to_string(), None));
-        for (from, to) in &ranges {
-            let mut stmt = self.conn.prepare_cached(if to.is_some() {
-                "SELECT DISTINCT name FROM tokens WHERE name >= ?1 AND name < ?2"
+        // ASCII start b, then from U+0080 on: the names that begin beyond ASCII.
+        let mut in_range = self
+            .conn
+            .prepare_cached("SELECT DISTINCT name FROM tokens WHERE name >= ?1 AND name < ?2")?;
+        for &b in ascii_starts.iter().filter(|b| b.is_ascii()) {
+            let from = if b == 0 {
+                String::new()
             } else {
-                "SELECT DISTINCT name FROM tokens WHERE name >= ?1 AND ?2 IS NULL"
-            })?;
-            let mut rows = stmt.query(params![from, to])?;
-            while let Some(row) = rows.next()? {
-                let name: &str = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-                if wanted(name) {
-                    return Ok(Some(name.to_string()));
-                }
+                char::from(b).to_string()
+            };
+            let to = char::from(b + 1).to_string();
+            if let Some(found) = first_wanted(in_range.query(params![from, to])?, wanted)? {
+                return Ok(Some(found));
             }
         }
-        Ok(None)
+        let mut beyond = self
+            .conn
+            .prepare_cached("SELECT DISTINCT name FROM tokens WHERE name >= ?1")?;
+        first_wanted(beyond.query(params!["\u{80}"])?, wanted)
     }
 
     /// Active tokens with this exact name (for the "already exists" warning).
@@ -303,6 +307,15 @@ impl Tokens for Sqlite {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![name, ts(now)], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk",
+        )?;
+        let ids = stmt.query_map(params![name, ts(now)], |r| r.get(0))?;
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Tokens matching `filter`, oldest first.
