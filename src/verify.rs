@@ -273,6 +273,13 @@ impl Verifier {
         }
     }
 
+    /// Refreshes the shared cache ahead of time if its fast path was used since the last
+    /// call (and says whether it did); a server's verifier thread calls it every
+    /// [`CredentialCache::WARM_EVERY`] while idle.
+    pub fn warm_cache(&self) -> Result<bool> {
+        self.cache.warm(&self.store)
+    }
+
     /// Counts rate-limited tokens in `limiter`, shared with the other verifiers of the
     /// process, so that the process as a whole enforces each limit exactly (a server's
     /// threads share one).

@@ -120,7 +120,7 @@ impl Verifiers {
             let shared = Arc::clone(&shared);
             let thread = std::thread::Builder::new()
                 .name(format!("tokenctl-verify-{i}"))
-                .spawn(move || work(verifier, &shared))
+                .spawn(move || work(verifier, &shared, i == 0))
                 .context("cannot start a verifier thread")?;
             threads.push(thread);
         }
@@ -238,19 +238,40 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn work(mut verifier: Verifier, shared: &Shared) {
+/// Decides batches until the queue is closed. The thread that `warms` also keeps the
+/// shared cache warm while it waits (see `CredentialCache::warm`): every `WARM_EVERY`
+/// while the runtime's fast path is being used, and not at all on an idle server (the
+/// next question queued wakes it).
+fn work(mut verifier: Verifier, shared: &Shared, warms: bool) {
     let _guard = PanicGuard(shared);
     batch_scheduling();
     loop {
         let batch: Vec<Job> = {
             let mut queue = lock(&shared.queue);
+            let mut warming = warms;
             while queue.jobs.is_empty() {
                 if queue.closed {
                     return;
                 }
                 queue.idle += 1;
-                queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
-                queue.idle -= 1;
+                if !warming {
+                    queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
+                    queue.idle -= 1;
+                    continue;
+                }
+                let (mut waited, timeout) = shared
+                    .work
+                    .wait_timeout(queue, CredentialCache::WARM_EVERY)
+                    .unwrap_or_else(|e| e.into_inner());
+                waited.idle -= 1;
+                queue = waited;
+                if timeout.timed_out() && queue.jobs.is_empty() && !queue.closed {
+                    drop(queue);
+                    // A failure here only lets the window lapse: the next request then
+                    // refreshes, and meets the error itself.
+                    warming = verifier.warm_cache().unwrap_or(false);
+                    queue = lock(&shared.queue);
+                }
             }
             let n = queue.jobs.len().min(BATCH);
             queue.jobs.drain(..n).collect()

@@ -39,8 +39,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::store::signal::{CHECK_INTERVAL, ChangeSignal};
 use crate::store::{Credential, Revision, Store};
@@ -60,6 +61,8 @@ pub(super) enum Fast {
 #[derive(Default)]
 pub struct CredentialCache {
     state: RwLock<State>,
+    /// The fast path decided something since the last [`warm`](CredentialCache::warm).
+    used: AtomicBool,
 }
 
 #[derive(Default)]
@@ -128,10 +131,34 @@ impl CredentialCache {
             return Fast::Stale;
         }
         match state.entries.get(hash) {
-            Some(found) => Fast::Hit(Arc::clone(found)),
+            Some(found) => {
+                // Read first: a store on every request would bounce the cache line.
+                if !self.used.load(Ordering::Relaxed) {
+                    self.used.store(true, Ordering::Relaxed);
+                }
+                Fast::Hit(Arc::clone(found))
+            }
             None => Fast::Miss(state.generation),
         }
     }
+
+    /// Refreshes ahead of time, if the fast path was used since the last call: run every
+    /// [`WARM_EVERY`](Self::WARM_EVERY) by a thread that may read the database, it keeps the
+    /// fast path's window from lapsing under steady traffic, which would otherwise send
+    /// every request to the database once per [`CHECK_INTERVAL`]. The window's rules are
+    /// the same; only the refresh comes sooner.
+    /// Returns whether it refreshed.
+    pub(super) fn warm(&self, store: &Store) -> anyhow::Result<bool> {
+        if !self.used.swap(false, Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.refresh_checking(store, Self::WARM_EVERY)?;
+        Ok(true)
+    }
+
+    /// How often [`warm`](Self::warm) is to run: half the window, so that each refresh
+    /// (and file check) comes before the window it renews ends.
+    pub const WARM_EVERY: Duration = CHECK_INTERVAL.checked_div(2).unwrap();
 
     /// Reads the revision (and, every [`CHECK_INTERVAL`], checks that the database and
     /// its signal are still the ones opened), empties the cache if anything changed, and
@@ -139,6 +166,12 @@ impl CredentialCache {
     /// lookups, in the same snapshot when there is one: the signal is read before the
     /// snapshot's first read, so the stamp never claims more than the snapshot holds.
     pub(super) fn refresh(&self, store: &Store) -> anyhow::Result<u64> {
+        self.refresh_checking(store, CHECK_INTERVAL)
+    }
+
+    /// [`refresh`](Self::refresh), checking the files if they were last checked at least
+    /// `files_after` ago.
+    fn refresh_checking(&self, store: &Store, files_after: Duration) -> anyhow::Result<u64> {
         // Taken before anything is read: the fast path's window then ends at most
         // CHECK_INTERVAL after the revision was read, which a writer that could not
         // signal relies on (see `Sqlite::signal_for_write`).
@@ -146,7 +179,7 @@ impl CredentialCache {
         let due = self
             .read()
             .file_checked
-            .is_none_or(|t| t.elapsed() >= CHECK_INTERVAL);
+            .is_none_or(|t| t.elapsed() >= files_after);
         let signal = if due {
             if let Err(e) = store.check_same_database() {
                 self.write().file_checked = None;

@@ -189,3 +189,31 @@ fn a_shared_cache_never_outlives_a_revocation() {
         .expect("current again after a's refresh");
     assert!(!again.is_allowed());
 }
+
+/// Warming refreshes only when the fast path was used since the last time, and then
+/// reopens its window, files checked and revision read.
+#[test]
+fn warming_reopens_a_used_fast_path() {
+    let s = setup();
+    let v = warm(&s.path, &s.secret);
+    std::thread::sleep(CHECK_INTERVAL);
+    assert!(!the_fast_path_holds(&v, &s.secret), "the window has ended");
+    assert!(v.warm_cache().unwrap(), "used before: warms");
+    assert!(!v.warm_cache().unwrap(), "not used since: nothing to do");
+    assert!(
+        the_fast_path_holds(&v, &s.secret),
+        "the window is open again"
+    );
+}
+
+/// A warming refresh is a refresh: it finds a change the signal did not carry, and the
+/// cache no longer answers for the revoked token.
+#[test]
+fn warming_never_keeps_a_revoked_token() {
+    let s = setup();
+    let mut v = warm(&s.path, &s.secret);
+    crate::store::testing::revoke_without_signal(&s.admin, &s.id);
+    assert!(v.warm_cache().unwrap());
+    assert!(!the_fast_path_holds(&v, &s.secret));
+    assert!(!allowed(&mut v, &s.secret));
+}
