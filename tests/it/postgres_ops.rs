@@ -306,6 +306,13 @@ fn sslmode_and_sslrootcert_as_libpq() {
     .code(1);
     assert!(run.stderr.contains("IP address mismatch"), "{}", run.stderr);
     assert!(run.stderr.contains("sslrootcert"), "{}", run.stderr);
+    // The refusal is a failed handshake, with its advice (the URL names sslrootcert too).
+    assert!(
+        run.stderr
+            .contains("hint: the TLS connection to PostgreSQL failed"),
+        "{}",
+        run.stderr
+    );
 
     // serve over verify-full: its connections are TLS.
     let full = url(

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use postgres::config::Host;
 use postgres::{Client, Config, NoTls, Statement};
-use postgres_openssl::MakeTlsConnector;
 
 use super::{pgpass, tls};
 use crate::store::location::PostgresUrl;
@@ -49,7 +48,7 @@ impl Conn {
 pub(super) struct Pool {
     config: Config,
     /// `None` for `sslmode=disable`: plain connections, no TLS context at all.
-    tls: Option<MakeTlsConnector>,
+    tls: Option<tls::Connector>,
     idle: Mutex<Vec<Conn>>,
 }
 
