@@ -319,7 +319,7 @@ fn decide(verifier: &mut Verifier, batch: Vec<Job>) -> Vec<Answer> {
 /// `SCHED_BATCH`: same share of the CPU, but a wake-up does not preempt the thread that
 /// is running (the runtime, on a single CPU), so questions arrive in batches. Best effort:
 /// without it the server is merely slower.
-fn batch_scheduling() {
+pub(super) fn batch_scheduling() {
     #[cfg(target_os = "linux")]
     // SAFETY: sched_setscheduler with pid 0 changes only the calling thread's policy
     // and reads nothing but the parameter struct passed by reference.
