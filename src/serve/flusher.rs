@@ -40,7 +40,7 @@ impl Flusher {
             .spawn(move || {
                 // Its wake-ups, ten a second on a busy server, must not preempt the
                 // runtime in the middle of answering.
-                super::verifiers::batch_scheduling();
+                super::batch_scheduling();
                 let mut last = Instant::now();
                 let mut replaced = false;
                 // Until told to stop (or the server is gone): tick.

@@ -244,7 +244,7 @@ impl Drop for PanicGuard<'_> {
 /// next question queued wakes it).
 fn work(mut verifier: Verifier, shared: &Shared, warms: bool) {
     let _guard = PanicGuard(shared);
-    batch_scheduling();
+    super::batch_scheduling();
     loop {
         let batch: Vec<Job> = {
             let mut queue = lock(&shared.queue);
@@ -314,17 +314,4 @@ fn decide(verifier: &mut Verifier, batch: Vec<Job>) -> Vec<Answer> {
         .zip(firsts.into_iter().zip(seconds))
         .map(|((_, reply), decided)| (reply, decided))
         .collect()
-}
-
-/// `SCHED_BATCH`: same share of the CPU, but a wake-up does not preempt the thread that
-/// is running (the runtime, on a single CPU), so questions arrive in batches. Best effort:
-/// without it the server is merely slower.
-pub(super) fn batch_scheduling() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sched_setscheduler with pid 0 changes only the calling thread's policy
-    // and reads nothing but the parameter struct passed by reference.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
-    }
 }
