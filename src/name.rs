@@ -133,7 +133,11 @@ impl LookAlike {
         let first = self.skeleton.chars().next();
         (0..128u8)
             .filter(|&b| match ascii_prototypes() {
-                Some(table) => table[usize::from(b)].chars().next() == first,
+                // An empty skeleton would let the next character decide: ask then too.
+                Some(table) => {
+                    let prototype = &table[usize::from(b)];
+                    prototype.is_empty() || prototype.chars().next() == first
+                }
                 None => true,
             })
             .collect()

@@ -146,8 +146,7 @@ impl CredentialCache {
     /// [`WARM_EVERY`](Self::WARM_EVERY) by a thread that may read the database, it keeps the
     /// fast path's window from lapsing under steady traffic, which would otherwise send
     /// every request to the database once per [`CHECK_INTERVAL`]. The window's rules are
-    /// the same; only the refresh comes sooner.
-    /// Returns whether it refreshed.
+    /// the same; only the refresh comes sooner. Returns whether it refreshed.
     pub(super) fn warm(&self, store: &Store) -> anyhow::Result<bool> {
         if !self.used.swap(false, Ordering::Relaxed) {
             return Ok(false);
