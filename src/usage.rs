@@ -323,6 +323,28 @@ pub struct DayUsage {
     pub day: NaiveDate,
     pub allowed: u64,
     pub denied: u64,
+    /// Of `denied`, those refused by the token's rate limit.
+    pub rate_limited: u64,
+}
+
+/// Every day of `days` (numbered from the epoch), with the counts `found` has for it
+/// (allowed, denied, rate-limited), or none.
+pub fn days(
+    days: std::ops::RangeInclusive<i64>,
+    found: &std::collections::HashMap<i64, (u64, u64, u64)>,
+) -> Vec<DayUsage> {
+    days.map(|d| {
+        let (allowed, denied, rate_limited) = found.get(&d).copied().unwrap_or_default();
+        DayUsage {
+            day: DateTime::from_timestamp(d.saturating_mul(86_400), 0)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                .date_naive(),
+            allowed,
+            denied,
+            rate_limited,
+        }
+    })
+    .collect()
 }
 
 /// Uses of tokens this database does not know, per source IP.

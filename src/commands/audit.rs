@@ -109,6 +109,7 @@ fn one_token(
         token: TokenJson::new(t, &token_requests, ctx.now),
         requests: days.iter().map(|d| d.allowed + d.denied).sum(),
         denied: days.iter().map(|d| d.denied).sum(),
+        rate_limited: days.iter().map(|d| d.rate_limited).sum(),
         distinct_ips: ips.len(),
         flags,
         by_ip: (args.by != Some(AuditBy::Day)).then_some(&ips[..]),

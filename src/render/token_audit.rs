@@ -17,6 +17,8 @@ pub struct TokenAudit<'a> {
     pub token: TokenJson<'a>,
     pub requests: u64,
     pub denied: u64,
+    /// Of `denied`, those refused by the token's rate limit.
+    pub rate_limited: u64,
     pub distinct_ips: usize,
     pub flags: &'a [Finding],
     /// `None` when `--by day` left it out.
@@ -36,8 +38,13 @@ pub struct TokenAudit<'a> {
 impl View for TokenAudit<'_> {
     fn text(&self, style: &Style) -> String {
         let t = &self.token;
+        // Rate-limited requests are named only when there are any.
+        let limited = match self.rate_limited {
+            0 => String::new(),
+            n => format!(" ({n} rate-limited)"),
+        };
         let mut out = format!(
-            "Token {} '{}' ({}): {}, {} denied, {} since {}\n",
+            "Token {} '{}' ({}): {}, {} denied{limited}, {} since {}\n",
             t.id,
             escape(t.name),
             t.status,
@@ -54,9 +61,14 @@ impl View for TokenAudit<'_> {
             out.push_str(&ip_table(ips, &self.window, style));
         }
         if let Some(days) = self.by_day {
-            let mut table = Table::new(&["DAY (UTC)", "ALLOWED", "DENIED"]);
+            let limited = days.iter().any(|d| d.rate_limited > 0);
+            let mut headers = vec!["DAY (UTC)", "ALLOWED", "DENIED"];
+            headers.extend(limited.then_some("LIMITED"));
+            let mut table = Table::new(&headers);
             for d in days.iter().filter(|d| d.allowed + d.denied > 0) {
-                table.row(vec![d.day.into(), d.allowed.into(), d.denied.into()]);
+                let mut row = vec![d.day.into(), d.allowed.into(), d.denied.into()];
+                row.extend(limited.then(|| d.rate_limited.into()));
+                table.row(row);
             }
             if !table.is_empty() {
                 out.push('\n');
@@ -77,11 +89,11 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::render::sample;
+    use crate::render::{Style, sample};
     use crate::usage::Requests;
 
-    #[test]
-    fn human() {
+    /// An audit of one token over 7 days; its one denial rate-limited when `limited`.
+    fn sample_audit(limited: u64, check: impl FnOnce(&TokenAudit, &Style)) {
         let style = sample::style();
         let t = sample::token("k3j9x0a1", "importer");
         let ips = [IpUsage {
@@ -96,11 +108,13 @@ mod tests {
                 day: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
                 allowed: 0,
                 denied: 0,
+                rate_limited: 0,
             },
             DayUsage {
                 day: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
                 allowed: 0,
                 denied: 1,
+                rate_limited: limited,
             },
         ];
         let audit = TokenAudit {
@@ -108,6 +122,7 @@ mod tests {
             token: TokenJson::new(&t, &Requests::default(), style.now),
             requests: 1,
             denied: 1,
+            rate_limited: limited,
             distinct_ips: 1,
             flags: &[],
             by_ip: Some(&ips),
@@ -115,7 +130,13 @@ mod tests {
             window: "7D".into(),
             predecessors: &[],
         };
-        insta::assert_snapshot!(audit.text(&style), @r"
+        check(&audit, &style);
+    }
+
+    #[test]
+    fn human() {
+        sample_audit(0, |audit, style| {
+            insta::assert_snapshot!(audit.text(style), @r"
         Token k3j9x0a1 'importer' (active): 1 request, 1 denied, 1 source IP since 2026-02-24 10:00 UTC (7 days ago)
 
         IP       ALLOWED (7D)  DENIED (7D)  FIRST SEEN  LAST SEEN
@@ -124,5 +145,24 @@ mod tests {
         DAY (UTC)   ALLOWED  DENIED
         2026-03-03  0        1
         ");
+        });
+    }
+
+    #[test]
+    fn rate_limited_requests_are_named_when_there_are_some() {
+        sample_audit(1, |audit, style| {
+            insta::assert_snapshot!(audit.text(style), @r"
+            Token k3j9x0a1 'importer' (active): 1 request, 1 denied (1 rate-limited), 1 source IP since 2026-02-24 10:00 UTC (7 days ago)
+
+            IP       ALLOWED (7D)  DENIED (7D)  FIRST SEEN  LAST SEEN
+            (no IP)  0             1            just now    just now
+
+            DAY (UTC)   ALLOWED  DENIED  LIMITED
+            2026-03-03  0        1       1
+            ");
+            let json = serde_json::to_value(audit).unwrap();
+            assert_eq!(json["rate_limited"], 1);
+            assert_eq!(json["by_day"][1]["rate_limited"], 1);
+        });
     }
 }

@@ -204,6 +204,7 @@ mod tests {
                 day: first + chrono::Days::new(i),
                 allowed: u64::from(i == 29),
                 denied: u64::from(i == 29),
+                rate_limited: 0,
             })
             .collect();
         let flags = [Finding {

@@ -218,6 +218,22 @@ fn a_burst_gets_exactly_the_excess_as_429() {
             .contains("DENIED  LIMITED  IPS"),
         "{table}"
     );
+    // And the token's own audit, as a total and by day.
+    let one = env.run(&["audit", &token.id, "--json"]).success().json();
+    assert_eq!(
+        (&one["denied"], &one["rate_limited"]),
+        (&5.into(), &4.into())
+    );
+    let by_day: u64 = one["by_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rate_limited"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_day, 4);
+    let page = env.run(&["audit", &token.id]).success().stdout;
+    assert!(page.contains("5 denied (4 rate-limited)"), "{page}");
+    assert!(page.contains("DENIED  LIMITED"), "{page}");
 }
 
 /// The precision the README states: each `serve` process enforces the full limit on its

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Transaction};
 use serde_json::json;
@@ -28,7 +28,8 @@ const HOURS_30D: i64 = 30 * 24;
 /// counted by one committer at a time: "usag".
 const USAGE_LOCK: i64 = 0x7573_6167;
 
-const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed)::bigint, sum(denied)::bigint FROM usage \
+const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed)::bigint, sum(denied)::bigint, \
+             sum(limited)::bigint FROM usage \
      WHERE hour >= $1 {token} GROUP BY hour / 24";
 /// `NEW_IP`: IPs first seen since `$1` by tokens seen from other IPs before.
 const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips n \
@@ -73,10 +74,6 @@ fn for_token<'a>(
 /// A count as stored (never negative).
 fn count(r: &Row, i: usize) -> anyhow::Result<u64> {
     Ok(r.try_get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-}
-
-fn day_of_hour(hour: i64) -> NaiveDate {
-    from_ts(hour.div_euclid(24) * 86_400).date_naive()
 }
 
 /// Whether `row` may have a source row of its own, under the per-hour bound, as counted
@@ -320,23 +317,14 @@ impl UsageCounters for Postgres {
         let first_day = first_hour.div_euclid(24);
         let last_day = hour_of(now).div_euclid(24);
         let (sql, params) = for_token(DAILY_SQL, "token_pk", &key, &[&first_hour]);
-        let found: HashMap<i64, (u64, u64)> = self.with(|c| {
+        let found: HashMap<i64, (u64, u64, u64)> = self.with(|c| {
             c.client
                 .query(&sql, &params)?
                 .iter()
-                .map(|r| Ok((r.try_get(0)?, (count(r, 1)?, count(r, 2)?))))
+                .map(|r| Ok((r.try_get(0)?, (count(r, 1)?, count(r, 2)?, count(r, 3)?))))
                 .collect()
         })?;
-        Ok((first_day..=last_day)
-            .map(|d| {
-                let (allowed, denied) = found.get(&d).copied().unwrap_or((0, 0));
-                DayUsage {
-                    day: day_of_hour(d * 24),
-                    allowed,
-                    denied,
-                }
-            })
-            .collect())
+        Ok(crate::usage::days(first_day..=last_day, &found))
     }
 
     fn window_totals(&self, since: DateTime<Utc>) -> Result<HashMap<i64, WindowTotals>> {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{ToSql, params};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ use crate::usage::{
 const HOURS_24H: i64 = 24;
 const HOURS_30D: i64 = 30 * 24;
 
-pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied) FROM usage \
+pub(super) const DAILY_SQL: &str = "SELECT hour / 24, sum(allowed), sum(denied), sum(limited) FROM usage \
              WHERE hour >= :since {token} GROUP BY hour / 24";
 /// `NEW_IP`: IPs first seen since `:day_start` by tokens seen from other IPs before.
 pub(super) const NEW_IPS_SQL: &str = "SELECT n.token_pk, n.ip, n.first_seen FROM token_ips n \
@@ -65,10 +65,6 @@ pub(super) fn bind<'a>(
         all.push((":token", k));
     }
     all
-}
-
-fn day_of_hour(hour: i64) -> NaiveDate {
-    from_ts(hour.div_euclid(24) * 86_400).date_naive()
 }
 
 /// The sources with rows of their own, per hour of unknown and malformed tokens (`None`)
@@ -289,21 +285,12 @@ impl UsageCounters for Sqlite {
         let last_day = hour_of(now).div_euclid(24);
         let sql = for_token(DAILY_SQL, "token_pk", key);
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let found: HashMap<i64, (u64, u64)> = stmt
+        let found: HashMap<i64, (u64, u64, u64)> = stmt
             .query_map(&*bind(&[(":since", &first_hour)], &key), |r| {
-                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok((first_day..=last_day)
-            .map(|d| {
-                let (allowed, denied) = found.get(&d).copied().unwrap_or((0, 0));
-                DayUsage {
-                    day: day_of_hour(d * 24),
-                    allowed,
-                    denied,
-                }
-            })
-            .collect())
+        Ok(crate::usage::days(first_day..=last_day, &found))
     }
 
     /// Per token used since `since`: totals, distinct IPs and last use in the window.
