@@ -898,10 +898,18 @@ pub(crate) fn replace_once(text: &str, from: &str, to: &str) -> String {
 }
 
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` different free ports: each is held until all are chosen. (Ports chosen one after
+/// the other may be the same one twice; nginx then serves two server blocks from one
+/// socket, and the first answers for both.)
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("a free port").port())
 }
 
 pub(crate) fn is_root() -> bool {
@@ -923,9 +931,9 @@ impl Nginx {
     /// server in nginx that shows what it was passed, or by `app` when given.
     pub(crate) fn start(binary: &Path, dir: &Path, site: &str, app: Option<SocketAddr>) -> Nginx {
         std::fs::create_dir_all(dir.join("logs")).unwrap();
-        let front = free_port();
+        let [front, spare] = free_ports();
         let own_app = app.is_none();
-        let app = app.map_or_else(free_port, |a| a.port());
+        let app = app.map_or(spare, |a| a.port());
         let site = replace_once(site, "127.0.0.1:3000", &format!("127.0.0.1:{app}"));
         let site = replace_once(&site, "listen 80;", &format!("listen 127.0.0.1:{front};"));
         std::fs::write(dir.join("site.conf"), site).unwrap();
