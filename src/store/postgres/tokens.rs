@@ -143,6 +143,10 @@ fn by_id(c: &mut impl GenericClient, id: &str, lock: bool) -> anyhow::Result<Opt
         .transpose()
 }
 
+/// The active tokens named $1 at $2, oldest first: `active_named` and its ids.
+const ACTIVE_NAMED: &str = "FROM tokens WHERE name = $1 AND revoked_at IS NULL \
+     AND (expires_at IS NULL OR expires_at > $2) ORDER BY pk";
+
 fn require(c: &mut impl GenericClient, id: &str, lock: bool) -> anyhow::Result<TokenRecord> {
     by_id(c, id, lock)?.ok_or_else(|| Error::NotFound(id.to_string()).into())
 }
@@ -265,21 +269,13 @@ impl Tokens for Postgres {
     }
 
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE name = $1 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > $2) ORDER BY pk"
-        );
+        let sql = format!("SELECT {COLUMNS} {ACTIVE_NAMED}");
         self.with(|c| records(c.client.query(&sql, &[&name, &ts(now)])?))
     }
 
     fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let rows = self.with(|c| {
-            Ok(c.client.query(
-                "SELECT id FROM tokens WHERE name = $1 AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > $2) ORDER BY pk",
-                &[&name, &ts(now)],
-            )?)
-        })?;
+        let sql = format!("SELECT id {ACTIVE_NAMED}");
+        let rows = self.with(|c| Ok(c.client.query(&sql, &[&name, &ts(now)])?))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 

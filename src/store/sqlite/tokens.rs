@@ -139,6 +139,10 @@ impl Sqlite {
     }
 }
 
+/// The active tokens named ?1 at ?2, oldest first: `active_named` and its ids.
+const ACTIVE_NAMED: &str = "FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
+     AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk";
+
 /// The first name among `rows` (one column) that `wanted` accepts.
 fn first_wanted(
     mut rows: rusqlite::Rows<'_>,
@@ -300,20 +304,17 @@ impl Tokens for Sqlite {
 
     /// Active tokens with this exact name (for the "already exists" warning).
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} {ACTIVE_NAMED}"))?;
         let rows = stmt.query_map(params![name, ts(now)], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT id {ACTIVE_NAMED}"))?;
         let ids = stmt.query_map(params![name, ts(now)], |r| r.get(0))?;
         Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
