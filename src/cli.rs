@@ -97,24 +97,187 @@ pub enum ColorChoice {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
+    /// Create the database, and say where it is
+    ///
+    /// Creates the database file (mode 0600, in a directory with mode 0700) at --db, else
+    /// TOKENCTL_DB, else the default path. Only init, create and config set create a
+    /// database: every other command refuses a missing one, so that a mistyped path is an
+    /// error rather than an empty database. Running it again changes nothing.
     Init(InitArgs),
+    /// Create a token and print its secret, once
+    ///
+    /// Prints only the token and a newline on stdout (a notice goes to stderr), so that
+    /// `TOKEN=$(tokenctl create ...)` captures exactly the secret. With --json, prints the
+    /// token's metadata and the secret as "token". On a terminal, asks for whatever is missing.
+    /// Tokens may share a name (a warning says so) unless --if-absent is given.
     Create(CreateArgs),
+    /// List tokens
+    ///
+    /// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS
+    /// (and LIMIT, before STATUS, when a token listed has a rate limit). Only tokens that are
+    /// neither expired nor revoked (active; rotating: rotated, in their grace period;
+    /// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens
+    /// out: their successor is the one to renew.
     List(ListArgs),
+    /// Show one token: metadata, usage and history (never the secret)
+    ///
+    /// Usage covers the last use and its IP, requests in the last 24h, 7d and 30d (allowed and
+    /// denied), each source IP with first and last sighting, and a 30-day sparkline.
     Show(ShowArgs),
+    /// Revoke a token: it stops working on the very next request
+    ///
+    /// By name, also revokes the tokens of the name's rotation chain that still work (an old
+    /// token in its rotation grace period): after a leak, both secrets must stop. By id, only
+    /// that token (a warning names predecessors that still work). Several unrelated active
+    /// tokens of one name are refused and listed: give the id. Asks for confirmation on a
+    /// terminal unless --yes; without a terminal --yes is required. Revoking a token that is
+    /// already revoked changes nothing and succeeds, and so does revoking a name whose tokens
+    /// are all revoked.
     Revoke(RevokeArgs),
+    /// Suspend a token: refused from the very next request until resumed
+    ///
+    /// For incident response: is this the token causing it? Suspend, watch, resume. A
+    /// suspended token is refused as unauthenticated (serve answers 401, reason 'suspended';
+    /// verify exits 3) and logged as such; its expiry keeps running, and it cannot be rotated
+    /// until resumed. By name, also suspends the tokens of the name's rotation chain that
+    /// still work (an old token in its rotation grace period: the integration may still use
+    /// it); by id, only that token. Several unrelated tokens of one name are refused and
+    /// listed: give the id. Suspending a suspended token changes nothing and succeeds; a
+    /// revoked or expired token is refused (exit 2).
     Suspend(SuspendArgs),
+    /// Resume a suspended token: it works again from the very next request
+    ///
+    /// Ends a suspension (see `tokenctl suspend`); by name, also of the suspended tokens of
+    /// the name's rotation chain. Resuming a token that is not suspended
+    /// changes nothing and succeeds, so that a script may resume unconditionally; a revoked or
+    /// expired token is refused (exit 2).
     Resume(ResumeArgs),
+    /// Set or remove a token's rate limit
+    ///
+    /// At most N requests per second, minute or hour (10/s, 100/min, 5000/h): over it, serve
+    /// answers 429 with Retry-After and the RateLimit headers, and the library's verifier
+    /// refuses with reason 'rate_limited'. A token may make N requests at once, then one
+    /// more every 1/N of the unit (a bucket of N, refilled at the limit's rate). Each serve
+    /// process counts on its own, in memory: see the README ("Rate limits") for several
+    /// servers and restarts. Takes effect from the next request; the limit moves to the
+    /// successor when the token is rotated. Setting the limit a token has already, or
+    /// removing none, changes nothing and succeeds.
     Limit(LimitArgs),
+    /// Replace a token with a new one, letting the old one work for a grace period
+    ///
+    /// The new token gets the same name, environment, scopes, allowed IPs and description, and
+    /// its secret is printed like `create` prints it. The old token expires after the grace
+    /// period (default 24h); `--grace 0` revokes it at once. History links the two.
     Rotate(RotateArgs),
+    /// Audit usage: requests, source IPs and anomaly flags
+    ///
+    /// Without ID|NAME: one row per token with requests, denied, distinct IPs, last use and
+    /// flags over the window (default 30d), and uses of unknown or malformed tokens. With
+    /// ID|NAME: that token's usage per IP and per day. Flags are about the last 24 hours:
+    /// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 5 when any flag is raised, and 1
+    /// when the check itself fails (a missing or unreadable database).
     Audit(AuditArgs),
+    /// Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden
+    ///
+    /// Reads the token from $TOKENCTL_TOKEN when it is set, else from the first line of stdin
+    /// (with a hidden prompt on a terminal). Never from an argument: arguments end up in shell
+    /// history and in `ps`. Records the use, allowed or denied, unless --no-record.
     Verify(VerifyArgs),
+    /// Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy
+    ///
+    /// Answers /auth (any method) for a reverse proxy: 200 with X-Token-Id, X-Token-Name
+    /// (percent-encoded where not printable ASCII) and X-Token-Scopes when the bearer token may
+    /// make the original request (X-Original-Method/-URI or X-Forwarded-Method/-Uri); 401 with
+    /// `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
+    /// revoked, expired or suspended token; 403 with error="insufficient_scope" for scope, IP
+    /// allow list, environment, or a request no rule maps; 429 with Retry-After and the IETF
+    /// RateLimit-Policy and RateLimit headers for a token over its rate limit (each server
+    /// process counts on its own); 503 when the database cannot answer.
+    ///
+    /// The scope needed is /api/<module>/... with GET, HEAD, OPTIONS → read; POST, PUT, PATCH →
+    /// write; DELETE → delete, unless --rules says otherwise. The client address is X-Real-IP or
+    /// the first X-Forwarded-For entry when the peer is a trusted proxy, else the peer. Every
+    /// request is decided on the database as it is after the request arrived (no stale cache),
+    /// so a revoked token is refused at once. Usage is committed every second; SIGTERM or
+    /// SIGINT commit it and exit 0 (SIGKILL loses at most the last second of counts). Also
+    /// serves /healthz and /metrics (Prometheus).
+    ///
+    /// For OAuth clients: POST /introspect (RFC 7662) answers about the form's token to a
+    /// caller whose own bearer token grants tokenctl:read (only by name: * does not cover
+    /// it): {"active":false} for any token /auth would refuse. POST /revoke (RFC 7009)
+    /// revokes the form's token, its presentation being the authorisation; it answers 200
+    /// whatever the token was, at most 20 times a minute per client address.
     Serve(ServeArgs),
+    /// Show or change the database's settings
+    ///
+    /// Settings live in the database, so every admin and process shares them:
+    /// token_prefix, default_lifetime, max_lifetime, modules, usage_retention, token_retention,
+    /// spike_factor, spike_min_requests.
     Config(ConfigArgs),
+    /// Delete old usage counters, or with --tokens old revoked and expired tokens
+    ///
+    /// Deletes the hourly request counts (per token and source IP, and those of unknown or
+    /// malformed tokens) older than the given age, by default the setting usage_retention
+    /// (400d). Tokens, their first/last-seen IPs and the event log are kept; the deletion is
+    /// itself recorded in the event log.
+    ///
+    /// With --tokens, deletes instead the tokens revoked or expired longer ago than
+    /// --older-than, by default the setting token_retention (400d). Their usage counters and
+    /// first/last-seen IPs go with them; their events stay in the event log, where each
+    /// deletion is recorded too.
     Prune(PruneArgs),
+    /// Copy the database to a file only its owner can read
+    ///
+    /// Writes a consistent copy through SQLite's online backup API while servers and admins go
+    /// on using the database: the copy holds every change committed before it began. The file
+    /// is created mode 0600 whatever the umask (it holds the tokens' hashes and usage), checked,
+    /// and synced to disk before it appears at PATH. An existing PATH is refused unless
+    /// --force; a symbolic link at PATH is never followed (with --force, the link itself is
+    /// replaced); missing directories are made 0700. Logs a `backup` event. To restore, see
+    /// `sqlite3 .restore` in SECURITY.md.
     Backup(BackupArgs),
+    /// Copy every token, setting, event and usage row into a new database
+    ///
+    /// Copies the database (--db, TOKENCTL_DB) into DEST, an SQLite file or a PostgreSQL
+    /// database (postgres://…), whichever kind the source is: tokens with their hashes (every
+    /// secret keeps working, none is reissued), statuses, rotations, expiry, allowed IPs and
+    /// last use, the settings, the admin event log and the usage counters. The source is read
+    /// in one consistent snapshot while servers go on using it, and is left unchanged. DEST is
+    /// written in one transaction, ending with a `copy` event that names the source: a failure
+    /// at any point leaves DEST as it was. DEST must hold no tokenctl data: a path where
+    /// there is nothing (created 0600, missing directories 0700; a symbolic link there is
+    /// refused, never followed), or a PostgreSQL database without tokenctl's schema (it is
+    /// created) or with an empty one. Uses that servers record after the snapshot stay in the
+    /// source: stop them first, then start them on DEST. A URL's password is never printed.
     Copy(CopyArgs),
+    /// Find leaked tokens in files and git history, and revoke them
+    ///
+    /// Searches the files under each PATH (default: the current directory) for tokens of this
+    /// format with a valid checksum, whatever their prefix, and shows where each one is (path,
+    /// line, column counted in characters), its hint (never the token) and its status in this
+    /// database: active, expired, revoked, or unknown (not in this database). Hidden and
+    /// git-ignored files are searched too; binary files, files above --max-size and the inside
+    /// of .git directories are skipped and counted.
+    ///
+    /// --git also searches every blob reachable from any ref of the repositories that hold the
+    /// PATHs, each blob once, shown with the commit that added it. --revoke revokes the active
+    /// (and suspended) tokens found at once (no question asked: the flag is the decision, and
+    /// every target was proven by its own secret) and prints the command that issues a
+    /// replacement.
+    ///
+    /// Exit status: 5 when an active or suspended token is found, also when --revoke revoked
+    /// it (the secret is still where it was found); with --strict also when an unknown token
+    /// is found; 1 when the search or the lookup failed; 0 otherwise.
     Scan(ScanArgs),
+    /// Print the completion script for bash, zsh, fish, elvish or PowerShell
+    ///
+    /// Prints the same script as the file in the repository's completions/ folder. Save it
+    /// where the shell looks for completions, or load it from the shell's start-up file. The
+    /// script asks tokenctl (which must be on PATH) what to offer: subcommands, flags, their
+    /// fixed values, and from the database the token ids and names, environments, catalogue
+    /// scopes and setting keys. Completing never creates a database or prints a secret.
     Completions(CompletionsArgs),
 }
 
@@ -145,12 +308,6 @@ impl Command {
     }
 }
 
-/// Create the database, and say where it is
-///
-/// Creates the database file (mode 0600, in a directory with mode 0700) at --db, else
-/// TOKENCTL_DB, else the default path. Only init, create and config set create a
-/// database: every other command refuses a missing one, so that a mistyped path is an
-/// error rather than an empty database. Running it again changes nothing.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -158,12 +315,6 @@ Examples:
   tokenctl --db /var/lib/tokenctl/tokens.db init")]
 pub struct InitArgs {}
 
-/// Create a token and print its secret, once
-///
-/// Prints only the token and a newline on stdout (a notice goes to stderr), so that
-/// `TOKEN=$(tokenctl create ...)` captures exactly the secret. With --json, prints the
-/// token's metadata and the secret as "token". On a terminal, asks for whatever is missing.
-/// Tokens may share a name (a warning says so) unless --if-absent is given.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -240,13 +391,6 @@ pub enum StatusFilter {
     All,
 }
 
-/// List tokens
-///
-/// Shows one row per token: ID, NAME, ENV, SCOPES, EXPIRES, LAST USED, REQ 24H, STATUS
-/// (and LIMIT, before STATUS, when a token listed has a rate limit). Only tokens that are
-/// neither expired nor revoked (active; rotating: rotated, in their grace period;
-/// suspended) unless --status says otherwise. --expiring-within leaves rotating tokens
-/// out: their successor is the one to renew.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -277,10 +421,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// Show one token: metadata, usage and history (never the secret)
-///
-/// Usage covers the last use and its IP, requests in the last 24h, 7d and 30d (allowed and
-/// denied), each source IP with first and last sighting, and a 30-day sparkline.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -296,15 +436,6 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
-/// Revoke a token: it stops working on the very next request
-///
-/// By name, also revokes the tokens of the name's rotation chain that still work (an old
-/// token in its rotation grace period): after a leak, both secrets must stop. By id, only
-/// that token (a warning names predecessors that still work). Several unrelated active
-/// tokens of one name are refused and listed: give the id. Asks for confirmation on a
-/// terminal unless --yes; without a terminal --yes is required. Revoking a token that is
-/// already revoked changes nothing and succeeds, and so does revoking a name whose tokens
-/// are all revoked.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -329,16 +460,6 @@ pub struct RevokeArgs {
     pub json: bool,
 }
 
-/// Suspend a token: refused from the very next request until resumed
-///
-/// For incident response: is this the token causing it? Suspend, watch, resume. A
-/// suspended token is refused as unauthenticated (serve answers 401, reason 'suspended';
-/// verify exits 3) and logged as such; its expiry keeps running, and it cannot be rotated
-/// until resumed. By name, also suspends the tokens of the name's rotation chain that
-/// still work (an old token in its rotation grace period: the integration may still use
-/// it); by id, only that token. Several unrelated tokens of one name are refused and
-/// listed: give the id. Suspending a suspended token changes nothing and succeeds; a
-/// revoked or expired token is refused (exit 2).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -360,12 +481,6 @@ pub struct SuspendArgs {
     pub json: bool,
 }
 
-/// Resume a suspended token: it works again from the very next request
-///
-/// Ends a suspension (see `tokenctl suspend`); by name, also of the suspended tokens of
-/// the name's rotation chain. Resuming a token that is not suspended
-/// changes nothing and succeeds, so that a script may resume unconditionally; a revoked or
-/// expired token is refused (exit 2).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -397,16 +512,6 @@ impl LimitValue {
     }
 }
 
-/// Set or remove a token's rate limit
-///
-/// At most N requests per second, minute or hour (10/s, 100/min, 5000/h): over it, serve
-/// answers 429 with Retry-After and the RateLimit headers, and the library's verifier
-/// refuses with reason 'rate_limited'. A token may make N requests at once, then one
-/// more every 1/N of the unit (a bucket of N, refilled at the limit's rate). Each serve
-/// process counts on its own, in memory: see the README ("Rate limits") for several
-/// servers and restarts. Takes effect from the next request; the limit moves to the
-/// successor when the token is rotated. Setting the limit a token has already, or
-/// removing none, changes nothing and succeeds.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -433,11 +538,6 @@ pub struct LimitArgs {
     pub json: bool,
 }
 
-/// Replace a token with a new one, letting the old one work for a grace period
-///
-/// The new token gets the same name, environment, scopes, allowed IPs and description, and
-/// its secret is printed like `create` prints it. The old token expires after the grace
-/// period (default 24h); `--grace 0` revokes it at once. History links the two.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -476,13 +576,6 @@ pub enum AuditBy {
     Day,
 }
 
-/// Audit usage: requests, source IPs and anomaly flags
-///
-/// Without ID|NAME: one row per token with requests, denied, distinct IPs, last use and
-/// flags over the window (default 30d), and uses of unknown or malformed tokens. With
-/// ID|NAME: that token's usage per IP and per day. Flags are about the last 24 hours:
-/// NEW_IP, SPIKE, DENIED_USE, IP_BLOCKED. --check exits 5 when any flag is raised, and 1
-/// when the check itself fails (a missing or unreadable database).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -523,11 +616,6 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
-/// Check a token, as the API would: exit 0 allowed, 3 unauthenticated, 4 forbidden
-///
-/// Reads the token from $TOKENCTL_TOKEN when it is set, else from the first line of stdin
-/// (with a hidden prompt on a terminal). Never from an argument: arguments end up in shell
-/// history and in `ps`. Records the use, allowed or denied, unless --no-record.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -559,30 +647,6 @@ pub struct VerifyArgs {
     pub token_argument: Option<String>,
 }
 
-/// Run the forward-auth endpoint for nginx, Caddy, Traefik or Envoy
-///
-/// Answers /auth (any method) for a reverse proxy: 200 with X-Token-Id, X-Token-Name
-/// (percent-encoded where not printable ASCII) and X-Token-Scopes when the bearer token may
-/// make the original request (X-Original-Method/-URI or X-Forwarded-Method/-Uri); 401 with
-/// `WWW-Authenticate: Bearer error="invalid_token"` for a missing, malformed, unknown,
-/// revoked, expired or suspended token; 403 with error="insufficient_scope" for scope, IP
-/// allow list, environment, or a request no rule maps; 429 with Retry-After and the IETF
-/// RateLimit-Policy and RateLimit headers for a token over its rate limit (each server
-/// process counts on its own); 503 when the database cannot answer.
-///
-/// The scope needed is /api/<module>/... with GET, HEAD, OPTIONS → read; POST, PUT, PATCH →
-/// write; DELETE → delete, unless --rules says otherwise. The client address is X-Real-IP or
-/// the first X-Forwarded-For entry when the peer is a trusted proxy, else the peer. Every
-/// request is decided on the database as it is after the request arrived (no stale cache),
-/// so a revoked token is refused at once. Usage is committed every second; SIGTERM or
-/// SIGINT commit it and exit 0 (SIGKILL loses at most the last second of counts). Also
-/// serves /healthz and /metrics (Prometheus).
-///
-/// For OAuth clients: POST /introspect (RFC 7662) answers about the form's token to a
-/// caller whose own bearer token grants tokenctl:read (only by name: * does not cover
-/// it): {"active":false} for any token /auth would refuse. POST /revoke (RFC 7009)
-/// revokes the form's token, its presentation being the authorisation; it answers 200
-/// whatever the token was, at most 20 times a minute per client address.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -663,11 +727,6 @@ pub enum AmbiguousUris {
     Normalize,
 }
 
-/// Show or change the database's settings
-///
-/// Settings live in the database, so every admin and process shares them:
-/// token_prefix, default_lifetime, max_lifetime, modules, usage_retention, token_retention,
-/// spike_factor, spike_min_requests.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -731,17 +790,6 @@ Examples:
     },
 }
 
-/// Delete old usage counters, or with --tokens old revoked and expired tokens
-///
-/// Deletes the hourly request counts (per token and source IP, and those of unknown or
-/// malformed tokens) older than the given age, by default the setting usage_retention
-/// (400d). Tokens, their first/last-seen IPs and the event log are kept; the deletion is
-/// itself recorded in the event log.
-///
-/// With --tokens, deletes instead the tokens revoked or expired longer ago than
-/// --older-than, by default the setting token_retention (400d). Their usage counters and
-/// first/last-seen IPs go with them; their events stay in the event log, where each
-/// deletion is recorded too.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -773,15 +821,6 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
-/// Copy the database to a file only its owner can read
-///
-/// Writes a consistent copy through SQLite's online backup API while servers and admins go
-/// on using the database: the copy holds every change committed before it began. The file
-/// is created mode 0600 whatever the umask (it holds the tokens' hashes and usage), checked,
-/// and synced to disk before it appears at PATH. An existing PATH is refused unless
-/// --force; a symbolic link at PATH is never followed (with --force, the link itself is
-/// replaced); missing directories are made 0700. Logs a `backup` event. To restore, see
-/// `sqlite3 .restore` in SECURITY.md.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -804,19 +843,6 @@ pub struct BackupArgs {
     pub json: bool,
 }
 
-/// Copy every token, setting, event and usage row into a new database
-///
-/// Copies the database (--db, TOKENCTL_DB) into DEST, an SQLite file or a PostgreSQL
-/// database (postgres://…), whichever kind the source is: tokens with their hashes (every
-/// secret keeps working, none is reissued), statuses, rotations, expiry, allowed IPs and
-/// last use, the settings, the admin event log and the usage counters. The source is read
-/// in one consistent snapshot while servers go on using it, and is left unchanged. DEST is
-/// written in one transaction, ending with a `copy` event that names the source: a failure
-/// at any point leaves DEST as it was. DEST must hold no tokenctl data: a path where
-/// there is nothing (created 0600, missing directories 0700; a symbolic link there is
-/// refused, never followed), or a PostgreSQL database without tokenctl's schema (it is
-/// created) or with an empty one. Uses that servers record after the snapshot stay in the
-/// source: stop them first, then start them on DEST. A URL's password is never printed.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -838,24 +864,6 @@ pub struct CopyArgs {
     pub json: bool,
 }
 
-/// Find leaked tokens in files and git history, and revoke them
-///
-/// Searches the files under each PATH (default: the current directory) for tokens of this
-/// format with a valid checksum, whatever their prefix, and shows where each one is (path,
-/// line, column counted in characters), its hint (never the token) and its status in this
-/// database: active, expired, revoked, or unknown (not in this database). Hidden and
-/// git-ignored files are searched too; binary files, files above --max-size and the inside
-/// of .git directories are skipped and counted.
-///
-/// --git also searches every blob reachable from any ref of the repositories that hold the
-/// PATHs, each blob once, shown with the commit that added it. --revoke revokes the active
-/// (and suspended) tokens found at once (no question asked: the flag is the decision, and
-/// every target was proven by its own secret) and prints the command that issues a
-/// replacement.
-///
-/// Exit status: 5 when an active or suspended token is found, also when --revoke revoked
-/// it (the secret is still where it was found); with --strict also when an unknown token
-/// is found; 1 when the search or the lookup failed; 0 otherwise.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -903,13 +911,6 @@ pub struct ScanArgs {
     pub gitleaks_rule: bool,
 }
 
-/// Print the completion script for bash, zsh, fish, elvish or PowerShell
-///
-/// Prints the same script as the file in the repository's completions/ folder. Save it
-/// where the shell looks for completions, or load it from the shell's start-up file. The
-/// script asks tokenctl (which must be on PATH) what to offer: subcommands, flags, their
-/// fixed values, and from the database the token ids and names, environments, catalogue
-/// scopes and setting keys. Completing never creates a database or prints a secret.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:

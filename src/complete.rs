@@ -75,8 +75,11 @@ fn command() -> Command {
     let envs = |a: clap::Arg| a.add(ArgValueCandidates::new(envs));
     let scopes = |a: clap::Arg| a.add(ArgValueCandidates::new(scopes));
     let keys = |a: clap::Arg| a.add(ArgValueCandidates::new(setting_keys));
-    Cli::command()
-        .mut_subcommand("show", |c| c.mut_arg("token", tokens(None)))
+    // The subcommands' arguments are defined only when the command is built (see
+    // `cli::Command`): built here first, so that they exist to be given candidates.
+    let mut cli = Cli::command();
+    cli.build();
+    cli.mut_subcommand("show", |c| c.mut_arg("token", tokens(None)))
         .mut_subcommand("audit", |c| c.mut_arg("token", tokens(None)))
         .mut_subcommand("revoke", |c| {
             c.mut_arg("token", tokens(Some(Status::Active)))
