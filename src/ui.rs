@@ -145,6 +145,33 @@ impl Ui {
         out.flush()
     }
 
+    /// A JSON array on stdout, written an element at a time as `produce` pushes them,
+    /// indented or not as [`emit`](Self::emit) writes JSON: a list of any length is never
+    /// held whole. An error from `produce` stops the output where it stands, the array
+    /// unclosed, and is returned: the command fails, and a program reading the pipe finds
+    /// invalid JSON rather than a list that merely looks shorter.
+    #[expect(
+        clippy::redundant_closure,
+        reason = "the variants themselves are not general enough over the array's lifetime"
+    )]
+    pub fn json_array(
+        &self,
+        produce: impl FnOnce(&mut JsonArray<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let out: Stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        if self.pretty_json {
+            let pretty = serde_json::ser::PrettyFormatter::new();
+            let serializer = serde_json::Serializer::with_formatter(out, pretty);
+            json_array(serializer, |a| JsonArray::Pretty(a), produce)
+        } else {
+            json_array(
+                serde_json::Serializer::new(out),
+                |a| JsonArray::Compact(a),
+                produce,
+            )
+        }
+    }
+
     /// A message for the human (stderr); `--quiet` silences it.
     pub fn status(&self, msg: &str) {
         if !self.quiet {
@@ -208,4 +235,54 @@ mod interrupt {
             libc::_exit(130);
         }
     }
+}
+
+type Stdout = io::BufWriter<io::StdoutLock<'static>>;
+
+/// The array [`Ui::json_array`] is writing.
+pub enum JsonArray<'a> {
+    Compact(serde_json::ser::Compound<'a, Stdout, serde_json::ser::CompactFormatter>),
+    Pretty(serde_json::ser::Compound<'a, Stdout, serde_json::ser::PrettyFormatter<'static>>),
+}
+
+impl JsonArray<'_> {
+    /// Writes the next element. Errors are `io::Error`s, as [`Ui::emit`]'s are, so that a
+    /// closed pipe is recognised as one.
+    pub fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> io::Result<()> {
+        use serde::ser::SerializeSeq;
+        match self {
+            JsonArray::Compact(array) => array.serialize_element(item),
+            JsonArray::Pretty(array) => array.serialize_element(item),
+        }
+        .map_err(io::Error::from)
+    }
+
+    fn end(self) -> io::Result<()> {
+        use serde::ser::SerializeSeq;
+        match self {
+            JsonArray::Compact(array) => array.end(),
+            JsonArray::Pretty(array) => array.end(),
+        }
+        .map_err(io::Error::from)
+    }
+}
+
+/// [`Ui::json_array`] with one formatter.
+fn json_array<F: serde_json::ser::Formatter>(
+    mut serializer: serde_json::Serializer<Stdout, F>,
+    array: impl for<'a> FnOnce(serde_json::ser::Compound<'a, Stdout, F>) -> JsonArray<'a>,
+    produce: impl FnOnce(&mut JsonArray<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use serde::ser::Serializer as _;
+    let mut elements = array(
+        (&mut serializer)
+            .serialize_seq(None)
+            .map_err(io::Error::from)?,
+    );
+    produce(&mut elements)?;
+    elements.end()?;
+    let mut out = serializer.into_inner();
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
 }

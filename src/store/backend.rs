@@ -202,7 +202,24 @@ pub trait Tokens {
     fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
 
     /// Tokens matching `filter`, oldest first.
-    fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+    fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
+        let mut found = Vec::new();
+        self.each_token(filter, now, &mut |t| {
+            found.push(t);
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// [`list_tokens`](Self::list_tokens) one token at a time, as read where the backend
+    /// can (so that `list --json` holds one token, not thousands); stops at `each`'s first
+    /// error and returns it.
+    fn each_token(
+        &self,
+        filter: &TokenFilter,
+        now: DateTime<Utc>,
+        each: &mut dyn FnMut(TokenRecord) -> Result<()>,
+    ) -> Result<()>;
 
     /// Revokes now; revoking a revoked token changes nothing and logs nothing.
     fn revoke_token(

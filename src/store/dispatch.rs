@@ -162,6 +162,7 @@ dispatch! {
         fn active_named(name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn active_ids_named(name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
         fn list_tokens(filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
+        fn each_token(filter: &TokenFilter, now: DateTime<Utc>, each: &mut dyn FnMut(TokenRecord) -> Result<()>) -> Result<()>;
         fn rotation_chain(id: &str) -> Result<Vec<TokenRecord>>;
     }
     writing {

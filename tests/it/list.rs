@@ -71,11 +71,18 @@ fn empty_list_says_so_on_stderr() {
     );
 }
 
+/// The JSON list is written as the tokens are read: a reader that goes away mid-list
+/// (more than the 64 KiB written at once) ends it quietly too.
 #[test]
 fn closed_stdout_is_not_an_error() {
     let env = TestEnv::new();
-    for i in 0..50 {
-        env.create(&format!("t{i}"), &["cases:read"], &[]);
+    let description = "d".repeat(1000);
+    for i in 0..80 {
+        env.create(
+            &format!("t{i}"),
+            &["cases:read"],
+            &["--description", &description],
+        );
     }
     let mut child = env
         .std_cmd()

@@ -279,7 +279,14 @@ impl Tokens for Postgres {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
+    /// Read whole before the first token is passed on: a query that fails half-way and is
+    /// retried on a new connection must not pass the first tokens twice.
+    fn each_token(
+        &self,
+        filter: &TokenFilter,
+        now: DateTime<Utc>,
+        each: &mut dyn FnMut(TokenRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE true");
         let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
         let mut clause = |text: &str, value: Option<Box<dyn ToSql + Sync>>| {
@@ -329,7 +336,11 @@ impl Tokens for Postgres {
         }
         sql.push_str(" ORDER BY created_at, pk");
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v).collect();
-        self.with(|c| records(c.client.query(&sql, &params)?))
+        let rows = self.with(|c| Ok(c.client.query(&sql, &params)?))?;
+        for row in &rows {
+            each(from_row(row)?)?;
+        }
+        Ok(())
     }
 
     fn revoke_token(

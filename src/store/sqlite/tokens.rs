@@ -127,18 +127,6 @@ fn insert(
     bail!("could not find an unused token id after {ID_ATTEMPTS} attempts")
 }
 
-impl Sqlite {
-    /// How many tokens there are, from the smallest index without reading a row: room
-    /// for a whole list from the start. Grown item by item instead, a list of 10,000
-    /// tokens was copied and its fresh memory touched about twice over; room that a
-    /// filter leaves unused is never touched.
-    fn token_count(&self) -> rusqlite::Result<usize> {
-        self.conn
-            .prepare_cached("SELECT count(*) FROM tokens")?
-            .query_row([], |r| r.get(0))
-    }
-}
-
 /// The active tokens named ?1 at ?2, oldest first: `active_named` and its ids.
 const ACTIVE_NAMED: &str = "FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
      AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk";
@@ -320,7 +308,12 @@ impl Tokens for Sqlite {
     }
 
     /// Tokens matching `filter`, oldest first.
-    fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
+    fn each_token(
+        &self,
+        filter: &TokenFilter,
+        now: DateTime<Utc>,
+        each: &mut dyn FnMut(TokenRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1");
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
         let mut clause = |text: &str, value: Option<rusqlite::types::Value>| {
@@ -368,12 +361,11 @@ impl Tokens for Sqlite {
             );
         }
         sql.push_str(" ORDER BY created_at, pk");
-        let mut records = Vec::with_capacity(self.token_count()?);
         let mut stmt = self.conn.prepare(&sql)?;
         for record in stmt.query_map(rusqlite::params_from_iter(values), from_row)? {
-            records.push(record?);
+            each(record?)?;
         }
-        Ok(records)
+        Ok(())
     }
 
     /// Revokes now. Revoking a revoked token changes nothing and logs nothing. Written
