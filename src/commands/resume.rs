@@ -15,12 +15,11 @@ pub fn run(ctx: &Ctx, args: ResumeArgs) -> Result<Exit> {
     let t = super::resolve(&store, &args.token, ctx.now)?;
     let suspended = |p: &crate::TokenRecord| p.status(ctx.now) == Status::Suspended;
     let earlier = super::chain_by_name(&store, &t, &args.token, suspended)?;
-    let mut also = Vec::with_capacity(earlier.len());
-    for p in earlier {
-        store.resume_token(&p.id, &actor(), ctx.now)?;
-        also.push(p.id);
-    }
-    let done = store.resume_token(&t.id, &actor(), ctx.now)?;
+    let also: Vec<String> = earlier.into_iter().map(|p| p.id).collect();
+    // The whole chain in one transaction: all of it works again, or none.
+    let ids: Vec<&str> = also.iter().chain([&t.id]).map(String::as_str).collect();
+    let mut done = store.resume_tokens(&ids, &actor(), ctx.now)?;
+    let done = done.pop().expect("the named token is the last");
     let requests = store.token_requests(done.token.key, ctx.now)?;
     ctx.ui.emit(&TokenChanged {
         token: TokenJson::new(&done.token, &requests, ctx.now),

@@ -23,12 +23,12 @@ pub fn run(ctx: &Ctx, args: SuspendArgs) -> Result<Exit> {
     let t = super::resolve(&store, &args.token, ctx.now)?;
     let working = |p: &crate::TokenRecord| p.status(ctx.now).works();
     let earlier = super::chain_by_name(&store, &t, &args.token, working)?;
-    let mut also = Vec::with_capacity(earlier.len());
-    for p in earlier {
-        store.suspend_token(&p.id, reason.as_deref(), &actor(), ctx.now)?;
-        also.push(p.id);
-    }
-    let done = store.suspend_token(&t.id, reason.as_deref(), &actor(), ctx.now)?;
+    let also: Vec<String> = earlier.into_iter().map(|p| p.id).collect();
+    // The whole chain in one transaction: all of it stops, or none (and the error says
+    // why), never the old secret still working beside a suspended new one.
+    let ids: Vec<&str> = also.iter().chain([&t.id]).map(String::as_str).collect();
+    let mut done = store.suspend_tokens(&ids, reason.as_deref(), &actor(), ctx.now)?;
+    let done = done.pop().expect("the named token is the last");
     let requests = store.token_requests(done.token.key, ctx.now)?;
     ctx.ui.emit(&TokenChanged {
         token: TokenJson::new(&done.token, &requests, ctx.now),

@@ -278,12 +278,38 @@ pub trait Tokens {
         reason: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenChange>;
+    ) -> Result<TokenChange> {
+        let mut done = self.suspend_tokens(&[id], reason, actor, now)?;
+        Ok(done.pop().expect("one token in, one out"))
+    }
+
+    /// [`suspend_token`](Self::suspend_token) for several tokens in one transaction: all
+    /// of them, or (when one is refused, or on any error) none. Each is reported in the
+    /// order given.
+    fn suspend_tokens(
+        &mut self,
+        ids: &[&str],
+        reason: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenChange>>;
 
     /// Ends the token's suspension, logging a `resume` event. A revoked or expired token
     /// is refused; resuming one that is not suspended changes nothing and logs nothing.
     /// A credential change: moves the [`Revision`].
-    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange> {
+        let mut done = self.resume_tokens(&[id], actor, now)?;
+        Ok(done.pop().expect("one token in, one out"))
+    }
+
+    /// [`resume_token`](Self::resume_token) for several tokens in one transaction: all of
+    /// them or none, each reported in the order given.
+    fn resume_tokens(
+        &mut self,
+        ids: &[&str],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenChange>>;
 
     /// Sets (or with `None` removes) the token's rate limit, logging a `rate_limit` event.
     /// A revoked or expired token is refused; the limit it has already changes nothing.

@@ -175,7 +175,9 @@ dispatch! {
             old_id: &str, new: &NewToken, end: OldTokenEnd, actor: &str, now: DateTime<Utc>
         ) -> Result<(TokenRecord, TokenRecord)>;
         fn suspend_token(id: &str, reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn suspend_tokens(ids: &[&str], reason: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<Vec<TokenChange>>;
         fn resume_token(id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
+        fn resume_tokens(ids: &[&str], actor: &str, now: DateTime<Utc>) -> Result<Vec<TokenChange>>;
         fn set_rate_limit(id: &str, limit: Option<RateLimit>, actor: &str, now: DateTime<Utc>) -> Result<TokenChange>;
     }
 }

@@ -244,6 +244,37 @@ fn suspended_and_resumed(open: &mut dyn FnMut() -> Store) {
         .suspend_token(&expired.id, None, "t", expired.expires_at.unwrap())
         .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
+
+    // Several at once (a rotation chain): all or none. An ended token among them leaves
+    // the others as they were.
+    let x = admin.create_token(&new_token("x"), "t", now()).unwrap();
+    let y = admin.create_token(&new_token("y"), "t", now()).unwrap();
+    let suspended = |store: &Store, id: &str| store.token(id).unwrap().unwrap().suspended_at;
+    let err = admin
+        .suspend_tokens(&[&x.id, &made.id], None, "t", now())
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert_eq!(suspended(&verifier, &x.id), None);
+    let both = admin
+        .suspend_tokens(&[&y.id, &x.id], Some("incident"), "t", now())
+        .unwrap();
+    let ids: Vec<&str> = both.iter().map(|c| c.token.id.as_str()).collect();
+    assert_eq!(ids, [&y.id, &x.id]);
+    assert!(
+        both.iter()
+            .all(|c| c.changed && c.token.suspended_at.is_some())
+    );
+    let err = admin
+        .resume_tokens(&[&x.id, &made.id], "t", now())
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(suspended(&verifier, &x.id).is_some());
+    let both = admin.resume_tokens(&[&x.id, &y.id], "t", now()).unwrap();
+    assert!(
+        both.iter()
+            .all(|c| c.changed && c.token.suspended_at.is_none())
+    );
+    assert_eq!(suspended(&verifier, &y.id), None);
 }
 
 /// A rate limit is stored with the token, read by verification, changed and removed (each

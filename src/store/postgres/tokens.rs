@@ -433,33 +433,38 @@ impl Tokens for Postgres {
         self.write(true, |tx| rotate_in(tx, old_id, new, end, actor, now))
     }
 
-    fn suspend_token(
+    fn suspend_tokens(
         &mut self,
-        id: &str,
+        ids: &[&str],
         reason: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenChange> {
-        change_token(self, id, "be suspended", actor, now, |tx, t| {
+    ) -> Result<Vec<TokenChange>> {
+        change_tokens(self, ids, "be suspended", actor, now, |tx, t| {
             if t.suspended_at.is_some() {
                 return Ok(None);
             }
             tx.execute(
                 "UPDATE tokens SET suspended_at = $2, suspend_reason = $3 WHERE id = $1",
-                &[&id, &ts(now), &reason],
+                &[&t.id, &ts(now), &reason],
             )?;
             Ok(Some(("suspend", json!({ "reason": reason }))))
         })
     }
 
-    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange> {
-        change_token(self, id, "be resumed", actor, now, |tx, t| {
+    fn resume_tokens(
+        &mut self,
+        ids: &[&str],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenChange>> {
+        change_tokens(self, ids, "be resumed", actor, now, |tx, t| {
             if t.suspended_at.is_none() {
                 return Ok(None);
             }
             tx.execute(
                 "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL WHERE id = $1",
-                &[&id],
+                &[&t.id],
             )?;
             Ok(Some(("resume", json!({}))))
         })
@@ -518,20 +523,38 @@ fn change_token(
     change: &str,
     actor: &str,
     now: DateTime<Utc>,
-    update: impl FnOnce(&mut postgres::Transaction<'_>, &TokenRecord) -> Update,
+    update: impl Fn(&mut postgres::Transaction<'_>, &TokenRecord) -> Update,
 ) -> Result<TokenChange> {
+    let mut done = change_tokens(pg, &[id], change, actor, now, update)?;
+    Ok(done.pop().expect("one token in, one out"))
+}
+
+/// Each of the tokens `ids` under the write lock, refused if revoked or expired, then
+/// `update`d, its event logged: in one transaction, all or none.
+fn change_tokens(
+    pg: &mut Postgres,
+    ids: &[&str],
+    change: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    update: impl Fn(&mut postgres::Transaction<'_>, &TokenRecord) -> Update,
+) -> Result<Vec<TokenChange>> {
     pg.write(true, |tx| {
-        let current = require(tx, id, true)?;
-        current.check_live(change, now)?;
-        let done = update(tx, &current)?;
-        let changed = done.is_some();
-        if let Some((action, details)) = done {
-            insert_event(tx, now, actor, action, Some(id), &details)?;
+        let mut changes = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let current = require(tx, id, true)?;
+            current.check_live(change, now)?;
+            let done = update(tx, &current)?;
+            let changed = done.is_some();
+            if let Some((action, details)) = done {
+                insert_event(tx, now, actor, action, Some(id), &details)?;
+            }
+            changes.push(TokenChange {
+                token: require(tx, id, false)?,
+                changed,
+            });
         }
-        Ok(TokenChange {
-            token: require(tx, id, false)?,
-            changed,
-        })
+        Ok(changes)
     })
 }
 

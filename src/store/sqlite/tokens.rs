@@ -474,40 +474,62 @@ impl Tokens for Sqlite {
 
     /// Written even on a full disk, as a revocation is: suspending is how an incident
     /// is stopped while it is looked into.
-    fn suspend_token(
+    /// Written even on a full disk, through the space reserve (see
+    /// `write_despite_full_disk`): a suspension, like a revocation, stops a token.
+    fn suspend_tokens(
         &mut self,
-        id: &str,
+        ids: &[&str],
         reason: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenChange> {
+    ) -> Result<Vec<TokenChange>> {
         let done = self.write_despite_full_disk(|tx| {
-            change_in(tx, id, "be suspended", now, |t| {
-                if t.suspended_at.is_some() {
-                    return Ok(None);
-                }
-                tx.execute(
-                    "UPDATE tokens SET suspended_at = ?2, suspend_reason = ?3 WHERE id = ?1",
-                    params![id, ts(now), reason],
-                )?;
-                Ok(Some(("suspend", json!({ "reason": reason }))))
-            })
-            .and_then(|done| log_change(tx, id, actor, now, done))
+            ids.iter()
+                .map(|&id| {
+                    change_in(tx, id, "be suspended", now, |t| {
+                        if t.suspended_at.is_some() {
+                            return Ok(None);
+                        }
+                        tx.execute(
+                            "UPDATE tokens SET suspended_at = ?2, suspend_reason = ?3 \
+                             WHERE id = ?1",
+                            params![id, ts(now), reason],
+                        )?;
+                        Ok(Some(("suspend", json!({ "reason": reason }))))
+                    })
+                    .and_then(|done| log_change(tx, id, actor, now, done))
+                })
+                .collect()
         })?;
         Ok(done)
     }
 
-    fn resume_token(&mut self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<TokenChange> {
-        self.change_token(id, "be resumed", actor, now, |tx, t| {
-            if t.suspended_at.is_none() {
-                return Ok(None);
-            }
-            tx.execute(
-                "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL WHERE id = ?1",
-                [id],
-            )?;
-            Ok(Some(("resume", json!({}))))
-        })
+    fn resume_tokens(
+        &mut self,
+        ids: &[&str],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenChange>> {
+        let tx = self.write_credentials()?;
+        let done = ids
+            .iter()
+            .map(|&id| {
+                change_in(&tx, id, "be resumed", now, |t| {
+                    if t.suspended_at.is_none() {
+                        return Ok(None);
+                    }
+                    tx.execute(
+                        "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL \
+                         WHERE id = ?1",
+                        [id],
+                    )?;
+                    Ok(Some(("resume", json!({}))))
+                })
+                .and_then(|done| log_change(&tx, id, actor, now, done))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(done)
     }
 
     fn set_rate_limit(
