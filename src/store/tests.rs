@@ -500,7 +500,10 @@ fn tokens_pruned(open: &mut dyn FnMut() -> Store) {
     buf.record(Presented::Token(old.key()), None, Outcome::Ended, t0);
     admin.record_usage(&buf.take()).unwrap();
     let cutoff = now() - TimeDelta::days(1);
+    let signalled = || verifier.change_signal().map(|s| s.read());
+    let signal = signalled();
     let counted = admin.prune_tokens(cutoff, true, "t", now()).unwrap();
+    assert_eq!(signalled(), signal, "a dry run is no credential change");
     assert_eq!(counted.ids, std::slice::from_ref(&old.id));
     assert_eq!((counted.usage_rows, counted.uses), (1, 1));
     assert!(

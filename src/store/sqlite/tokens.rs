@@ -565,14 +565,20 @@ impl Tokens for Sqlite {
         now: DateTime<Utc>,
     ) -> Result<PrunedTokens> {
         let cutoff = ts(before);
-        let tx = self.write_credentials()?;
-        let each = ended_before(&tx, cutoff)?;
-        let pruned = PrunedTokens {
+        let count = |each: &[(String, u64, u64)]| PrunedTokens {
             ids: each.iter().map(|(id, ..)| id.clone()).collect(),
             usage_rows: each.iter().map(|&(_, rows, _)| rows).sum(),
             uses: each.iter().map(|&(.., uses)| uses).sum(),
         };
-        if dry_run || each.is_empty() {
+        if dry_run {
+            // A read: no write lock, and no change signal for servers to act on.
+            let tx = self.conn.unchecked_transaction()?;
+            return Ok(count(&ended_before(&tx, cutoff)?));
+        }
+        let tx = self.write_credentials()?;
+        let each = ended_before(&tx, cutoff)?;
+        let pruned = count(&each);
+        if each.is_empty() {
             return Ok(pruned);
         }
         for sql in [
