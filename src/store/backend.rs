@@ -228,7 +228,10 @@ pub trait Tokens {
         reason: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Revocation>;
+    ) -> Result<Revocation> {
+        let mut done = self.revoke_tokens(&[id], reason, actor, now)?;
+        Ok(done.pop().expect("one token in, one out"))
+    }
 
     /// Revokes several tokens in one transaction: all of them or none. Each is reported as
     /// revoked or already revoked, in the order given.

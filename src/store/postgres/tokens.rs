@@ -343,17 +343,6 @@ impl Tokens for Postgres {
         Ok(())
     }
 
-    fn revoke_token(
-        &mut self,
-        id: &str,
-        reason: Option<&str>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Revocation> {
-        let mut done = self.revoke_tokens(&[id], reason, actor, now)?;
-        Ok(done.pop().expect("one token in, one out"))
-    }
-
     /// All of them, or (on any error) none, in one transaction queued behind every
     /// other credential change (see the module's notes on writes).
     fn revoke_tokens(

@@ -368,19 +368,6 @@ impl Tokens for Sqlite {
         Ok(())
     }
 
-    /// Revokes now. Revoking a revoked token changes nothing and logs nothing. Written
-    /// even on a full disk, with the space reserve (`Sqlite::write_despite_full_disk`).
-    fn revoke_token(
-        &mut self,
-        id: &str,
-        reason: Option<&str>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Revocation> {
-        let mut done = self.revoke_tokens(&[id], reason, actor, now)?;
-        Ok(done.pop().expect("one token in, one out"))
-    }
-
     /// Revokes several tokens in one transaction: all of them, or (on any error) none.
     /// Each is reported as revoked or as already revoked, in the order given. Written
     /// even on a full disk, through the space reserve (see `write_despite_full_disk`).
@@ -474,8 +461,6 @@ impl Tokens for Sqlite {
 
     /// Written even on a full disk, as a revocation is: suspending is how an incident
     /// is stopped while it is looked into.
-    /// Written even on a full disk, through the space reserve (see
-    /// `write_despite_full_disk`): a suspension, like a revocation, stops a token.
     fn suspend_tokens(
         &mut self,
         ids: &[&str],
@@ -484,22 +469,16 @@ impl Tokens for Sqlite {
         now: DateTime<Utc>,
     ) -> Result<Vec<TokenChange>> {
         let done = self.write_despite_full_disk(|tx| {
-            ids.iter()
-                .map(|&id| {
-                    change_in(tx, id, "be suspended", now, |t| {
-                        if t.suspended_at.is_some() {
-                            return Ok(None);
-                        }
-                        tx.execute(
-                            "UPDATE tokens SET suspended_at = ?2, suspend_reason = ?3 \
-                             WHERE id = ?1",
-                            params![id, ts(now), reason],
-                        )?;
-                        Ok(Some(("suspend", json!({ "reason": reason }))))
-                    })
-                    .and_then(|done| log_change(tx, id, actor, now, done))
-                })
-                .collect()
+            change_all_in(tx, ids, "be suspended", actor, now, |t| {
+                if t.suspended_at.is_some() {
+                    return Ok(None);
+                }
+                tx.execute(
+                    "UPDATE tokens SET suspended_at = ?2, suspend_reason = ?3 WHERE id = ?1",
+                    params![t.id, ts(now), reason],
+                )?;
+                Ok(Some(("suspend", json!({ "reason": reason }))))
+            })
         })?;
         Ok(done)
     }
@@ -510,26 +489,16 @@ impl Tokens for Sqlite {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<TokenChange>> {
-        let tx = self.write_credentials()?;
-        let done = ids
-            .iter()
-            .map(|&id| {
-                change_in(&tx, id, "be resumed", now, |t| {
-                    if t.suspended_at.is_none() {
-                        return Ok(None);
-                    }
-                    tx.execute(
-                        "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL \
-                         WHERE id = ?1",
-                        [id],
-                    )?;
-                    Ok(Some(("resume", json!({}))))
-                })
-                .and_then(|done| log_change(&tx, id, actor, now, done))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        tx.commit()?;
-        Ok(done)
+        self.change_tokens(ids, "be resumed", actor, now, |tx, t| {
+            if t.suspended_at.is_none() {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE tokens SET suspended_at = NULL, suspend_reason = NULL WHERE id = ?1",
+                [&t.id],
+            )?;
+            Ok(Some(("resume", json!({}))))
+        })
     }
 
     fn set_rate_limit(
@@ -539,22 +508,24 @@ impl Tokens for Sqlite {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<TokenChange> {
-        self.change_token(id, "be given a rate limit", actor, now, |tx, t| {
-            if t.rate_limit == limit {
-                return Ok(None);
-            }
-            tx.execute(
-                "UPDATE tokens SET rate_limit = ?2, rate_per = ?3 WHERE id = ?1",
-                params![
-                    id,
-                    limit.map(|l| l.requests),
-                    limit.map(|l| l.per.seconds())
-                ],
-            )?;
-            let shown = |l: Option<RateLimit>| l.map(|l| l.to_string());
-            let details = json!({ "from": shown(t.rate_limit), "to": shown(limit) });
-            Ok(Some(("rate_limit", details)))
-        })
+        let mut done =
+            self.change_tokens(&[id], "be given a rate limit", actor, now, |tx, t| {
+                if t.rate_limit == limit {
+                    return Ok(None);
+                }
+                tx.execute(
+                    "UPDATE tokens SET rate_limit = ?2, rate_per = ?3 WHERE id = ?1",
+                    params![
+                        id,
+                        limit.map(|l| l.requests),
+                        limit.map(|l| l.per.seconds())
+                    ],
+                )?;
+                let shown = |l: Option<RateLimit>| l.map(|l| l.to_string());
+                let details = json!({ "from": shown(t.rate_limit), "to": shown(limit) });
+                Ok(Some(("rate_limit", details)))
+            })?;
+        Ok(done.pop().expect("one token in, one out"))
     }
 
     fn prune_tokens(
@@ -611,54 +582,49 @@ impl Tokens for Sqlite {
 type Update = anyhow::Result<Option<(&'static str, serde_json::Value)>>;
 
 impl Sqlite {
-    /// Runs `update` on the token `id` in one write transaction and logs its event; the
-    /// revision moves when something changed. `change` says what was refused of a revoked
-    /// or expired token ("be resumed").
-    fn change_token(
+    /// Runs `update` on each of the tokens `ids` in one write transaction, all or none,
+    /// and logs their events; the revision moves when something changed. `change` says
+    /// what was refused of a revoked or expired token ("be resumed").
+    fn change_tokens(
         &mut self,
-        id: &str,
+        ids: &[&str],
         change: &str,
         actor: &str,
         now: DateTime<Utc>,
-        update: impl FnOnce(&rusqlite::Transaction<'_>, &TokenRecord) -> Update,
-    ) -> Result<TokenChange> {
+        update: impl Fn(&rusqlite::Transaction<'_>, &TokenRecord) -> Update,
+    ) -> Result<Vec<TokenChange>> {
         let tx = self.write_credentials()?;
-        let done = change_in(&tx, id, change, now, |t| update(&tx, t))?;
-        let done = log_change(&tx, id, actor, now, done)?;
+        let done = change_all_in(&tx, ids, change, actor, now, |t| update(&tx, t))?;
         tx.commit()?;
         Ok(done)
     }
 }
 
-/// The token `id` under the write lock, refused if revoked or expired, then `update`d.
-fn change_in(
+/// Each of the tokens `ids` under the write lock, refused if revoked or expired, then
+/// `update`d, its event logged and read as it is now: in the order given.
+fn change_all_in(
     tx: &rusqlite::Transaction<'_>,
-    id: &str,
+    ids: &[&str],
     change: &str,
-    now: DateTime<Utc>,
-    update: impl FnOnce(&TokenRecord) -> Update,
-) -> anyhow::Result<Option<(&'static str, serde_json::Value)>> {
-    let current = require(tx, id)?;
-    current.check_live(change, now)?;
-    update(&current)
-}
-
-/// Logs the event of a change that was made, and reads the token as it is now.
-fn log_change(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
     actor: &str,
     now: DateTime<Utc>,
-    done: Option<(&'static str, serde_json::Value)>,
-) -> anyhow::Result<TokenChange> {
-    let changed = done.is_some();
-    if let Some((action, details)) = done {
-        insert_event(tx, now, actor, action, Some(id), &details)?;
+    update: impl Fn(&TokenRecord) -> Update,
+) -> anyhow::Result<Vec<TokenChange>> {
+    let mut changes = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let current = require(tx, id)?;
+        current.check_live(change, now)?;
+        let done = update(&current)?;
+        let changed = done.is_some();
+        if let Some((action, details)) = done {
+            insert_event(tx, now, actor, action, Some(id), &details)?;
+        }
+        changes.push(TokenChange {
+            token: require(tx, id)?,
+            changed,
+        });
     }
-    Ok(TokenChange {
-        token: require(tx, id)?,
-        changed,
-    })
+    Ok(changes)
 }
 
 /// Tokens revoked before `:cutoff`, or expired (not revoked) before it.
