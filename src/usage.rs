@@ -238,6 +238,23 @@ impl UsageBuffer {
         pending + self.unconfirmed().iter().map(|b| b.uses).sum::<u64>()
     }
 
+    /// Rows a commit would write now: distinct keys recorded since the last
+    /// [`take`](Self::take), and the rows of the batches put back.
+    pub fn keys(&self) -> usize {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .counters
+            .len();
+        pending
+            + self
+                .unconfirmed()
+                .iter()
+                .map(|b| b.rows.len())
+                .sum::<usize>()
+    }
+
     fn unconfirmed(&self) -> MutexGuard<'_, VecDeque<Batch>> {
         self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -440,8 +457,10 @@ mod tests {
             t("2026-01-01T11:00:00Z"),
         );
         assert_eq!(b.len(), 4);
+        assert_eq!(b.keys(), 3);
         let mut batch = b.take();
         assert!(b.is_empty());
+        assert_eq!(b.keys(), 0);
         assert_eq!(batch.uses, 4);
         batch
             .rows
@@ -484,6 +503,8 @@ mod tests {
         b.record(Presented::Token(7), None, Outcome::Allowed, at);
         b.restore(batch);
         assert_eq!(b.len(), 2);
+        // The same key pending and put back: two rows to write.
+        assert_eq!(b.keys(), 2);
         let again = b.take();
         assert_eq!((again.id, again.uses), (id, 1));
         let next = b.take();
