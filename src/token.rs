@@ -203,6 +203,12 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 /// The 6-character base62 checksum of a body.
 pub fn checksum(body: &[u8]) -> String {
+    String::from_utf8(checksum_digits(body).to_vec()).expect("base62 is ASCII")
+}
+
+/// [`checksum`]'s digits, without an allocation: `parse` runs for every request a server
+/// answers.
+fn checksum_digits(body: &[u8]) -> [u8; CHECK_LEN] {
     let mut n = crc32(body);
     let mut out = [b'0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {
@@ -211,7 +217,7 @@ pub fn checksum(body: &[u8]) -> String {
     }
     // 62^6 > 2^32, so nothing is left over.
     debug_assert_eq!(n, 0);
-    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+    out
 }
 
 fn is_base62(b: u8) -> bool {
@@ -224,9 +230,11 @@ pub fn parse(input: &str) -> Result<Parsed<'_>, Malformed> {
         return Err(Malformed::TooLong);
     }
     let bytes = input.as_bytes();
-    let prefix_len = input.find('_').ok_or(Malformed::Shape)?;
+    // By byte: `_` is ASCII, so its position is a char boundary.
+    let underscore = |b: &[u8]| b.iter().position(|&b| b == b'_').ok_or(Malformed::Shape);
+    let prefix_len = underscore(bytes)?;
     let rest = &input[prefix_len + 1..];
-    let env_len = rest.find('_').ok_or(Malformed::Shape)?;
+    let env_len = underscore(rest.as_bytes())?;
     let env_end = prefix_len + 1 + env_len;
     let tail = &bytes[env_end + 1..];
     if !is_valid_prefix(&input[..prefix_len])
@@ -237,7 +245,7 @@ pub fn parse(input: &str) -> Result<Parsed<'_>, Malformed> {
         return Err(Malformed::Shape);
     }
     let (body, check) = tail.split_at(BODY_LEN);
-    if checksum(body).as_bytes() != check {
+    if checksum_digits(body) != check {
         return Err(Malformed::Checksum);
     }
     Ok(Parsed {

@@ -81,12 +81,10 @@ enum Route {
     Boxed(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
-/// An `/auth` request, read: its question, and what the answer needs to know of it after
-/// the question has gone to the verifiers (the scope a token lacks, the kind of
-/// ambiguity).
+/// An `/auth` request, read: its question (whose need the answer reads again: the scope
+/// a token lacks, the kind of ambiguity), and when it arrived.
 struct Asked {
     question: Question<Bearer>,
-    need: Need,
     started: Instant,
 }
 
@@ -147,23 +145,16 @@ impl App {
         if let Need::Unmapped(Unmapped::Ambiguous(kind)) = question.need {
             self.metrics.ambiguous(kind);
         }
-        Asked {
-            need: question.need.clone(),
-            question,
-            started,
-        }
+        Asked { question, started }
     }
 
     async fn auth(&self, asked: Asked) -> Response<Body> {
-        let Asked {
-            question,
-            need,
-            started,
-        } = asked;
-        let decided = self.decide(question).await;
-        let mut response = answer(decided.as_ref(), &need);
+        let Asked { question, started } = asked;
+        let decided = self.decide(&question).await;
+        let need = &question.need;
+        let mut response = answer(decided.as_ref(), need);
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            over_limit_as(&mut response, self.rate_limited_status, &need);
+            over_limit_as(&mut response, self.rate_limited_status, need);
         }
         self.metrics.request(decided.as_ref(), started.elapsed());
         response
@@ -171,7 +162,7 @@ impl App {
 
     /// Decides a question on the verifier threads; `None` when the database could not
     /// answer (logged).
-    pub(super) async fn decide(&self, question: Question<Bearer>) -> Option<Decision> {
+    pub(super) async fn decide(&self, question: &Question<Bearer>) -> Option<Decision> {
         match self.verifiers.verify(question).await {
             Ok(decision) => Some(decision),
             Err(e) => {
@@ -247,6 +238,7 @@ pub fn question(
     peer: IpAddr,
     policy: &Policy<'_>,
 ) -> Question<Bearer> {
+    let headers = forwarded::Headers::read(headers);
     let (ip, conflict) = match forwarded::client_ip(peer, headers, policy.trusted_proxies) {
         Ok(ip) => (ip, None),
         Err(kind) => (None, Some(kind)),
@@ -272,7 +264,7 @@ pub fn question(
 fn required_scope(
     method: &str,
     own_uri: &str,
-    headers: &HeaderMap,
+    headers: forwarded::Headers<'_>,
     policy: &Policy<'_>,
 ) -> Result<Scope, Unmapped> {
     let method = forwarded::original_method(headers, method).map_err(Unmapped::Ambiguous)?;

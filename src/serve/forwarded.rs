@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName};
+use hyper::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use percent_encoding::percent_decode_str;
 use zeroize::Zeroizing;
@@ -87,12 +87,62 @@ impl fmt::Debug for Bearer {
     }
 }
 
+/// A request's headers, as this module reads them: which of the headers it reads are
+/// there is found in one pass over the request's few names, so that each one a request
+/// lacks (most of them, in most requests) costs no lookup by name, which would hash it.
+#[derive(Clone, Copy)]
+pub struct Headers<'a> {
+    map: &'a HeaderMap,
+    /// One bit per header read here, see [`Headers::bit`].
+    present: u16,
+}
+
+impl<'a> Headers<'a> {
+    pub fn read(map: &'a HeaderMap) -> Headers<'a> {
+        let present = map
+            .keys()
+            .fold(0, |present, name| present | Self::bit(name));
+        Headers { map, present }
+    }
+
+    /// The bit of a header read here (the method overrides share one); 0 for any other.
+    /// A match on the name's text: nothing is hashed.
+    fn bit(name: &HeaderName) -> u16 {
+        match name.as_str() {
+            "authorization" => 1,
+            "x-http-method-override" | "x-method-override" | "x-http-method" => 1 << 1,
+            "x-original-method" => 1 << 2,
+            "x-forwarded-method" => 1 << 3,
+            "x-original-uri" => 1 << 4,
+            "x-forwarded-uri" => 1 << 5,
+            "x-real-ip" => 1 << 6,
+            "x-forwarded-for" => 1 << 7,
+            _ => 0,
+        }
+    }
+
+    fn has(&self, name: &HeaderName) -> bool {
+        let bit = Self::bit(name);
+        // A header read here without a bit would always read as absent.
+        debug_assert_ne!(bit, 0, "{name} has no bit in Headers::bit");
+        self.present & bit != 0
+    }
+
+    /// The values of `name`; none, without a lookup, when the request lacks it.
+    fn get_all(&self, name: &HeaderName) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
+        self.has(name)
+            .then(|| self.map.get_all(name))
+            .into_iter()
+            .flatten()
+    }
+}
+
 /// Reads the `Authorization` header; the scheme name is case-insensitive (RFC 9110
 /// section 11.1).
-pub fn authorization(headers: &HeaderMap) -> Authorization<Bearer> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
+pub fn authorization(headers: Headers<'_>) -> Authorization<Bearer> {
+    let mut values = headers.get_all(&AUTHORIZATION);
     let (Some(value), None) = (values.next(), values.next()) else {
-        return if headers.contains_key(AUTHORIZATION) {
+        return if headers.has(&AUTHORIZATION) {
             Authorization::Malformed
         } else {
             Authorization::Missing
@@ -122,24 +172,23 @@ pub fn authorization(headers: &HeaderMap) -> Authorization<Bearer> {
 
 /// `X-Original-Method`, else `X-Forwarded-Method`, else the method of the request itself.
 /// An error (denied) when the headers disagree or are not text, see `agreed`.
-pub fn original_method<'a>(headers: &'a HeaderMap, own: &'a str) -> Result<&'a str, Ambiguity> {
+pub fn original_method<'a>(headers: Headers<'a>, own: &'a str) -> Result<&'a str, Ambiguity> {
     agreed(headers, &[&X_ORIGINAL_METHOD, &X_FORWARDED_METHOD]).map(|v| v.unwrap_or(own))
 }
 
 /// `X-Original-URI`, else `X-Forwarded-Uri`, else the URI of the request itself.
 /// An error (denied) when the headers disagree or are not text, see `agreed`; it never
 /// falls back to the auth request's own URI then.
-pub fn original_uri<'a>(headers: &'a HeaderMap, own: &'a str) -> Result<&'a str, Ambiguity> {
+pub fn original_uri<'a>(headers: Headers<'a>, own: &'a str) -> Result<&'a str, Ambiguity> {
     agreed(headers, &[&X_ORIGINAL_URI, &X_FORWARDED_URI]).map(|v| v.unwrap_or(own))
 }
 
 /// The methods the original request asks to be treated as, upper-cased (as Express's
 /// method-override does): every method-override header, and `_method` in the query.
 /// Empty for nearly every request; an override that is not text is an error.
-pub fn method_overrides(headers: &HeaderMap, uri: &str) -> Result<Vec<String>, Ambiguity> {
+pub fn method_overrides(headers: Headers<'_>, uri: &str) -> Result<Vec<String>, Ambiguity> {
     let mut methods = Vec::new();
-    // One pass over the few names a request has: three lookups by name would hash each.
-    for name in headers.keys().filter(|n| METHOD_OVERRIDES.contains(n)) {
+    for name in &METHOD_OVERRIDES {
         for value in headers.get_all(name) {
             let value = value.to_str().map_err(|_| Ambiguity::MethodOverride)?;
             methods.push(value.trim().to_ascii_uppercase());
@@ -168,10 +217,10 @@ pub fn method_overrides(headers: &HeaderMap, uri: &str) -> Result<Vec<String>, A
 /// copy, may be the client's claim; believing it let a read-only token make a DELETE by
 /// sending `X-Original-Method: GET` through Caddy. When they disagree, one of them lies,
 /// and nothing tells which.
-fn agreed<'a>(headers: &'a HeaderMap, names: &[&HeaderName]) -> Result<Option<&'a str>, Ambiguity> {
+fn agreed<'a>(headers: Headers<'a>, names: &[&HeaderName]) -> Result<Option<&'a str>, Ambiguity> {
     let mut found = None;
     for name in names {
-        for value in headers.get_all(*name) {
+        for value in headers.get_all(name) {
             let value = value.to_str().map_err(|_| Ambiguity::Encoding)?.trim();
             if found.is_some_and(|f| f != value) {
                 return Err(Ambiguity::ConflictingHeaders);
@@ -195,7 +244,7 @@ pub fn default_trusted() -> Vec<IpNet> {
 /// an error when copies of `X-Real-IP` disagree.
 pub fn client_ip(
     peer: IpAddr,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     trusted: &[IpNet],
 ) -> Result<Option<IpAddr>, Ambiguity> {
     let peer = peer.to_canonical();
@@ -209,7 +258,7 @@ pub fn client_ip(
         Err(Ambiguity::ConflictingHeaders) => return Err(Ambiguity::ConflictingHeaders),
         Err(_) => return Ok(None),
     }
-    if !headers.contains_key(&X_FORWARDED_FOR) {
+    if !headers.has(&X_FORWARDED_FOR) {
         return Ok(Some(peer));
     }
     // Several X-Forwarded-For headers are one list, in order (RFC 9110 section 5.3).
@@ -253,7 +302,6 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -266,9 +314,37 @@ mod tests {
         h
     }
 
+    /// A header read here that `Headers::bit` did not know would read as absent: a
+    /// proxy's `X-Forwarded-For` ignored, a conflicting copy unseen.
+    #[test]
+    fn every_header_read_here_has_its_own_bit() {
+        let named = [
+            &AUTHORIZATION,
+            &X_ORIGINAL_METHOD,
+            &X_FORWARDED_METHOD,
+            &X_ORIGINAL_URI,
+            &X_FORWARDED_URI,
+            &X_REAL_IP,
+            &X_FORWARDED_FOR,
+        ];
+        let mut seen = 0;
+        for name in named.into_iter().chain(&METHOD_OVERRIDES) {
+            let bit = Headers::bit(name);
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            seen |= bit;
+        }
+        assert_eq!(seen.count_ones(), 8);
+        assert_eq!(Headers::bit(&HeaderName::from_static("x-other")), 0);
+        let h = headers(&[("X-Forwarded-For", b"203.0.113.7"), ("host", b"a")]);
+        let read = Headers::read(&h);
+        assert!(read.has(&X_FORWARDED_FOR) && !read.has(&X_REAL_IP));
+        assert_eq!(read.get_all(&X_FORWARDED_FOR).count(), 1);
+        assert_eq!(read.get_all(&X_REAL_IP).count(), 0);
+    }
+
     #[test]
     fn authorization_headers() {
-        let token = |h: &HeaderMap| match authorization(h) {
+        let token = |h: &HeaderMap| match authorization(Headers::read(h)) {
             Authorization::Bearer(b) => Some(b.as_bytes().to_vec()),
             _ => None,
         };
@@ -285,13 +361,13 @@ mod tests {
             Some(b"\xff\xfe".to_vec())
         );
         assert!(matches!(
-            authorization(&headers(&[])),
+            authorization(Headers::read(&headers(&[]))),
             Authorization::Missing
         ));
         for other in [&b"Basic dXNlcjpwYXNz"[..], b"abc", b"Digest x", b""] {
             assert!(
                 matches!(
-                    authorization(&headers(&[("authorization", other)])),
+                    authorization(Headers::read(&headers(&[("authorization", other)]))),
                     Authorization::OtherScheme
                 ),
                 "{other:?}"
@@ -307,13 +383,17 @@ mod tests {
             ],
         ] {
             assert!(
-                matches!(authorization(&headers(bad)), Authorization::Malformed),
+                matches!(
+                    authorization(Headers::read(&headers(bad))),
+                    Authorization::Malformed
+                ),
                 "{bad:?}"
             );
         }
-        let Authorization::Bearer(b) =
-            authorization(&headers(&[("authorization", b"Bearer s3cr3t")]))
-        else {
+        let Authorization::Bearer(b) = authorization(Headers::read(&headers(&[(
+            "authorization",
+            b"Bearer s3cr3t",
+        )]))) else {
             panic!("bearer")
         };
         assert!(!format!("{b:?}").contains("s3cr3t"));
@@ -325,8 +405,9 @@ mod tests {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let remote: IpAddr = "198.51.100.9".parse().unwrap();
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        let client_ip =
-            |peer: IpAddr, h: &HeaderMap, t: &[IpNet]| client_ip(peer, h, t).expect("no conflict");
+        let client_ip = |peer: IpAddr, h: &HeaderMap, t: &[IpNet]| {
+            client_ip(peer, Headers::read(h), t).expect("no conflict")
+        };
         let xff = headers(&[("x-forwarded-for", b"198.51.100.1, 203.0.113.7")]);
         assert_eq!(client_ip(local, &xff, &trusted), ip("203.0.113.7"));
         assert_eq!(client_ip(remote, &xff, &trusted), Some(remote));
@@ -379,7 +460,7 @@ mod tests {
         let xff = |values: &[&[u8]]| {
             let pairs: Vec<(&str, &[u8])> =
                 values.iter().map(|v| ("x-forwarded-for", *v)).collect();
-            client_ip(local, &headers(&pairs), &trusted)
+            client_ip(local, Headers::read(&headers(&pairs)), &trusted)
         };
         assert_eq!(xff(&[b"203.0.113.7"]), ip("203.0.113.7"));
         assert_eq!(
@@ -398,7 +479,7 @@ mod tests {
         // Copies of X-Real-IP must agree.
         let real = |values: &[&[u8]]| {
             let pairs: Vec<(&str, &[u8])> = values.iter().map(|v| ("x-real-ip", *v)).collect();
-            client_ip(local, &headers(&pairs), &trusted)
+            client_ip(local, Headers::read(&headers(&pairs)), &trusted)
         };
         assert_eq!(real(&[b"203.0.113.7", b" 203.0.113.7"]), ip("203.0.113.7"));
         assert_eq!(
@@ -408,7 +489,10 @@ mod tests {
         // From an untrusted peer, nothing the headers say counts, conflicts included.
         let remote: IpAddr = "198.51.100.9".parse().unwrap();
         let h = headers(&[("x-real-ip", b"1.2.3.4"), ("x-real-ip", b"5.6.7.8")]);
-        assert_eq!(client_ip(remote, &h, &trusted), Ok(Some(remote)));
+        assert_eq!(
+            client_ip(remote, Headers::read(&h), &trusted),
+            Ok(Some(remote))
+        );
     }
 
     #[test]
@@ -419,19 +503,25 @@ mod tests {
             ("x-http-method", b"PATCH"),
         ]);
         assert_eq!(
-            method_overrides(&h, "/api/cases/1"),
+            method_overrides(Headers::read(&h), "/api/cases/1"),
             Ok(vec!["DELETE".to_string(), "PUT".into(), "PATCH".into()])
         );
         assert_eq!(
-            method_overrides(&headers(&[]), "/api/cases/1?a=1&%5Fmethod=delete&_method"),
+            method_overrides(
+                Headers::read(&headers(&[])),
+                "/api/cases/1?a=1&%5Fmethod=delete&_method"
+            ),
             Ok(vec!["DELETE".to_string(), String::new()])
         );
         assert_eq!(
-            method_overrides(&headers(&[]), "/api/cases/1?method=x"),
+            method_overrides(Headers::read(&headers(&[])), "/api/cases/1?method=x"),
             Ok(vec![])
         );
         let bad = headers(&[("x-http-method-override", b"\xff")]);
-        assert_eq!(method_overrides(&bad, "/"), Err(Ambiguity::MethodOverride));
+        assert_eq!(
+            method_overrides(Headers::read(&bad), "/"),
+            Err(Ambiguity::MethodOverride)
+        );
     }
 
     #[test]
@@ -440,19 +530,25 @@ mod tests {
             ("x-forwarded-method", b"POST"),
             ("x-forwarded-uri", b"/api/b"),
         ]);
-        assert_eq!(original_method(&h, "GET"), Ok("POST"));
-        assert_eq!(original_uri(&h, "/auth"), Ok("/api/b"));
+        assert_eq!(original_method(Headers::read(&h), "GET"), Ok("POST"));
+        assert_eq!(original_uri(Headers::read(&h), "/auth"), Ok("/api/b"));
         let h = headers(&[
             ("x-original-method", b"DELETE"),
             ("x-forwarded-method", b" DELETE"),
             ("x-original-uri", b"/api/a"),
             ("x-forwarded-uri", b"/api/a"),
         ]);
-        assert_eq!(original_method(&h, "GET"), Ok("DELETE"));
-        assert_eq!(original_uri(&h, "/auth"), Ok("/api/a"));
-        assert_eq!(original_uri(&headers(&[]), "/auth"), Ok("/auth"));
+        assert_eq!(original_method(Headers::read(&h), "GET"), Ok("DELETE"));
+        assert_eq!(original_uri(Headers::read(&h), "/auth"), Ok("/api/a"));
+        assert_eq!(
+            original_uri(Headers::read(&headers(&[])), "/auth"),
+            Ok("/auth")
+        );
         let bad = headers(&[("x-original-uri", b"/api/\xff")]);
-        assert_eq!(original_uri(&bad, "/auth"), Err(Ambiguity::Encoding));
+        assert_eq!(
+            original_uri(Headers::read(&bad), "/auth"),
+            Err(Ambiguity::Encoding)
+        );
     }
 
     /// What Caddy's forward_auth sends for `DELETE /api/cases/1` from a client that added
@@ -467,11 +563,11 @@ mod tests {
             ("x-original-uri", b"/api/reports/1"),
         ]);
         assert_eq!(
-            original_method(&h, "GET"),
+            original_method(Headers::read(&h), "GET"),
             Err(Ambiguity::ConflictingHeaders)
         );
         assert_eq!(
-            original_uri(&h, "/auth"),
+            original_uri(Headers::read(&h), "/auth"),
             Err(Ambiguity::ConflictingHeaders)
         );
         let twice = headers(&[
@@ -479,7 +575,7 @@ mod tests {
             ("x-original-method", b"POST"),
         ]);
         assert_eq!(
-            original_method(&twice, "GET"),
+            original_method(Headers::read(&twice), "GET"),
             Err(Ambiguity::ConflictingHeaders)
         );
         let twice = headers(&[
@@ -487,13 +583,13 @@ mod tests {
             ("x-forwarded-uri", b"/api/b"),
         ]);
         assert_eq!(
-            original_uri(&twice, "/auth"),
+            original_uri(Headers::read(&twice), "/auth"),
             Err(Ambiguity::ConflictingHeaders)
         );
         let one_unreadable = headers(&[
             ("x-forwarded-uri", b"/api/a"),
             ("x-original-uri", b"/api/\xff"),
         ]);
-        assert!(original_uri(&one_unreadable, "/auth").is_err());
+        assert!(original_uri(Headers::read(&one_unreadable), "/auth").is_err());
     }
 }

@@ -96,7 +96,7 @@ impl App {
             Err(refused) => return (*refused, Introspected::InvalidRequest),
         };
         let caller = Question {
-            authorization: forwarded::authorization(req.headers()),
+            authorization: forwarded::authorization(forwarded::Headers::read(req.headers())),
             need: INTROSPECT.clone(),
             ip,
         };
@@ -113,7 +113,7 @@ impl App {
             };
             return self.introspected(caller, question).await;
         }
-        refused_caller(self.decide(caller).await.as_ref())
+        refused_caller(self.decide(&caller).await.as_ref())
     }
 
     /// Decides the caller's token and, only if it may introspect, the token asked about:
@@ -123,7 +123,7 @@ impl App {
         caller: Question<Bearer>,
         question: Question<Bearer>,
     ) -> (Response<Body>, Introspected) {
-        let (first, then) = self.verifiers.verify_then(caller, Some(question)).await;
+        let (first, then) = self.verifiers.verify_then(&caller, Some(&question)).await;
         let decided = match first {
             Ok(Decision::Allowed(_)) => then,
             Ok(refused) => return refused_caller(Some(&refused)),
@@ -178,7 +178,11 @@ impl App {
         if req.method() != Method::POST {
             return Err(Box::new(form_refused(form::FormError::Method)));
         }
-        forwarded::client_ip(peer, req.headers(), &self.trusted_proxies)
-            .map_err(|kind| Box::new(bad_address(kind)))
+        forwarded::client_ip(
+            peer,
+            forwarded::Headers::read(req.headers()),
+            &self.trusted_proxies,
+        )
+        .map_err(|kind| Box::new(bad_address(kind)))
     }
 }

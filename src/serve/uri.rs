@@ -109,10 +109,11 @@ fn strict(uri: &str) -> Result<NormalPath<'_>, Ambiguity> {
             Ambiguity::Control
         });
     }
-    let mut escaped = false;
+    let (mut escaped, mut doubled) = (false, false);
+    let mut previous = 0;
     for b in path.bytes() {
         match b {
-            b'/' => {}
+            b'/' => doubled |= previous == b'/',
             b'%' => escaped = true,
             b'\\' | b';' | b'#' => return Err(Ambiguity::Separator),
             b'+' => return Err(Ambiguity::Encoding),
@@ -121,16 +122,20 @@ fn strict(uri: &str) -> Result<NormalPath<'_>, Ambiguity> {
             // `"<>[]^`{|}` and raw non-ASCII: not valid in a path, read variously.
             _ => return Err(Ambiguity::Encoding),
         }
+        previous = b;
     }
-    if path.contains("//") {
+    if doubled {
         return Err(Ambiguity::Separator);
     }
-    if escaped {
+    // Without an escape, the path is plain ASCII and is its own decoding.
+    let decoded = if escaped {
         check_escapes(path)?;
-    }
-    let decoded = percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| Ambiguity::Encoding)?;
+        percent_decode_str(path)
+            .decode_utf8()
+            .map_err(|_| Ambiguity::Encoding)?
+    } else {
+        Cow::Borrowed(path)
+    };
     for segment in decoded[1..].split('/') {
         // `.`, `..`, `...` and `cases.`: dot segments, and names Windows readers strip
         // (as they strip a trailing space).

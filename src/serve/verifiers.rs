@@ -147,25 +147,27 @@ impl Verifiers {
 
     /// Decides `question`: on a verifier thread when it presents a bearer token, here
     /// otherwise. An error (the database failing, or the verifiers gone) means: deny.
-    pub async fn verify(&self, question: Question<Bearer>) -> Result<Decision> {
+    pub async fn verify(&self, question: &Question<Bearer>) -> Result<Decision> {
         self.verify_then(question, None).await.0
     }
 
     /// Decides `question` as [`verify`](Self::verify) does, and `then` only if
     /// `question` is allowed (else `then` is neither decided nor recorded, and `None`).
+    /// Borrowed: only a question that goes to a thread is copied, and most are decided
+    /// here, from the cache.
     pub async fn verify_then(
         &self,
-        question: Question<Bearer>,
-        then: Option<Question<Bearer>>,
+        question: &Question<Bearer>,
+        then: Option<&Question<Bearer>>,
     ) -> Decided {
         let now = crate::clock::now();
-        if let Some(decided) = self.recorder.decide_without_token(&question, now) {
+        if let Some(decided) = self.recorder.decide_without_token(question, now) {
             return (Ok(decided), None);
         }
         if self.shared.stopped.load(Ordering::Acquire) {
             return (Err(anyhow!("the verifier threads have stopped")), None);
         }
-        if let Some((first, second)) = self.cached.try_decide(&question, then.as_ref(), now) {
+        if let Some((first, second)) = self.cached.try_decide(question, then, now) {
             return (Ok(first), second.map(Ok));
         }
         let stopped = || (Err(anyhow!("the verifier threads have stopped")), None);
@@ -176,8 +178,8 @@ impl Verifiers {
                 return stopped();
             }
             queue.jobs.push_back(Job {
-                question,
-                then,
+                question: question.clone(),
+                then: then.cloned(),
                 reply,
             });
             queue.idle > 0
