@@ -341,7 +341,11 @@ impl Relay {
 }
 
 /// Copies `from` to `to` (`to_server`: the client's side). The chunk holding the `COMMIT`
-/// to catch mutes the way back before it is passed on; then the relay is cut.
+/// to catch takes the relay down and mutes the way back before it is passed on; then the
+/// relay is cut. Only the cut closes the client's side then: the client sees its error
+/// once the relay is down, so a test that restores the relay after that error is never
+/// undone by a cut that comes late (under load, the reply's way back once closed the
+/// client first, and the late cut took down the restored relay for good).
 fn pipe(mut from: TcpStream, mut to: TcpStream, state: Arc<RelayState>, to_server: bool) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
@@ -349,10 +353,13 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, state: Arc<RelayState>, to_serve
             let chunk = &buf[..n];
             let caught = to_server && state.catches(chunk);
             if caught {
+                state.down.store(true, Ordering::SeqCst);
                 state.muted.store(true, Ordering::SeqCst);
             }
-            let muted = !to_server && state.muted.load(Ordering::SeqCst);
-            if n == 0 || muted || to.write_all(chunk).is_err() {
+            if !to_server && state.muted.load(Ordering::SeqCst) {
+                return; // the reply is lost; the cut closes the client's side
+            }
+            if n == 0 || to.write_all(chunk).is_err() {
                 break;
             }
             if caught {
