@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Result;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
@@ -72,12 +73,10 @@ pub struct App {
 
 /// What a request asks for, read before anything is awaited.
 enum Route {
-    /// `/auth`: the question for the verifiers.
-    Auth(Asked),
-    /// Answered at once (`/metrics`, an unknown path).
+    /// Answered at once: most `/auth` requests, `/metrics`, an unknown path.
     Ready(Response<Body>),
-    /// The rarer endpoints, whose futures (a body read under a timer, a blocking task)
-    /// live in a box of their own.
+    /// What waits (for a verifier thread, a body read under a timer, a blocking task),
+    /// in a box of its own.
     Boxed(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
@@ -90,9 +89,11 @@ struct Asked {
 
 impl App {
     /// Answers a request. Everything is read from the request here, before the returned
-    /// future first runs: hyper moves that future into its connection for every request,
-    /// so it holds only what `/auth` waits with, not the request itself (profiled under
-    /// bench/serve.sh's load, that copy went from 0.7% of the server's time to 0.4%).
+    /// future first runs, and most `/auth` requests (those the verifiers decide without a
+    /// thread) are answered here too: hyper moves that future into its connection for
+    /// every request, so it holds an answer, or a box with what waits for one (under
+    /// bench/serve.sh's load, moving a future that held the request cost 0.7% of the
+    /// server's time, and one that held `/auth`'s wait, about 1 KB, 0.5%).
     pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -101,7 +102,6 @@ impl App {
         let route = self.route(req, peer);
         async move {
             Ok(match route {
-                Route::Auth(asked) => self.auth(asked).await,
                 Route::Ready(response) => response,
                 Route::Boxed(answering) => answering.await,
             })
@@ -111,7 +111,12 @@ impl App {
     fn route(self: &Arc<Self>, req: Request<Incoming>, peer: IpAddr) -> Route {
         let path = req.uri().path();
         if path == "/auth" || path.starts_with("/auth/") {
-            return Route::Auth(self.ask(&req, peer));
+            let asked = self.ask(&req, peer);
+            if let Some((decided, _)) = self.verifiers.decide_now(&asked.question, None) {
+                return Route::Ready(self.auth_answer(&asked, decided));
+            }
+            let app = Arc::clone(self);
+            return Route::Boxed(Box::pin(async move { app.auth(asked).await }));
         }
         let app = Arc::clone(self);
         match path {
@@ -148,28 +153,35 @@ impl App {
         Asked { question, started }
     }
 
+    /// Answers an `/auth` request that only a verifier thread can decide.
     async fn auth(&self, asked: Asked) -> Response<Body> {
-        let Asked { question, started } = asked;
-        let decided = self.decide(&question).await;
-        let need = &question.need;
+        let decided = self.verifiers.verify(&asked.question).await;
+        self.auth_answer(&asked, decided)
+    }
+
+    /// The answer to an `/auth` request, once decided; counted in the metrics.
+    fn auth_answer(&self, asked: &Asked, decided: Result<Decision>) -> Response<Body> {
+        let decided = self.decided(decided);
+        let need = &asked.question.need;
         let mut response = answer(decided.as_ref(), need);
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             over_limit_as(&mut response, self.rate_limited_status, need);
         }
-        self.metrics.request(decided.as_ref(), started.elapsed());
+        self.metrics
+            .request(decided.as_ref(), asked.started.elapsed());
         response
     }
 
     /// Decides a question on the verifier threads; `None` when the database could not
     /// answer (logged).
     pub(super) async fn decide(&self, question: &Question<Bearer>) -> Option<Decision> {
-        match self.verifiers.verify(question).await {
-            Ok(decision) => Some(decision),
-            Err(e) => {
-                self.log_storage_error(&e);
-                None
-            }
-        }
+        let decided = self.verifiers.verify(question).await;
+        self.decided(decided)
+    }
+
+    /// A decision, or `None` when the database could not answer (logged).
+    fn decided(&self, decided: Result<Decision>) -> Option<Decision> {
+        decided.map_err(|e| self.log_storage_error(&e)).ok()
     }
 
     async fn healthz(&self) -> Response<Body> {
@@ -721,13 +733,13 @@ mod tests {
         std::mem::size_of::<Fut>()
     }
 
-    /// hyper moves the future of every request into its connection: it holds what
-    /// `/auth` waits with (976 bytes when written), not the request nor the other
-    /// endpoints' futures (2,136 bytes with them inline).
+    /// hyper moves the future of every request into its connection: it holds an answer
+    /// or a box, not the request nor what any endpoint waits with (2,136 bytes with
+    /// those inline, 976 with `/auth`'s wait inline; 168 now).
     #[test]
-    fn the_request_future_holds_only_what_auth_waits_with() {
+    fn the_request_future_holds_only_an_answer_or_a_box() {
         let size = future_size(App::handle);
-        assert!(size <= 1280, "{size} bytes");
+        assert!(size <= 256, "{size} bytes");
     }
 
     #[test]

@@ -160,16 +160,38 @@ impl Verifiers {
         question: &Question<Bearer>,
         then: Option<&Question<Bearer>>,
     ) -> Decided {
+        match self.decide_now(question, then) {
+            Some(decided) => decided,
+            None => self.ask_thread(question, then).await,
+        }
+    }
+
+    /// What can be decided without a thread, decided now: a question without a bearer
+    /// token, one whose token the cache holds while the change signal proves it current,
+    /// and any once the threads have stopped (an error). `None`: only a thread can
+    /// decide it (see [`verify_then`](Self::verify_then)).
+    pub fn decide_now(
+        &self,
+        question: &Question<Bearer>,
+        then: Option<&Question<Bearer>>,
+    ) -> Option<Decided> {
         let now = crate::clock::now();
         if let Some(decided) = self.recorder.decide_without_token(question, now) {
-            return (Ok(decided), None);
+            return Some((Ok(decided), None));
         }
         if self.shared.stopped.load(Ordering::Acquire) {
-            return (Err(anyhow!("the verifier threads have stopped")), None);
+            return Some((Err(anyhow!("the verifier threads have stopped")), None));
         }
-        if let Some((first, second)) = self.cached.try_decide(question, then, now) {
-            return (Ok(first), second.map(Ok));
-        }
+        let (first, second) = self.cached.try_decide(question, then, now)?;
+        Some((Ok(first), second.map(Ok)))
+    }
+
+    /// Hands the question to a verifier thread and waits for its answer.
+    async fn ask_thread(
+        &self,
+        question: &Question<Bearer>,
+        then: Option<&Question<Bearer>>,
+    ) -> Decided {
         let stopped = || (Err(anyhow!("the verifier threads have stopped")), None);
         let (reply, answer) = oneshot::channel();
         let wake = {
