@@ -87,53 +87,85 @@ impl fmt::Debug for Bearer {
     }
 }
 
-/// A request's headers, as this module reads them: which of the headers it reads are
-/// there is found in one pass over the request's few names, so that each one a request
-/// lacks (most of them, in most requests) costs no lookup by name, which would hash it.
+/// A request's headers, as this module reads them: the ones it reads are found in one
+/// pass over the request's few headers, so that none costs a lookup by name (which
+/// would hash it) unless it came more than once.
 #[derive(Clone, Copy)]
 pub struct Headers<'a> {
     map: &'a HeaderMap,
-    /// One bit per header read here, see [`Headers::bit`].
-    present: u16,
+    /// The first value of each header read here, by [`Headers::slot`].
+    first: [Option<&'a HeaderValue>; SLOTS],
+    /// One bit per slot whose header came more than once: its values are looked up.
+    repeated: u16,
 }
+
+/// How many headers [`Headers`] reads.
+const SLOTS: usize = 10;
 
 impl<'a> Headers<'a> {
     pub fn read(map: &'a HeaderMap) -> Headers<'a> {
-        let present = map
-            .keys()
-            .fold(0, |present, name| present | Self::bit(name));
-        Headers { map, present }
+        let mut read = Headers {
+            map,
+            first: [None; SLOTS],
+            repeated: 0,
+        };
+        for (name, value) in map {
+            if let Some(slot) = Self::slot(name) {
+                match read.first[slot] {
+                    None => read.first[slot] = Some(value),
+                    Some(_) => read.repeated |= 1 << slot,
+                }
+            }
+        }
+        read
     }
 
-    /// The bit of a header read here (the method overrides share one); 0 for any other.
-    /// A match on the name's text: nothing is hashed.
-    fn bit(name: &HeaderName) -> u16 {
-        match name.as_str() {
-            "authorization" => 1,
-            "x-http-method-override" | "x-method-override" | "x-http-method" => 1 << 1,
-            "x-original-method" => 1 << 2,
-            "x-forwarded-method" => 1 << 3,
-            "x-original-uri" => 1 << 4,
-            "x-forwarded-uri" => 1 << 5,
-            "x-real-ip" => 1 << 6,
-            "x-forwarded-for" => 1 << 7,
-            _ => 0,
-        }
+    /// The slot of a header read here; `None` for any other. A match on the name's
+    /// text: nothing is hashed.
+    fn slot(name: &HeaderName) -> Option<usize> {
+        Some(match name.as_str() {
+            "authorization" => 0,
+            "x-http-method-override" => 1,
+            "x-method-override" => 2,
+            "x-http-method" => 3,
+            "x-original-method" => 4,
+            "x-forwarded-method" => 5,
+            "x-original-uri" => 6,
+            "x-forwarded-uri" => 7,
+            "x-real-ip" => 8,
+            "x-forwarded-for" => 9,
+            _ => return None,
+        })
+    }
+
+    fn slot_of_read(name: &HeaderName) -> usize {
+        let slot = Self::slot(name);
+        // A header read here without a slot would always read as absent.
+        debug_assert!(slot.is_some(), "{name} has no slot in Headers::slot");
+        slot.unwrap_or(SLOTS)
     }
 
     fn has(&self, name: &HeaderName) -> bool {
-        let bit = Self::bit(name);
-        // A header read here without a bit would always read as absent.
-        debug_assert_ne!(bit, 0, "{name} has no bit in Headers::bit");
-        self.present & bit != 0
+        self.first
+            .get(Self::slot_of_read(name))
+            .is_some_and(Option::is_some)
     }
 
-    /// The values of `name`; none, without a lookup, when the request lacks it.
+    /// The values of `name`, in order: without a lookup unless it came more than once.
     fn get_all(&self, name: &HeaderName) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
-        self.has(name)
-            .then(|| self.map.get_all(name))
-            .into_iter()
-            .flatten()
+        let slot = Self::slot_of_read(name);
+        let repeated = slot < SLOTS && self.repeated & (1 << slot) != 0;
+        let once = if repeated {
+            None
+        } else {
+            self.first.get(slot).copied().flatten()
+        };
+        once.into_iter().chain(
+            repeated
+                .then(|| self.map.get_all(name))
+                .into_iter()
+                .flatten(),
+        )
     }
 }
 
@@ -314,10 +346,10 @@ mod tests {
         h
     }
 
-    /// A header read here that `Headers::bit` did not know would read as absent: a
+    /// A header read here that `Headers::slot` did not know would read as absent: a
     /// proxy's `X-Forwarded-For` ignored, a conflicting copy unseen.
     #[test]
-    fn every_header_read_here_has_its_own_bit() {
+    fn every_header_read_here_has_its_own_slot() {
         let named = [
             &AUTHORIZATION,
             &X_ORIGINAL_METHOD,
@@ -327,19 +359,44 @@ mod tests {
             &X_REAL_IP,
             &X_FORWARDED_FOR,
         ];
-        let mut seen = 0;
+        let mut seen = std::collections::BTreeSet::new();
         for name in named.into_iter().chain(&METHOD_OVERRIDES) {
-            let bit = Headers::bit(name);
-            assert_eq!(bit.count_ones(), 1, "{name}");
-            seen |= bit;
+            let slot = Headers::slot(name).unwrap_or_else(|| panic!("{name} has no slot"));
+            assert!(slot < SLOTS && seen.insert(slot), "{name}");
         }
-        assert_eq!(seen.count_ones(), 8);
-        assert_eq!(Headers::bit(&HeaderName::from_static("x-other")), 0);
+        assert_eq!(seen.len(), SLOTS);
+        assert_eq!(Headers::slot(&HeaderName::from_static("x-other")), None);
         let h = headers(&[("X-Forwarded-For", b"203.0.113.7"), ("host", b"a")]);
         let read = Headers::read(&h);
         assert!(read.has(&X_FORWARDED_FOR) && !read.has(&X_REAL_IP));
         assert_eq!(read.get_all(&X_FORWARDED_FOR).count(), 1);
         assert_eq!(read.get_all(&X_REAL_IP).count(), 0);
+    }
+
+    /// A header that came more than once reads as all its values, in order, whichever
+    /// other headers came between them.
+    #[test]
+    fn a_repeated_header_reads_as_all_its_values_in_order() {
+        let h = headers(&[
+            ("x-forwarded-for", b"203.0.113.7"),
+            ("x-original-uri", b"/a"),
+            ("x-forwarded-for", b"10.0.0.1"),
+            ("x-method-override", b"PUT"),
+            ("x-forwarded-for", b"10.0.0.2"),
+        ]);
+        let read = Headers::read(&h);
+        let values = |name| {
+            read.get_all(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            values(&X_FORWARDED_FOR),
+            ["203.0.113.7", "10.0.0.1", "10.0.0.2"]
+        );
+        assert_eq!(values(&X_ORIGINAL_URI), ["/a"]);
+        assert_eq!(values(&METHOD_OVERRIDES[1]), ["PUT"]);
+        assert!(values(&METHOD_OVERRIDES[0]).is_empty());
     }
 
     #[test]
