@@ -32,6 +32,7 @@ pub use backend::{Backend, Configuration, EventLog, Import, Revision, Tokens, Us
 pub use error::{Error, Failure, Refusal, Result};
 pub use location::Location;
 pub use records::Copied;
+pub use sqlite::allocator::{CAllocator, allocate_with as sqlite_allocates_with};
 #[cfg(test)]
 pub(crate) use sqlite::testing;
 

@@ -19,6 +19,7 @@
 //! 3. The database is the file opened as long as the path names the same device and
 //!    inode (one `stat`, see [`Sqlite::check_same_database`](Backend::check_same_database)).
 
+pub mod allocator;
 mod backup;
 mod copy;
 mod events;
