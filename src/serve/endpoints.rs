@@ -153,9 +153,10 @@ impl App {
         Asked { question, started }
     }
 
-    /// Answers an `/auth` request that only a verifier thread can decide.
+    /// Answers an `/auth` request that only a verifier thread can decide (`route` found
+    /// that the cache could not).
     async fn auth(&self, asked: Asked) -> Response<Body> {
-        let decided = self.verifiers.verify(&asked.question).await;
+        let (decided, _) = self.verifiers.ask_thread(&asked.question, None).await;
         self.auth_answer(&asked, decided)
     }
 

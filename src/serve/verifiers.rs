@@ -85,6 +85,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The answer once the threads have stopped: an error, which denies.
+fn stopped() -> Decided {
+    (Err(anyhow!("the verifier threads have stopped")), None)
+}
+
 impl Verifiers {
     /// Opens `count` connections (all before returning: a database that cannot be opened
     /// stops the server before it listens), each for tokens of `env`, and starts a
@@ -180,19 +185,19 @@ impl Verifiers {
             return Some((Ok(decided), None));
         }
         if self.shared.stopped.load(Ordering::Acquire) {
-            return Some((Err(anyhow!("the verifier threads have stopped")), None));
+            return Some(stopped());
         }
         let (first, second) = self.cached.try_decide(question, then, now)?;
         Some((Ok(first), second.map(Ok)))
     }
 
-    /// Hands the question to a verifier thread and waits for its answer.
-    async fn ask_thread(
+    /// Hands the question to a verifier thread and waits for its answer: for a question
+    /// [`decide_now`](Self::decide_now) declined, without deciding it here again.
+    pub async fn ask_thread(
         &self,
         question: &Question<Bearer>,
         then: Option<&Question<Bearer>>,
     ) -> Decided {
-        let stopped = || (Err(anyhow!("the verifier threads have stopped")), None);
         let (reply, answer) = oneshot::channel();
         let wake = {
             let mut queue = lock(&self.shared.queue);
