@@ -13,6 +13,9 @@
 #   bench/serve.sh              # 3 rounds of 10 s each, at 32 and at 256 connections
 #   ROUNDS=5 DURATION=20s CONNECTION_SETS="64" bench/serve.sh
 #   BASELINE=/tmp/old/tokenctl bench/serve.sh   # also an older build, in the same rounds
+#   HYPER_FLOOR=1 bench/serve.sh   # also examples/hyper_floor.rs: tokio and hyper set up as
+#                                  # serve sets them up, answering an empty 200 and nothing
+#                                  # else (the floor of serve's HTTP stack)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --quiet
 TOKENCTL=$PWD/target/release/tokenctl
+if [ -n "${HYPER_FLOOR:-}" ]; then
+  cargo build --release --quiet --example hyper_floor
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -103,6 +109,14 @@ if [ -n "${BASELINE:-}" ]; then
   wait_port "$BASE_PORT"
 fi
 
+if [ -n "${HYPER_FLOOR:-}" ]; then
+  FLOOR_PORT=$(free_port)
+  taskset -c "$SERVER_CPU" target/release/examples/hyper_floor "127.0.0.1:$FLOOR_PORT" &
+  FLOOR_PID=$!
+  PIDS+=($FLOOR_PID)
+  wait_port "$FLOOR_PORT"
+fi
+
 # nginx answers in its worker process.
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
 
@@ -144,11 +158,12 @@ column() { printf '%s\n' "${@:2}" | cut -d' ' -f"$1" | median; }
 # Rounds at $1 connections, alternating the servers; then medians, ratios and verdicts.
 measure() {
   local conns=$1 round r
-  local nginx_results=() serve_results=() base_results=()
+  local nginx_results=() serve_results=() base_results=() floor_results=()
   # Warm all up (page cache, connection pools, the credential cache), then alternate.
   warm "$conns" "http://127.0.0.1:$NGINX_PORT/"
   warm "$conns" "http://127.0.0.1:$SERVE_PORT/auth"
   [ -z "${BASELINE:-}" ] || warm "$conns" "http://127.0.0.1:$BASE_PORT/auth"
+  [ -z "${HYPER_FLOOR:-}" ] || warm "$conns" "http://127.0.0.1:$FLOOR_PORT/auth"
   echo
   echo "$conns keep-alive connections"
   printf '%-6s %-8s %12s %10s %12s\n' round server 'req/s' 'p99 ms' 'CPU us/req'
@@ -163,6 +178,11 @@ measure() {
       r=$(run "$conns" "http://127.0.0.1:$BASE_PORT/auth" "$BASE_PID")
       base_results+=("$r")
       printf '%-6s %-8s %12s %10s %12s\n' "$round" baseline $r
+    fi
+    if [ -n "${HYPER_FLOOR:-}" ]; then
+      r=$(run "$conns" "http://127.0.0.1:$FLOOR_PORT/auth" "$FLOOR_PID")
+      floor_results+=("$r")
+      printf '%-6s %-8s %12s %10s %12s\n' "$round" floor $r
     fi
   done
   local nginx_rps nginx_p99 nginx_cpu serve_rps serve_p99 serve_cpu
@@ -191,6 +211,17 @@ measure() {
       awk -v s="${serve_results[$i]%% *}" -v b="${base_results[$i]%% *}" 'BEGIN { print s / b }'
     done | median)
     printf 'median of per-round ratios: %5.2f\n' "$paired"
+  fi
+  if [ -n "${HYPER_FLOOR:-}" ]; then
+    local floor_rps floor_p99 floor_cpu
+    floor_rps=$(column 1 "${floor_results[@]}")
+    floor_p99=$(column 2 "${floor_results[@]}")
+    floor_cpu=$(column 3 "${floor_results[@]}")
+    printf 'hyper floor (200):     %10.0f req/s   p99 %.3f ms   CPU %.2f us/req\n' "$floor_rps" "$floor_p99" "$floor_cpu"
+    verdict "floor / nginx:" "$floor_rps" "$nginx_rps" ">=" "$MIN_RATIO"
+    verdict "floor CPU ratio:" "$nginx_cpu" "$floor_cpu" ">=" "$MIN_RATIO"
+    awk -v s="$serve_rps" -v f="$floor_rps" -v sc="$serve_cpu" -v fc="$floor_cpu" 'BEGIN {
+      printf "serve / floor:         %5.2f in throughput, %5.2f in CPU per request\n", s / f, fc / sc }'
   fi
 }
 
