@@ -50,7 +50,7 @@ use super::records::{Copied, Sink, Source};
 use super::signal::ChangeSignal;
 use super::{
     AdminEvent, BackupReport, Credential, NewToken, OldTokenEnd, Pruned, PrunedTokens, Result,
-    Revocation, TokenChange, TokenFilter, TokenRecord, WarningSink,
+    Revocation, SameName, TokenChange, TokenFilter, TokenRecord, WarningSink,
 };
 use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
@@ -198,8 +198,10 @@ pub trait Tokens {
     /// Active tokens with this exact name, oldest first.
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
 
-    /// The ids of `active_named`'s tokens, without reading the rest of them.
-    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
+    /// How many tokens `active_named` would give, and the ids of the newest `newest` of
+    /// them, without reading the rest: a CI job that creates a token named after itself
+    /// on every run may leave thousands.
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>, newest: u32) -> Result<SameName>;
 
     /// Tokens matching `filter`, oldest first.
     fn list_tokens(&self, filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {

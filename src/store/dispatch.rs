@@ -16,8 +16,8 @@ use super::signal::ChangeSignal;
 use super::sqlite::Sqlite;
 use super::{
     AdminEvent, Backend, BackupReport, Configuration, Credential, Error, EventLog, Import,
-    NewToken, OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, Store,
-    TokenChange, TokenFilter, TokenRecord, Tokens, UsageCounters, WarningSink,
+    NewToken, OldTokenEnd, OpenMode, Pruned, PrunedTokens, Result, Revision, Revocation, SameName,
+    Store, TokenChange, TokenFilter, TokenRecord, Tokens, UsageCounters, WarningSink,
 };
 use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
@@ -160,7 +160,7 @@ dispatch! {
         fn resolve(reference: &str, now: DateTime<Utc>) -> Result<TokenRecord>;
         fn find_name(ascii_starts: &[u8], wanted: &mut dyn FnMut(&str) -> bool) -> Result<Option<String>>;
         fn active_named(name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
-        fn active_ids_named(name: &str, now: DateTime<Utc>) -> Result<Vec<String>>;
+        fn active_ids_named(name: &str, now: DateTime<Utc>, newest: u32) -> Result<SameName>;
         fn list_tokens(filter: &TokenFilter, now: DateTime<Utc>) -> Result<Vec<TokenRecord>>;
         fn each_token(filter: &TokenFilter, now: DateTime<Utc>, each: &mut dyn FnMut(TokenRecord) -> Result<()>) -> Result<()>;
         fn rotation_chain(id: &str) -> Result<Vec<TokenRecord>>;

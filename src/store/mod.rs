@@ -304,6 +304,14 @@ impl NewToken {
     }
 }
 
+/// The active tokens that share a name: how many, and the ids of the newest few.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SameName {
+    pub count: u64,
+    /// At most the number asked for, oldest first.
+    pub newest: Vec<String>,
+}
+
 /// Which tokens `list` shows.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {

@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::location::Location;
 use super::records::Value;
 use super::{
-    Error, Import, NewToken, OldTokenEnd, OpenMode, Revocation, Status, Store, TokenFilter,
+    Error, Import, NewToken, OldTokenEnd, OpenMode, Revocation, SameName, Status, Store,
+    TokenFilter,
 };
 use crate::rate_limit::RateLimit;
 use crate::scope::ScopeSet;
@@ -441,12 +442,32 @@ fn names_found_by_first_character(open: &mut dyn FnMut() -> Store) {
         .iter()
         .map(|name| store.create_token(&new_token(name), "t", now()).unwrap().id)
         .collect();
-    let named = store.active_ids_named("alpha", now()).unwrap();
-    assert_eq!(named, ids[..2]);
+    let named = store.active_ids_named("alpha", now(), 5).unwrap();
+    assert_eq!(named.count, 2);
+    assert_eq!(named.newest, ids[..2]);
     let records = store.active_named("alpha", now()).unwrap();
     assert_eq!(
         records.iter().map(|t| &t.id).collect::<Vec<_>>(),
-        named.iter().collect::<Vec<_>>()
+        named.newest.iter().collect::<Vec<_>>()
+    );
+    // The newest only, oldest first; the count is of all of them.
+    let more: Vec<String> = (0..3)
+        .map(|_| {
+            store
+                .create_token(&new_token("alpha"), "t", now())
+                .unwrap()
+                .id
+        })
+        .collect();
+    let named = store.active_ids_named("alpha", now(), 2).unwrap();
+    assert_eq!(named.count, 5);
+    assert_eq!(named.newest, more[1..]);
+    store.revoke_token(&more[2], None, "t", now()).unwrap();
+    let named = store.active_ids_named("alpha", now(), 2).unwrap();
+    assert_eq!((named.count, &named.newest[..]), (4, &more[..2]));
+    assert_eq!(
+        store.active_ids_named("nobody", now(), 2).unwrap(),
+        SameName::default()
     );
     let offered = |starts: &[u8]| {
         let mut seen = Vec::new();

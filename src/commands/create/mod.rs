@@ -12,7 +12,7 @@ use crate::name::LookAlike;
 use crate::render::{ExistingToken, Issued, OldToken, TokenJson};
 use crate::scope::{MAX_GRANTS, Scope, ScopeSet, check_catalogue};
 use crate::settings::Settings;
-use crate::store::{NewToken, Store, TokenFilter, TokenRecord};
+use crate::store::{NewToken, SameName, Store, TokenFilter, TokenRecord};
 use crate::text::escape;
 use crate::token::{self, Secret};
 use crate::usage::Requests;
@@ -45,8 +45,8 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
             return exists_already(ctx, &store, existing, &same_name, &env, &scopes);
         }
     }
-    let same_name = store.active_ids_named(&name, ctx.now)?;
-    if !same_name.is_empty() {
+    let same_name = store.active_ids_named(&name, ctx.now, SHOWN_IDS)?;
+    if same_name.count > 0 {
         ctx.ui.warn(&format!(
             "an active token is already named '{}' ({}); the new one will share the name",
             escape(&name),
@@ -74,13 +74,17 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// `ids` (oldest first), only the newest few when there are many: a CI job that creates
-/// a token named after itself on every run would otherwise get a screenful.
-fn some_ids(ids: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let older = ids.len().saturating_sub(SHOWN);
-    let newest = ids[older..].join(", ");
-    match older {
+/// How many of the ids of tokens sharing a name a warning shows: a CI job that creates a
+/// token named after itself on every run would otherwise get a screenful.
+const SHOWN_IDS: u32 = 5;
+
+/// The newest ids (oldest first), and how many older ones there are.
+fn some_ids(same_name: &SameName) -> String {
+    let newest = same_name.newest.join(", ");
+    match same_name
+        .count
+        .saturating_sub(same_name.newest.len() as u64)
+    {
         0 => newest,
         older => format!("{older} older, {newest}"),
     }

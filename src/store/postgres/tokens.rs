@@ -16,7 +16,7 @@ use crate::rate_limit::RateLimit;
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
+    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, SameName, Status,
     TokenChange, TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
@@ -143,9 +143,9 @@ fn by_id(c: &mut impl GenericClient, id: &str, lock: bool) -> anyhow::Result<Opt
         .transpose()
 }
 
-/// The active tokens named $1 at $2, oldest first: `active_named` and its ids.
+/// The active tokens named $1 at $2: `active_named` (oldest first) and its ids.
 const ACTIVE_NAMED: &str = "FROM tokens WHERE name = $1 AND revoked_at IS NULL \
-     AND (expires_at IS NULL OR expires_at > $2) ORDER BY pk";
+     AND (expires_at IS NULL OR expires_at > $2)";
 
 fn require(c: &mut impl GenericClient, id: &str, lock: bool) -> anyhow::Result<TokenRecord> {
     by_id(c, id, lock)?.ok_or_else(|| Error::NotFound(id.to_string()).into())
@@ -269,14 +269,22 @@ impl Tokens for Postgres {
     }
 
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
-        let sql = format!("SELECT {COLUMNS} {ACTIVE_NAMED}");
+        let sql = format!("SELECT {COLUMNS} {ACTIVE_NAMED} ORDER BY pk");
         self.with(|c| records(c.client.query(&sql, &[&name, &ts(now)])?))
     }
 
-    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let sql = format!("SELECT id {ACTIVE_NAMED}");
-        let rows = self.with(|c| Ok(c.client.query(&sql, &[&name, &ts(now)])?))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>, newest: u32) -> Result<SameName> {
+        // One statement, one round trip: the count over every row, the ids of the newest.
+        let sql = format!("SELECT id, count(*) OVER () {ACTIVE_NAMED} ORDER BY pk DESC LIMIT $3");
+        let rows = self.with(|c| {
+            Ok(c.client
+                .query(&sql, &[&name, &ts(now), &i64::from(newest)])?)
+        })?;
+        let count = rows.first().map_or(0, |r| r.get::<_, i64>(1));
+        Ok(SameName {
+            count: u64::try_from(count).unwrap_or_default(),
+            newest: rows.iter().rev().map(|r| r.get(0)).collect(),
+        })
     }
 
     /// Read whole before the first token is passed on: a query that fails half-way and is

@@ -15,7 +15,7 @@ use crate::rate_limit::RateLimit;
 use crate::render::rfc3339_text;
 use crate::scope::ScopeSet;
 use crate::store::{
-    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, Status,
+    Credential, Error, NewToken, OldTokenEnd, PrunedTokens, Result, Revocation, SameName, Status,
     TokenChange, TokenFilter, TokenRecord, Tokens,
 };
 use crate::token::{self, TokenHash};
@@ -127,9 +127,9 @@ fn insert(
     bail!("could not find an unused token id after {ID_ATTEMPTS} attempts")
 }
 
-/// The active tokens named ?1 at ?2, oldest first: `active_named` and its ids.
+/// The active tokens named ?1 at ?2: `active_named` (oldest first) and its ids.
 const ACTIVE_NAMED: &str = "FROM tokens WHERE name = ?1 AND revoked_at IS NULL \
-     AND (expires_at IS NULL OR expires_at > ?2) ORDER BY pk";
+     AND (expires_at IS NULL OR expires_at > ?2)";
 
 /// The first name among `rows` (one column) that `wanted` accepts.
 fn first_wanted(
@@ -294,17 +294,29 @@ impl Tokens for Sqlite {
     fn active_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<TokenRecord>> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} {ACTIVE_NAMED}"))?;
+            .prepare_cached(&format!("SELECT {COLUMNS} {ACTIVE_NAMED} ORDER BY pk"))?;
         let rows = stmt.query_map(params![name, ts(now)], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn active_ids_named(&self, name: &str, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut stmt = self
+    fn active_ids_named(&self, name: &str, now: DateTime<Utc>, newest: u32) -> Result<SameName> {
+        let count: i64 = self
             .conn
-            .prepare_cached(&format!("SELECT id {ACTIVE_NAMED}"))?;
-        let ids = stmt.query_map(params![name, ts(now)], |r| r.get(0))?;
-        Ok(ids.collect::<rusqlite::Result<_>>()?)
+            .prepare_cached(&format!("SELECT count(*) {ACTIVE_NAMED}"))?
+            .query_row(params![name, ts(now)], |r| r.get(0))?;
+        if count == 0 {
+            return Ok(SameName::default());
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id {ACTIVE_NAMED} ORDER BY pk DESC LIMIT ?3"
+        ))?;
+        let ids = stmt.query_map(params![name, ts(now), newest], |r| r.get(0))?;
+        let mut newest: Vec<String> = ids.collect::<rusqlite::Result<_>>()?;
+        newest.reverse();
+        Ok(SameName {
+            count: u64::try_from(count).unwrap_or_default(),
+            newest,
+        })
     }
 
     /// Tokens matching `filter`, oldest first.
