@@ -46,7 +46,9 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
         }
     }
     let same_name = store.active_ids_named(&name, ctx.now, SHOWN_IDS)?;
-    if same_name.count > 0 {
+    // By the ids, not the count: on SQLite the two are read apart, and a token revoked in
+    // between leaves nothing to name.
+    if !same_name.newest.is_empty() {
         ctx.ui.warn(&format!(
             "an active token is already named '{}' ({}); the new one will share the name",
             escape(&name),
