@@ -304,7 +304,8 @@ impl NewToken {
     }
 }
 
-/// The active tokens that share a name: how many, and the ids of the newest few.
+/// The active tokens that share a name: how many, and the ids of the newest few (some
+/// whenever the count is not 0).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SameName {
     pub count: u64,

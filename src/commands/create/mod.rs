@@ -46,9 +46,7 @@ pub fn run(ctx: &Ctx, args: CreateArgs) -> Result<Exit> {
         }
     }
     let same_name = store.active_ids_named(&name, ctx.now, SHOWN_IDS)?;
-    // By the ids, not the count: on SQLite the two are read apart, and a token revoked in
-    // between leaves nothing to name.
-    if !same_name.newest.is_empty() {
+    if same_name.count > 0 {
         ctx.ui.warn(&format!(
             "an active token is already named '{}' ({}); the new one will share the name",
             escape(&name),
