@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -71,13 +72,47 @@ pub struct App {
     pub body_timeout: Duration,
 }
 
-/// What a request asks for, read before anything is awaited.
+/// What a request asks for, read before anything is awaited; the future that answers it.
 enum Route {
-    /// Answered at once: most `/auth` requests, `/metrics`, an unknown path.
-    Ready(Response<Body>),
+    /// Answered at once: most `/auth` requests, `/metrics`, an unknown path. The answer
+    /// is handed to hyper after one turn of the runtime (see [`App::handle`]).
+    Ready {
+        response: Option<Response<Body>>,
+        waited: bool,
+    },
     /// What waits (for a verifier thread, a body read under a timer, a blocking task),
     /// in a box of its own.
     Boxed(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Route {
+    fn ready(response: Response<Body>) -> Self {
+        Route::Ready {
+            response: Some(response),
+            waited: false,
+        }
+    }
+}
+
+impl Future for Route {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Route::Ready { response, waited } => {
+                if !*waited {
+                    // To the back of the runtime's queue, behind the connections that
+                    // are ready now.
+                    *waited = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let response = response.take().expect("a request answered twice");
+                Poll::Ready(Ok(response))
+            }
+            Route::Boxed(answering) => answering.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// An `/auth` request, read: its question (whose need the answer reads again: the scope
@@ -94,18 +129,21 @@ impl App {
     /// every request, so it holds an answer, or a box with what waits for one (under
     /// bench/serve.sh's load, moving a future that held the request cost 0.7% of the
     /// server's time, and one that held `/auth`'s wait, about 1 KB, 0.5%).
+    ///
+    /// An answer ready at once still waits for one turn of the runtime before hyper
+    /// writes it: the connections whose requests arrived together are all read and
+    /// decided first, then all answered, back to back. A client waiting for its answers
+    /// is then woken once for a batch of them rather than once for each, and the server
+    /// pays for each wake-up, in the write that delivers it: under bench/serve.sh's load,
+    /// 14-17% more requests a second and 0.8-1.0 µs less CPU time each, and a lower p99.
+    /// The wait is one pass over the connections that are ready now: an answer waits for
+    /// no more than theirs.
     pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: IpAddr,
     ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
-        let route = self.route(req, peer);
-        async move {
-            Ok(match route {
-                Route::Ready(response) => response,
-                Route::Boxed(answering) => answering.await,
-            })
-        }
+        self.route(req, peer)
     }
 
     fn route(self: &Arc<Self>, req: Request<Incoming>, peer: IpAddr) -> Route {
@@ -113,7 +151,7 @@ impl App {
         if path == "/auth" || path.starts_with("/auth/") {
             let asked = self.ask(&req, peer);
             if let Some((decided, _)) = self.verifiers.decide_now(&asked.question, None) {
-                return Route::Ready(self.auth_answer(&asked, decided));
+                return Route::ready(self.auth_answer(&asked, decided));
             }
             let app = Arc::clone(self);
             return Route::Boxed(Box::pin(async move { app.auth(asked).await }));
@@ -121,10 +159,10 @@ impl App {
         let app = Arc::clone(self);
         match path {
             "/healthz" => Route::Boxed(Box::pin(async move { app.healthz().await })),
-            "/metrics" => Route::Ready(self.metrics()),
+            "/metrics" => Route::ready(self.metrics()),
             "/introspect" => Route::Boxed(Box::pin(async move { app.introspect(req, peer).await })),
             "/revoke" => Route::Boxed(Box::pin(async move { app.revoke(req, peer).await })),
-            _ => Route::Ready(text(
+            _ => Route::ready(text(
                 StatusCode::NOT_FOUND,
                 "not found: use /auth, /introspect, /revoke, /healthz or /metrics\n",
             )),
@@ -736,7 +774,7 @@ mod tests {
 
     /// hyper moves the future of every request into its connection: it holds an answer
     /// or a box, not the request nor what any endpoint waits with (2,136 bytes with
-    /// those inline, 976 with `/auth`'s wait inline; 168 now).
+    /// those inline, 976 with `/auth`'s wait inline; 152 now, with the turn an answer waits).
     #[test]
     fn the_request_future_holds_only_an_answer_or_a_box() {
         let size = future_size(App::handle);
