@@ -139,10 +139,10 @@ impl App {
     /// The wait is one pass over the connections that are ready now: an answer waits for
     /// no more than theirs.
     pub fn handle(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         req: Request<Incoming>,
         peer: IpAddr,
-    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static {
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + use<> {
         self.route(req, peer)
     }
 
@@ -767,7 +767,7 @@ mod tests {
     /// The size of the futures `handle` returns, without making one.
     fn future_size<F, Fut>(_: F) -> usize
     where
-        F: Fn(Arc<App>, Request<Incoming>, IpAddr) -> Fut,
+        F: Fn(&Arc<App>, Request<Incoming>, IpAddr) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }

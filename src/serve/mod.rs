@@ -402,7 +402,7 @@ impl Serving<'_> {
                 phase.busy();
                 // Not inside the async block: its future, which hyper moves for every
                 // request, would then hold the request too.
-                let answering = Arc::clone(&app).handle(req, peer_ip);
+                let answering = app.handle(req, peer_ip);
                 let phase = Arc::clone(&phase);
                 async move {
                     let answer = answering.await;
