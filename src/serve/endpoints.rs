@@ -764,6 +764,41 @@ mod tests {
         );
     }
 
+    /// A waker that counts its wake-ups.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An answer decided at once is not handed over at the first poll: its task is woken
+    /// to come back after the connections ready now, and the answer is handed over at
+    /// the next poll, unchanged.
+    #[test]
+    fn a_ready_answer_waits_one_turn() {
+        let wakes = Arc::new(Counting(Default::default()));
+        let waker = std::task::Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let mut route = Route::ready(text(StatusCode::NOT_FOUND, "gone\n"));
+        assert!(Pin::new(&mut route).poll(&mut cx).is_pending());
+        assert_eq!(
+            wakes.0.load(Ordering::Relaxed),
+            1,
+            "woken to be polled again"
+        );
+        let Poll::Ready(Ok(answer)) = Pin::new(&mut route).poll(&mut cx) else {
+            panic!("not answered at the second poll");
+        };
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "no further wake-up");
+    }
+
     /// The size of the futures `handle` returns, without making one.
     fn future_size<F, Fut>(_: F) -> usize
     where
