@@ -1,9 +1,9 @@
 //! The floor of `tokenctl serve`'s HTTP stack, for `bench/serve.sh` (`HYPER_FLOOR=1`):
-//! tokio and hyper set up as `serve` sets them up (one-thread runtime, the same HTTP/1
-//! options, TCP_NODELAY, mimalloc), answering every request with an empty 200 and doing
-//! nothing else: no routing, no token, no cache, no usage, no connection watchdog. What
-//! `serve` costs above this is tokenctl's; what this costs above nginx `return 200;` is
-//! the stack's.
+//! tokio and hyper set up as `serve` sets them up (serve's own one-thread runtime and
+//! HTTP/1 options, TCP_NODELAY, mimalloc), answering every request with an empty 200 and
+//! doing nothing else: no routing, no token, no cache, no usage, no connection watchdog.
+//! What `serve` costs above this is tokenctl's; what this costs above nginx `return 200;`
+//! is the stack's.
 //!
 //!   cargo run --release --example hyper_floor -- 127.0.0.1:8099
 
@@ -11,7 +11,6 @@ use std::convert::Infallible;
 
 use http_body_util::Empty;
 use hyper::body::Bytes;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -19,24 +18,17 @@ use hyper_util::rt::TokioIo;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> std::io::Result<()> {
+fn main() -> anyhow::Result<()> {
     let Some(address) = std::env::args().nth(1) else {
         eprintln!("usage: hyper_floor ADDRESS:PORT");
         std::process::exit(2);
     };
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(&address))
+    Ok(tokenctl::serve::runtime(1)?.block_on(serve(&address))?)
 }
 
 async fn serve(address: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(address).await?;
-    let mut http = http1::Builder::new();
-    http.header_read_timeout(None)
-        .max_header_size(64 * 1024)
-        .max_buf_size(64 * 1024)
-        .writev(false);
+    let http = tokenctl::serve::http_builder();
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

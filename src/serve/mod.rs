@@ -260,8 +260,10 @@ fn batch_scheduling() {
 const EVENT_INTERVAL: u32 = 512;
 
 /// One CPU: a single-threaded runtime (no cross-thread wake-ups); more: one worker each,
-/// up to 4 (the verifiers, not HTTP parsing, are the work).
-fn runtime(parallelism: usize) -> Result<tokio::runtime::Runtime> {
+/// up to 4 (the verifiers, not HTTP parsing, are the work). Public for
+/// `examples/hyper_floor.rs`, the floor of this stack, which must be set up the same way.
+#[doc(hidden)]
+pub fn runtime(parallelism: usize) -> Result<tokio::runtime::Runtime> {
     let mut builder = if parallelism == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -365,7 +367,9 @@ fn announce(app: &App, config: &Config, notice: &dyn Fn(&str)) {
     ));
 }
 
-fn http_builder() -> http1::Builder {
+/// hyper's HTTP/1 options for serve's connections. Public for `examples/hyper_floor.rs`.
+#[doc(hidden)]
+pub fn http_builder() -> http1::Builder {
     let mut http = http1::Builder::new();
     // The timeouts are the watchdog's (see `connections`): hyper's header timer, armed
     // per request, would cost more and cannot tell idle from slow.
